@@ -1,0 +1,141 @@
+//! Reading images safely and writing outputs atomically.
+//!
+//! Reading: the format is sniffed from the bytes (not the extension), dimensions and memory are
+//! capped before any pixel is decoded (decompression bombs), EXIF orientation is applied, and
+//! every failure names the file. Writing: outputs go to a temporary file in the destination
+//! directory and are renamed into place, so a crash never leaves half a file; an existing file is
+//! refused unless the caller forces it, and an input is never replaced.
+
+use std::fs;
+use std::io::{BufReader, Write};
+use std::path::{Path, PathBuf};
+
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
+
+use crate::Error;
+
+/// Largest width or height accepted: 2^14, above the largest camera sensors (≈ 14,200 px wide).
+pub const MAX_SIDE: u32 = 1 << 14;
+/// Largest pixel count accepted: 200 megapixels.
+pub const MAX_PIXELS: u64 = 200_000_000;
+/// Memory the decoder may allocate: 200 MP of 8-bit RGBA plus headroom for 16-bit inputs.
+pub const MAX_DECODE_BYTES: u64 = 2 << 30;
+/// Smallest width or height accepted: below 64 px there is no room to hide 256 channel bits
+/// invisibly (the models work on 128 px faces).
+pub const MIN_SIDE: u32 = 64;
+
+/// An image read from disk, with what the writer needs to keep.
+#[derive(Debug, Clone)]
+pub struct LoadedImage {
+    /// Pixels, EXIF orientation applied.
+    pub image: DynamicImage,
+    /// The container format the bytes were in.
+    pub format: ImageFormat,
+    /// Embedded ICC profile, if any.
+    pub icc_profile: Option<Vec<u8>>,
+}
+
+/// Reads an image with the limits above.
+pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
+    let file = fs::File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let size = file.metadata().map_err(|source| Error::Io { path: path.to_owned(), source })?.len();
+    if size == 0 {
+        return Err(Error::BadImage { path: path.to_owned(), reason: "the file is empty".into() });
+    }
+    let reader = ImageReader::new(BufReader::new(file))
+        .with_guessed_format()
+        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+    let Some(format) = reader.format() else {
+        return Err(Error::BadImage {
+            path: path.to_owned(),
+            reason: "not a recognised image format (PNG, JPEG, WebP, TIFF, BMP)".into(),
+        });
+    };
+    let mut limits = Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODE_BYTES);
+    let mut decoder = reader.into_decoder().map_err(|e| image_error(path, e))?;
+    let (width, height) = decoder.dimensions();
+    check_dimensions(path, width, height)?;
+    decoder.set_limits(limits).map_err(|e| image_error(path, e))?;
+    let icc_profile = decoder.icc_profile().ok().flatten();
+    let orientation = decoder.orientation().map_err(|e| image_error(path, e))?;
+    let mut image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e))?;
+    image.apply_orientation(orientation);
+    Ok(LoadedImage { image, format, icc_profile })
+}
+
+fn check_dimensions(path: &Path, width: u32, height: u32) -> Result<(), Error> {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+        return Err(Error::ImageTooLarge { path: path.to_owned(), width, height });
+    }
+    if width < MIN_SIDE || height < MIN_SIDE {
+        return Err(Error::ImageTooSmall { path: path.to_owned(), width, height });
+    }
+    Ok(())
+}
+
+fn image_error(path: &Path, error: image::ImageError) -> Error {
+    match error {
+        image::ImageError::Limits(_) => {
+            Error::BadImage { path: path.to_owned(), reason: format!("over the decoding limits: {error}") }
+        }
+        image::ImageError::IoError(source) => Error::Io { path: path.to_owned(), source },
+        other => Error::BadImage { path: path.to_owned(), reason: other.to_string() },
+    }
+}
+
+/// How an output file may be written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overwrite {
+    /// Refuse when the output exists (the default).
+    #[default]
+    Refuse,
+    /// Replace an existing output (never an input).
+    Replace,
+}
+
+/// Writes `bytes` to `output` atomically (temporary file in the same directory, then rename).
+/// `inputs` are the files this run reads: none of them is ever replaced.
+pub fn write_atomic(output: &Path, bytes: &[u8], overwrite: Overwrite, inputs: &[PathBuf]) -> Result<(), Error> {
+    check_output(output, overwrite, inputs)?;
+    let dir = match output.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
+        _ => PathBuf::from("."),
+    };
+    let io_err = |source| Error::Io { path: output.to_owned(), source };
+    let mut tmp = tempfile::Builder::new().prefix(".faketagger-").suffix(".tmp").tempfile_in(&dir).map_err(io_err)?;
+    tmp.write_all(bytes).map_err(io_err)?;
+    tmp.as_file().sync_all().map_err(io_err)?;
+    match overwrite {
+        Overwrite::Replace => tmp.persist(output).map(drop).map_err(|e| io_err(e.error)),
+        // no-clobber rename: fails if the output appeared meanwhile
+        Overwrite::Refuse => tmp.persist_noclobber(output).map(drop).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                Error::OutputExists { path: output.to_owned() }
+            } else {
+                io_err(e.error)
+            }
+        }),
+    }
+}
+
+/// Checks an output path before any work is done on it.
+pub fn check_output(output: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> Result<(), Error> {
+    if let Ok(out) = fs::canonicalize(output) {
+        if inputs.iter().filter_map(|i| fs::canonicalize(i).ok()).any(|i| i == out) {
+            return Err(Error::OutputIsInput { path: output.to_owned() });
+        }
+        if overwrite == Overwrite::Refuse {
+            return Err(Error::OutputExists { path: output.to_owned() });
+        }
+        if out.is_dir() {
+            return Err(Error::Io {
+                path: output.to_owned(),
+                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "the output is a directory"),
+            });
+        }
+    }
+    Ok(())
+}

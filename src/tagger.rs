@@ -1,0 +1,106 @@
+//! The embed/decode engine: codec + scheme, on whole photos.
+
+use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
+use image::DynamicImage;
+
+use crate::Error;
+use crate::classic::{ClassicScheme, DEFAULT_AMPLITUDE};
+
+/// Default embedding strength.
+pub const DEFAULT_STRENGTH: f32 = 1.0;
+/// Strengths accepted: above 8 the residual is plainly visible.
+pub const STRENGTH_RANGE: std::ops::RangeInclusive<f32> = 0.05..=8.0;
+
+/// Which embedding scheme a [`Tagger`] runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SchemeKind {
+    /// The classical DCT spread-spectrum baseline ([`crate::classic`]).
+    Classic,
+}
+
+/// A tagged image and what went into it.
+#[derive(Debug, Clone)]
+pub struct Embedded {
+    /// The tagged image, same size, colour type and depth as the input.
+    pub image: DynamicImage,
+    /// The channel word that was embedded.
+    pub channel_bits: ChannelBits,
+    /// PSNR of the tagged image against the input, in dB over 8-bit RGB.
+    pub psnr: f64,
+}
+
+/// What decoding an image found. "No tag" is a normal outcome, not an error.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Detection {
+    /// The tag, if the image carries one.
+    pub tag: Option<Tag>,
+    /// 0–1: how far the nearest valid codeword is, see [`Decoding::confidence`].
+    pub confidence: f32,
+    /// Hard decisions on the channel bits.
+    pub channel_bits: ChannelBits,
+    /// Symbols the codec corrected (0 when no tag was found).
+    pub corrected: usize,
+}
+
+impl From<Decoding> for Detection {
+    fn from(d: Decoding) -> Self {
+        Self {
+            tag: d.tag(),
+            confidence: d.confidence(),
+            channel_bits: d.hard_bits,
+            corrected: d.found.map_or(0, |f| f.corrected_symbols),
+        }
+    }
+}
+
+/// Embeds and decodes tags. Build once, share across threads (`&self` everywhere).
+#[derive(Debug, Clone)]
+pub struct Tagger {
+    codec: Codec,
+    scheme: ClassicScheme,
+}
+
+impl Tagger {
+    /// The classical baseline with codec scheme 1.
+    pub fn classic() -> Self {
+        let codec = Codec::v1();
+        let scheme = ClassicScheme::new(codec.channel_bits());
+        Self { codec, scheme }
+    }
+
+    /// The scheme this tagger runs.
+    pub fn scheme(&self) -> SchemeKind {
+        SchemeKind::Classic
+    }
+
+    /// The codec.
+    pub fn codec(&self) -> &Codec {
+        &self.codec
+    }
+
+    /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]).
+    pub fn embed(&self, image: &DynamicImage, tag: Tag, strength: f32) -> Result<Embedded, Error> {
+        if !STRENGTH_RANGE.contains(&strength) {
+            return Err(Error::OutOfRange { what: "strength", value: f64::from(strength), expected: "0.05 to 8" });
+        }
+        let channel_bits = self.codec.encode(tag);
+        let tagged = self.scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength);
+        let psnr = psnr(image, &tagged);
+        Ok(Embedded { image: tagged, channel_bits, psnr })
+    }
+
+    /// Looks for a tag in `image`.
+    pub fn decode(&self, image: &DynamicImage) -> Result<Detection, Error> {
+        let llr = self.scheme.extract(image);
+        Ok(self.codec.decode_soft(&llr)?.into())
+    }
+}
+
+/// PSNR in dB between two images of the same size, over 8-bit RGB (∞ for identical images).
+pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let sum: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
+    let mse = sum / a.as_raw().len().max(1) as f64;
+    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+}
