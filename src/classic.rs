@@ -15,8 +15,9 @@ use faketagger_codec::ChannelBits;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma, Rgba32FImage};
 
-/// Side of the canonical grid the residual lives on.
-pub const GRID: u32 = 256;
+/// Sides of the canonical grids the residual lives on: a photo uses the largest that fits in it
+/// (a grid larger than the photo would put the band above the photo's Nyquist limit).
+pub const GRIDS: [u32; 2] = [256, 128];
 /// DCT block side (that of JPEG, so the band survives JPEG's own quantisation grid).
 const BLOCK: usize = 8;
 /// Mid band: coefficients (u, v) with u + v in this range, 18 per block. Lower bands are more
@@ -29,6 +30,11 @@ pub const DEFAULT_AMPLITUDE: f32 = 3.0;
 const SLOT_SEED: u64 = 0x4654_434C_4153_5331;
 /// Embedding passes: the second tops up what scaling to the photo and quantising lost.
 const EMBED_PASSES: usize = 2;
+/// Cap on a bit's top-up, in margins: bits the host opposes harder are left to the codec's
+/// error correction rather than paid for in visible distortion.
+const MAX_TOP_UP: f32 = 3.0;
+/// Largest residual per grid pixel, in 8-bit units (reached only at strengths far above 1).
+const RESIDUAL_LIMIT: f32 = 120.0;
 /// ITU-R BT.601 luma weights.
 const LUMA_WEIGHTS: [f32; 3] = [0.299, 0.587, 0.114];
 /// Smallest variance used when scaling correlations into LLRs (a flat image gives zero).
@@ -46,15 +52,16 @@ struct Slot {
 #[derive(Debug, Clone)]
 pub struct ClassicScheme {
     bits: usize,
+    grid: u32,
     slots: Vec<Slot>,
     /// Orthonormal DCT-II basis: cos[u][x].
     cos: [[f32; BLOCK]; BLOCK],
 }
 
 impl ClassicScheme {
-    /// A scheme for `bits` channel bits.
-    pub fn new(bits: usize) -> Self {
-        let blocks = (GRID as usize / BLOCK).pow(2);
+    /// A scheme for `bits` channel bits on a `grid`×`grid` canonical grid (one of [`GRIDS`]).
+    pub fn new(bits: usize, grid: u32) -> Self {
+        let blocks = (grid as usize / BLOCK).pow(2);
         let band: Vec<usize> =
             (0..BLOCK * BLOCK).filter(|&c| BAND.contains(&(c / BLOCK + c % BLOCK))).collect();
         let mut indices: Vec<u32> =
@@ -79,7 +86,18 @@ impl ClassicScheme {
                 scale * ((2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / (2 * BLOCK) as f32).cos()
             })
         });
-        Self { bits, slots, cos }
+        Self { bits, grid, slots, cos }
+    }
+
+    /// The grid side.
+    pub fn grid(&self) -> u32 {
+        self.grid
+    }
+
+    /// The grid for a photo of this size: the largest of [`GRIDS`] not above its shorter side.
+    pub fn grid_for(width: u32, height: u32) -> u32 {
+        let side = width.min(height);
+        GRIDS.into_iter().find(|&g| g <= side).unwrap_or(GRIDS[GRIDS.len() - 1])
     }
 
     /// Tags the image's luminance (all colour channels equally; alpha untouched), keeping its
@@ -98,17 +116,21 @@ impl ClassicScheme {
                 .enumerate()
                 .map(|(b, &s)| {
                     let sign = if bits.get(b).unwrap_or(false) { 1.0 } else { -1.0 };
-                    sign * (amplitude - sign * s / slots_per_bit).max(0.0)
+                    sign * (amplitude - sign * s / slots_per_bit).clamp(0.0, MAX_TOP_UP * amplitude)
                 })
                 .collect();
-            let mut coefs = vec![0f32; (GRID * GRID) as usize];
+            let mut coefs = vec![0f32; (self.grid * self.grid) as usize];
             for slot in &self.slots {
                 coefs[slot.index as usize] += slot.sign * shortfall[slot.bit as usize];
             }
-            let grid = self.blocks_to_grid(&coefs, |block| self.idct(block));
+            // `image` clamps float pixels to [0, 1] when resizing: carry the signed residual as
+            // 0.5 + r/255, which its clamp to ±RESIDUAL_LIMIT keeps inside that range.
+            let grid = self.blocks_to_grid(&coefs, |block| {
+                self.idct(block).map(|r| 0.5 + r.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT) / 255.0)
+            });
             let residual = imageops::resize(&grid, tagged.width(), tagged.height(), FilterType::Triangle);
             for (pixel, r) in tagged.pixels_mut().zip(residual.pixels()) {
-                let delta = r.0[0] / 255.0;
+                let delta = r.0[0] - 0.5;
                 for c in &mut pixel.0[..3] {
                     *c = (*c + delta).clamp(0.0, 1.0);
                 }
@@ -133,10 +155,11 @@ impl ClassicScheme {
     fn correlations(&self, rgba: &Rgba32FImage) -> Vec<f32> {
         let luma: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
             let p = rgba.get_pixel(x, y).0;
-            Luma([255.0 * (LUMA_WEIGHTS[0] * p[0] + LUMA_WEIGHTS[1] * p[1] + LUMA_WEIGHTS[2] * p[2])])
+            // in [0, 1]: `image` clamps float pixels to that range when resizing
+            Luma([LUMA_WEIGHTS[0] * p[0] + LUMA_WEIGHTS[1] * p[1] + LUMA_WEIGHTS[2] * p[2]])
         });
-        let grid = imageops::resize(&luma, GRID, GRID, FilterType::Triangle);
-        let coefs = self.grid_to_blocks(&grid);
+        let grid = imageops::resize(&luma, self.grid, self.grid, FilterType::Triangle);
+        let coefs: Vec<f32> = self.grid_to_blocks(&grid).into_iter().map(|c| 255.0 * c).collect();
         let mut sums = vec![0f32; self.bits];
         for slot in &self.slots {
             sums[slot.bit as usize] += slot.sign * coefs[slot.index as usize];
@@ -180,8 +203,8 @@ impl ClassicScheme {
 
     /// Block-major coefficients → grid image, applying `f` to each block.
     fn blocks_to_grid(&self, coefs: &[f32], f: impl Fn(&[f32; 64]) -> [f32; 64]) -> ImageBuffer<Luma<f32>, Vec<f32>> {
-        let per_row = GRID as usize / BLOCK;
-        let mut grid = ImageBuffer::new(GRID, GRID);
+        let per_row = self.grid as usize / BLOCK;
+        let mut grid = ImageBuffer::new(self.grid, self.grid);
         for (b, chunk) in coefs.chunks_exact(64).enumerate() {
             let mut block = [0f32; 64];
             block.copy_from_slice(chunk);
@@ -197,8 +220,8 @@ impl ClassicScheme {
 
     /// Grid image → block-major DCT coefficients (inverse of `blocks_to_grid` with the IDCT).
     fn grid_to_blocks(&self, grid: &ImageBuffer<Luma<f32>, Vec<f32>>) -> Vec<f32> {
-        let per_row = GRID as usize / BLOCK;
-        let mut coefs = Vec::with_capacity((GRID * GRID) as usize);
+        let per_row = self.grid as usize / BLOCK;
+        let mut coefs = Vec::with_capacity((self.grid * self.grid) as usize);
         for b in 0..per_row * per_row {
             let (bx, by) = ((b % per_row) * BLOCK, (b / per_row) * BLOCK);
             let block: [f32; 64] =
@@ -245,7 +268,7 @@ mod tests {
 
     #[test]
     fn dct_is_orthonormal_and_inverts() {
-        let scheme = ClassicScheme::new(256);
+        let scheme = ClassicScheme::new(256, 256);
         let block: [f32; 64] = std::array::from_fn(|i| ((i * 37) % 101) as f32 - 50.0);
         let back = scheme.idct(&scheme.dct(&block));
         for (a, b) in block.iter().zip(&back) {
@@ -257,12 +280,17 @@ mod tests {
 
     #[test]
     fn every_bit_gets_the_same_number_of_slots() {
-        let scheme = ClassicScheme::new(256);
-        let mut counts = vec![0usize; 256];
-        for s in &scheme.slots {
-            counts[s.bit as usize] += 1;
+        for (grid, per_bit) in [(256, 72), (128, 18)] {
+            let scheme = ClassicScheme::new(256, grid);
+            let mut counts = vec![0usize; 256];
+            for s in &scheme.slots {
+                counts[s.bit as usize] += 1;
+            }
+            assert_eq!(scheme.slots.len(), (grid as usize / 8).pow(2) * 18);
+            assert!(counts.iter().all(|&c| c == per_bit), "{grid}: {counts:?}");
         }
-        assert_eq!(scheme.slots.len(), 1024 * 18);
-        assert!(counts.iter().all(|&c| c == 72), "{counts:?}");
+        assert_eq!(ClassicScheme::grid_for(4000, 3000), 256);
+        assert_eq!(ClassicScheme::grid_for(300, 200), 128);
+        assert_eq!(ClassicScheme::grid_for(64, 64), 128);
     }
 }

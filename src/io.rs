@@ -81,6 +81,9 @@ fn image_error(path: &Path, error: image::ImageError) -> Error {
         image::ImageError::Limits(_) => {
             Error::BadImage { path: path.to_owned(), reason: format!("over the decoding limits: {error}") }
         }
+        image::ImageError::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            Error::BadImage { path: path.to_owned(), reason: "the file is truncated (unexpected end of file)".into() }
+        }
         image::ImageError::IoError(source) => Error::Io { path: path.to_owned(), source },
         other => Error::BadImage { path: path.to_owned(), reason: other.to_string() },
     }
@@ -138,4 +141,66 @@ pub fn check_output(output: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> 
         }
     }
     Ok(())
+}
+
+/// Encodes `image` in `format` (JPEG at `quality`), keeping the ICC profile where the format
+/// carries one. Formats without alpha or 16-bit samples get the nearest layout they support.
+pub fn encode_image(
+    image: &DynamicImage,
+    format: ImageFormat,
+    quality: u8,
+    icc_profile: Option<&[u8]>,
+    path: &Path,
+) -> Result<Vec<u8>, Error> {
+    use image::ImageEncoder;
+    use image::codecs::{jpeg::JpegEncoder, png::PngEncoder};
+
+    let encode_err = |e: image::ImageError| Error::Encode { path: path.to_owned(), reason: e.to_string() };
+    let grayscale = !image.color().has_color();
+    let mut bytes = Vec::new();
+    match format {
+        ImageFormat::Jpeg => {
+            // JPEG has neither alpha nor 16-bit samples
+            let flat = if grayscale {
+                DynamicImage::ImageLuma8(image.to_luma8())
+            } else {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            };
+            let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality);
+            if let Some(icc) = icc_profile {
+                // a profile the encoder refuses is dropped, not fatal
+                let _ = encoder.set_icc_profile(icc.to_vec());
+            }
+            encoder
+                .write_image(flat.as_bytes(), flat.width(), flat.height(), flat.color().into())
+                .map_err(encode_err)?;
+        }
+        ImageFormat::Png => {
+            let layout = match image {
+                DynamicImage::ImageRgb32F(_) => DynamicImage::ImageRgb16(image.to_rgb16()),
+                DynamicImage::ImageRgba32F(_) => DynamicImage::ImageRgba16(image.to_rgba16()),
+                other => other.clone(),
+            };
+            let mut encoder = PngEncoder::new(&mut bytes);
+            if let Some(icc) = icc_profile {
+                let _ = encoder.set_icc_profile(icc.to_vec());
+            }
+            encoder
+                .write_image(layout.as_bytes(), layout.width(), layout.height(), layout.color().into())
+                .map_err(encode_err)?;
+        }
+        ImageFormat::WebP | ImageFormat::Bmp => {
+            // 8-bit only
+            let layout = if image.color().has_alpha() {
+                DynamicImage::ImageRgba8(image.to_rgba8())
+            } else {
+                DynamicImage::ImageRgb8(image.to_rgb8())
+            };
+            layout.write_to(&mut std::io::Cursor::new(&mut bytes), format).map_err(encode_err)?;
+        }
+        other => {
+            image.write_to(&mut std::io::Cursor::new(&mut bytes), other).map_err(encode_err)?;
+        }
+    }
+    Ok(bytes)
 }

@@ -1,0 +1,92 @@
+//! Raw command-line flags (clap derive). Validation happens in `settings`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Proactive tagging of face images: hide an error-corrected 64-bit tag in a photo, invisibly,
+/// and recover it after DeepFake and platform pipelines.
+#[derive(Debug, Parser)]
+#[command(name = "faketagger", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Print nothing but results and errors.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tag photos.
+    Embed(EmbedArgs),
+    /// Look for tags in photos. Exit code 0: every input carries a tag; 1: at least one does
+    /// not; 2: an error.
+    Decode(DecodeArgs),
+    /// Tag ⇄ channel bits, without images (for integrations and debugging).
+    #[command(subcommand)]
+    Codec(CodecCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Photos to tag (PNG, JPEG, WebP, TIFF, BMP). Inputs are never modified.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Output file (one input only); its extension picks the format.
+    #[arg(short, long, value_name = "OUTPUT", conflicts_with = "out_dir", required_unless_present = "out_dir")]
+    pub output: Option<PathBuf>,
+    /// Directory for the outputs, each named like its input.
+    #[arg(long, value_name = "DIR")]
+    pub out_dir: Option<PathBuf>,
+    /// The tag: 16 hex digits.
+    #[arg(long, value_name = "HEX")]
+    pub tag: String,
+    /// Embedding strength: higher survives more, shows more.
+    #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH)]
+    pub strength: f32,
+    /// JPEG quality of JPEG outputs (1–100).
+    #[arg(long, value_name = "Q", default_value_t = 95)]
+    pub quality: u8,
+    /// Replace existing outputs (never inputs).
+    #[arg(long)]
+    pub force: bool,
+    /// One JSON object per input and line on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DecodeArgs {
+    /// Photos to examine.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// One JSON object per input and line on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodecCommand {
+    /// Print the channel word for a tag.
+    Encode {
+        /// The tag: 16 hex digits.
+        #[arg(long, value_name = "HEX")]
+        tag: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Decode a channel word given as a string of 0 and 1 (hard decisions).
+    Decode {
+        /// The channel bits.
+        #[arg(value_name = "BITS")]
+        bits: String,
+        /// Print a JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+}

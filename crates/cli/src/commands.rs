@@ -1,0 +1,168 @@
+//! The subcommands: glue between settings and the library.
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use faketagger::io::{self, read_image};
+use faketagger::{ChannelBits, Codec, Detection, Error, Tagger};
+use serde_json::json;
+
+use crate::settings::{DecodeSettings, EmbedSettings, parse_tag};
+
+/// Exit codes, as ripgrep's: found / not found / error.
+pub const EXIT_FOUND: u8 = 0;
+pub const EXIT_NOT_FOUND: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+/// A hint for the errors a user can act on.
+pub fn hint(error: &Error) -> Option<&'static str> {
+    match error {
+        Error::OutputExists { .. } => Some("pass --force to replace it, or choose another output"),
+        Error::OutputIsInput { .. } => Some("write the tagged photo to a new file or another --out-dir"),
+        Error::BadImage { .. } => Some("faketagger reads PNG, JPEG, WebP, TIFF and BMP files"),
+        Error::ImageTooSmall { .. } => Some("tag the photo at its original size, before it is downscaled"),
+        Error::ImageTooLarge { .. } => Some("downscale the photo first; tags survive resizing"),
+        _ => None,
+    }
+}
+
+pub fn report(error: &Error) {
+    eprintln!("error: {error}");
+    if let Some(h) = hint(error) {
+        eprintln!("hint: {h}");
+    }
+}
+
+pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
+    let tagger = Tagger::classic();
+    let inputs: Vec<_> = settings.jobs.iter().map(|j| j.input.clone()).collect();
+    let mut failed = false;
+    for job in &settings.jobs {
+        let result = io::check_output(&job.output, settings.overwrite, &inputs)
+            .and_then(|()| read_image(&job.input))
+            .and_then(|loaded| {
+                let embedded = tagger.embed(&loaded.image, settings.tag, settings.strength)?;
+                let bytes = io::encode_image(
+                    &embedded.image,
+                    job.format,
+                    settings.quality,
+                    loaded.icc_profile.as_deref(),
+                    &job.output,
+                )?;
+                io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs)?;
+                Ok(embedded)
+            });
+        match result {
+            Ok(embedded) if settings.json => println!(
+                "{}",
+                json!({
+                    "path": job.input,
+                    "output": job.output,
+                    "tag": settings.tag.to_string(),
+                    "channel_bits": embedded.channel_bits.to_string(),
+                    "psnr": finite_or_null(embedded.psnr),
+                })
+            ),
+            Ok(embedded) => {
+                if !quiet {
+                    println!(
+                        "{} -> {}: tag {}, PSNR {:.1} dB",
+                        job.input.display(),
+                        job.output.display(),
+                        settings.tag,
+                        embedded.psnr
+                    );
+                }
+            }
+            Err(e) => {
+                failed = true;
+                if settings.json {
+                    println!("{}", json!({ "path": job.input, "output": job.output, "error": e.to_string() }));
+                }
+                report(&e);
+            }
+        }
+    }
+    Ok(ExitCode::from(if failed { EXIT_ERROR } else { EXIT_FOUND }))
+}
+
+/// PSNR of an unchanged image is +∞, which JSON cannot carry.
+fn finite_or_null(x: f64) -> Option<f64> {
+    x.is_finite().then_some((x * 100.0).round() / 100.0)
+}
+
+pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
+    let tagger = Tagger::classic();
+    let results = tagger.decode_files(&settings.inputs, settings.threads.get());
+    let (mut errors, mut untagged) = (false, false);
+    for (path, result) in settings.inputs.iter().zip(results) {
+        match result {
+            Ok(d) => {
+                untagged |= d.tag.is_none();
+                if settings.json {
+                    println!("{}", detection_json(&path.display().to_string(), &d));
+                } else {
+                    println!("{}: {}", path.display(), describe(&d));
+                }
+            }
+            Err(e) => {
+                errors = true;
+                if settings.json {
+                    println!("{}", json!({ "path": path, "found": false, "error": e.to_string() }));
+                }
+                report(&e);
+            }
+        }
+    }
+    Ok(ExitCode::from(if errors {
+        EXIT_ERROR
+    } else if untagged {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_FOUND
+    }))
+}
+
+fn detection_json(path: &str, d: &Detection) -> serde_json::Value {
+    json!({
+        "path": path,
+        "found": d.tag.is_some(),
+        "tag": d.tag.map(|t| t.to_string()),
+        "confidence": (f64::from(d.confidence) * 1e4).round() / 1e4,
+        "channel_bits": d.channel_bits.to_string(),
+        "corrected": d.corrected,
+    })
+}
+
+fn describe(d: &Detection) -> String {
+    match d.tag {
+        Some(tag) => format!("tag {tag} (confidence {:.2}, {} symbols corrected)", d.confidence, d.corrected),
+        None => format!("no tag (confidence {:.2})", d.confidence),
+    }
+}
+
+pub fn codec_encode(tag: &str, json_out: bool) -> Result<ExitCode> {
+    let tag = parse_tag(tag)?;
+    let bits = Codec::v1().encode(tag);
+    if json_out {
+        println!("{}", json!({ "tag": tag.to_string(), "channel_bits": bits.to_string() }));
+    } else {
+        println!("{bits}");
+    }
+    Ok(ExitCode::from(EXIT_FOUND))
+}
+
+pub fn codec_decode(bits: &str, json_out: bool) -> Result<ExitCode> {
+    let codec = Codec::v1();
+    let bits: ChannelBits = bits.trim().parse().map_err(|e| anyhow::anyhow!("BITS: {e}"))?;
+    let decoding = codec.decode_hard(&bits).map_err(|e| {
+        anyhow::anyhow!("BITS: {e}\nhint: `faketagger codec encode --tag HEX` shows a valid word")
+    })?;
+    let d = Detection::from(decoding);
+    if json_out {
+        println!("{}", detection_json("-", &d));
+    } else {
+        println!("{}", describe(&d));
+    }
+    Ok(ExitCode::from(if d.tag.is_some() { EXIT_FOUND } else { EXIT_NOT_FOUND }))
+}

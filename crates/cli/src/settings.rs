@@ -1,0 +1,128 @@
+//! Validated settings built from the raw flags: every check that names a flag lives here.
+
+use std::num::NonZeroUsize;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use faketagger::Tag;
+use faketagger::io::Overwrite;
+use image::ImageFormat;
+
+use crate::args::{DecodeArgs, EmbedArgs};
+
+/// Where one input's output goes, and in which format.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub input: PathBuf,
+    pub output: PathBuf,
+    pub format: ImageFormat,
+}
+
+#[derive(Debug)]
+pub struct EmbedSettings {
+    pub jobs: Vec<Job>,
+    pub tag: Tag,
+    pub strength: f32,
+    pub quality: u8,
+    pub overwrite: Overwrite,
+    pub json: bool,
+}
+
+#[derive(Debug)]
+pub struct DecodeSettings {
+    pub inputs: Vec<PathBuf>,
+    pub threads: NonZeroUsize,
+    pub json: bool,
+}
+
+/// The formats outputs can be written in.
+const OUTPUT_FORMATS: &str = "png, jpg/jpeg, webp (lossless), tif/tiff, bmp";
+
+pub fn parse_tag(text: &str) -> Result<Tag> {
+    text.parse::<Tag>().with_context(|| "--tag".to_string())
+}
+
+impl EmbedSettings {
+    pub fn from_args(args: EmbedArgs) -> Result<Self> {
+        let tag = parse_tag(&args.tag)?;
+        if !faketagger::STRENGTH_RANGE.contains(&args.strength) {
+            bail!(
+                "--strength {}: must lie between {} and {}\nhint: 1 is the default; higher survives more and shows more",
+                args.strength,
+                faketagger::STRENGTH_RANGE.start(),
+                faketagger::STRENGTH_RANGE.end()
+            );
+        }
+        if !(1..=100).contains(&args.quality) {
+            bail!("--quality {}: must lie between 1 and 100", args.quality);
+        }
+        let jobs = match (&args.output, &args.out_dir) {
+            (Some(output), None) => {
+                if args.inputs.len() > 1 {
+                    bail!(
+                        "-o/--output takes one input, got {}\nhint: use --out-dir DIR to tag several photos",
+                        args.inputs.len()
+                    );
+                }
+                vec![Job { input: args.inputs[0].clone(), output: output.clone(), format: output_format(output)? }]
+            }
+            (None, Some(dir)) => {
+                if !dir.is_dir() {
+                    bail!("--out-dir {}: not a directory\nhint: create it first", dir.display());
+                }
+                let mut jobs = Vec::with_capacity(args.inputs.len());
+                for input in &args.inputs {
+                    let Some(name) = input.file_name() else {
+                        bail!("{}: not a file name", input.display());
+                    };
+                    let output = dir.join(name);
+                    if let Some(other) = jobs.iter().find(|j: &&Job| j.output == output) {
+                        bail!(
+                            "{} and {} would both be written to {}\nhint: tag them into different directories",
+                            other.input.display(),
+                            input.display(),
+                            output.display()
+                        );
+                    }
+                    jobs.push(Job { input: input.clone(), format: output_format(&output)?, output });
+                }
+                jobs
+            }
+            // clap enforces exactly one of the two
+            _ => bail!("give one of -o/--output or --out-dir"),
+        };
+        Ok(Self {
+            jobs,
+            tag,
+            strength: args.strength,
+            quality: args.quality,
+            overwrite: if args.force { Overwrite::Replace } else { Overwrite::Refuse },
+            json: args.json,
+        })
+    }
+}
+
+fn output_format(path: &Path) -> Result<ImageFormat> {
+    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    match ext.as_deref() {
+        Some("png") => Ok(ImageFormat::Png),
+        Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
+        Some("webp") => Ok(ImageFormat::WebP),
+        Some("tif" | "tiff") => Ok(ImageFormat::Tiff),
+        Some("bmp") => Ok(ImageFormat::Bmp),
+        _ => bail!(
+            "{}: cannot tell the output format from the extension\nhint: use one of {OUTPUT_FORMATS}",
+            path.display()
+        ),
+    }
+}
+
+impl DecodeSettings {
+    pub fn from_args(args: DecodeArgs) -> Result<Self> {
+        let threads = match args.threads {
+            Some(n) => NonZeroUsize::new(n).context("--threads 0: give at least 1")?,
+            None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+        };
+        Ok(Self { inputs: args.inputs, threads, json: args.json })
+    }
+}

@@ -1,0 +1,188 @@
+//! The embed/decode contract: flags, JSON fields, exit codes, outputs that never clobber.
+
+use image::GenericImageView;
+use tempfile::tempdir;
+
+use crate::util::*;
+
+#[test]
+fn embed_then_decode_round_trips_with_json() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "photo.png", 1);
+    let output = dir.path().join("tagged.png");
+    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let lines = json_lines(&r.stdout);
+    assert_eq!(lines.len(), 1);
+    let e = &lines[0];
+    assert_eq!(e["path"], s(&input));
+    assert_eq!(e["output"], s(&output));
+    assert_eq!(e["tag"], TAG);
+    let bits = e["channel_bits"].as_str().unwrap();
+    assert_eq!(bits.len(), 256);
+    assert!(bits.chars().all(|c| c == '0' || c == '1'));
+    let psnr = e["psnr"].as_f64().unwrap();
+    assert!(psnr > 38.0, "PSNR {psnr}");
+
+    let r = run(&["decode", s(&output), "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = &json_lines(&r.stdout)[0];
+    assert_eq!(d["path"], s(&output));
+    assert_eq!(d["found"], true);
+    assert_eq!(d["tag"], TAG);
+    assert_eq!(d["channel_bits"].as_str().unwrap(), bits, "a lossless output decodes to the embedded word");
+    assert_eq!(d["corrected"], 0);
+    assert!(d["confidence"].as_f64().unwrap() > 0.9);
+}
+
+#[test]
+fn clean_photos_say_no_tag_and_exit_one() {
+    let dir = tempdir().unwrap();
+    let clean = write_photo(dir.path(), "clean.png", 2);
+    let r = run(&["decode", s(&clean), "--json"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let d = &json_lines(&r.stdout)[0];
+    assert_eq!(d["found"], false);
+    assert!(d["tag"].is_null());
+    assert!(d["confidence"].as_f64().unwrap() < 0.64);
+
+    // a batch with one tagged and one clean photo: 1, in input order
+    let tagged = dir.path().join("tagged.png");
+    assert_eq!(run(&["embed", s(&clean), "-o", s(&tagged), "--tag", TAG]).code, 0);
+    let r = run(&["decode", s(&tagged), s(&clean), "--json", "-j", "2"]);
+    assert_eq!(r.code, 1);
+    let lines = json_lines(&r.stdout);
+    assert_eq!((lines[0]["found"].clone(), lines[1]["found"].clone()), (true.into(), false.into()));
+    assert_eq!(lines[1]["path"], s(&clean));
+}
+
+#[test]
+fn human_output_names_the_file_and_the_tag() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "p.png", 3);
+    let out = dir.path().join("out.jpg");
+    let r = run(&["embed", s(&input), "-o", s(&out), "--tag", TAG]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains(TAG) && r.stdout.contains("PSNR"), "{}", r.stdout);
+    assert!(run(&["embed", s(&input), "-o", s(&dir.path().join("q.png")), "--tag", TAG, "--quiet"]).stdout.is_empty());
+    let r = run(&["decode", s(&out)]);
+    assert_eq!(r.code, 0, "JPEG q95 output must still decode: {}", r.stdout);
+    assert!(r.stdout.contains(&format!("tag {TAG}")), "{}", r.stdout);
+}
+
+#[test]
+fn existing_outputs_are_refused_unless_forced_and_inputs_never_replaced() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "in.png", 4);
+    let output = dir.path().join("out.png");
+    std::fs::write(&output, b"precious").unwrap();
+
+    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("out.png") && r.stderr.contains("exists") && r.stderr.contains("--force"), "{}", r.stderr);
+    assert_eq!(std::fs::read(&output).unwrap(), b"precious");
+
+    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG, "--force"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(image::open(&output).is_ok());
+
+    let before = std::fs::read(&input).unwrap();
+    for extra in [&[][..], &["--force"][..]] {
+        let mut args = vec!["embed", s(&input), "-o", s(&input), "--tag", TAG];
+        args.extend_from_slice(extra);
+        let r = run(&args);
+        assert_eq!(r.code, 2);
+        assert!(r.stderr.contains("input"), "{}", r.stderr);
+    }
+    // the same file reached through another path is still an input
+    let sneaky = dir.path().join(".").join("in.png");
+    assert_eq!(run(&["embed", s(&input), "-o", s(&sneaky), "--tag", TAG, "--force"]).code, 2);
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    assert!(leftover_temporaries(dir.path()).is_empty());
+}
+
+#[test]
+fn out_dir_tags_several_photos_and_keeps_going_past_a_bad_one() {
+    let dir = tempdir().unwrap();
+    let out = dir.path().join("out");
+    std::fs::create_dir(&out).unwrap();
+    let a = write_photo(dir.path(), "a.png", 5);
+    let b = dir.path().join("b.png");
+    std::fs::write(&b, b"not an image").unwrap();
+    let c = write_photo(dir.path(), "c.png", 6);
+    let r = run(&["embed", s(&a), s(&b), s(&c), "--out-dir", s(&out), "--tag", TAG, "--json"]);
+    assert_eq!(r.code, 2, "one input failed");
+    let lines = json_lines(&r.stdout);
+    assert_eq!(lines.len(), 3);
+    assert!(lines[1]["error"].as_str().unwrap().contains("b.png"));
+    assert!(out.join("a.png").exists() && out.join("c.png").exists() && !out.join("b.png").exists());
+    assert!(leftover_temporaries(&out).is_empty());
+    let r = run(&["decode", s(&out.join("a.png")), s(&out.join("c.png"))]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn bad_flags_get_clear_errors_naming_the_flag() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "in.png", 7);
+    let out = dir.path().join("o.png");
+    let gif = dir.path().join("o.gif");
+    let missing = dir.path().join("missing");
+    let cases: &[(&[&str], &str)] = &[
+        (&["embed", s(&input), "-o", s(&out), "--tag", "xyz"], "--tag"),
+        (&["embed", s(&input), "-o", s(&out), "--tag", "0123456789abcdef0"], "16 hex"),
+        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--strength", "0"], "--strength"),
+        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--strength", "NaN"], "--strength"),
+        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--quality", "0"], "--quality"),
+        (&["embed", s(&input), s(&input), "-o", s(&out), "--tag", TAG], "--out-dir"),
+        (&["embed", s(&input), "-o", s(&gif), "--tag", TAG], "extension"),
+        (&["embed", s(&input), "--out-dir", s(&missing), "--tag", TAG], "--out-dir"),
+        (&["embed", s(&input), "--tag", TAG], "--output"),
+        (&["embed", s(&input), "-o", s(&out)], "--tag"),
+        (&["decode"], "INPUT"),
+        (&["decode", s(&input), "-j", "0"], "--threads"),
+        (&["frobnicate"], "frobnicate"),
+    ];
+    for (args, needle) in cases {
+        let r = run(args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(needle), "{args:?}: stderr lacks {needle:?}: {}", r.stderr);
+    }
+    assert!(!out.exists());
+}
+
+#[test]
+fn real_faces_from_the_val_split_round_trip() {
+    let faces = shared_faces("val", 12);
+    if faces.is_empty() {
+        return;
+    }
+    let dir = tempdir().unwrap();
+    let mut args = vec!["embed".to_string()];
+    args.extend(faces.iter().map(|p| s(p).to_string()));
+    args.extend(["--out-dir", s(dir.path()), "--tag", TAG, "--json"].map(String::from));
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    // the interim baseline averages 37.8 dB on 128 px faces (42.5 dB at 256 px)
+    for line in json_lines(&r.stdout) {
+        assert!(line["psnr"].as_f64().unwrap() > 35.0, "{line}");
+    }
+    let outputs: Vec<String> = faces.iter().map(|f| s(&dir.path().join(f.file_name().unwrap())).to_string()).collect();
+    let mut args = vec!["decode", "--json"];
+    args.extend(outputs.iter().map(String::as_str));
+    let r = run(&args);
+    let lines = json_lines(&r.stdout);
+    let found = lines.iter().filter(|l| l["tag"] == TAG).count();
+    assert_eq!(found, faces.len(), "{}", r.stdout);
+    assert_eq!(r.code, 0);
+    // JPEG q95 outputs keep their size
+    let (w, h) = image::open(&outputs[0]).unwrap().dimensions();
+    assert_eq!((w, h), (128, 128));
+
+    // and the untouched originals carry no tag
+    let mut args = vec!["decode".to_string(), "--json".to_string()];
+    args.extend(faces.iter().map(|p| s(p).to_string()));
+    let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(r.code, 1);
+    assert!(json_lines(&r.stdout).iter().all(|l| l["found"] == false), "{}", r.stdout);
+}
