@@ -6,6 +6,8 @@
 //!
 //! - [`codec`]: tag ⇄ channel bits (Reed–Solomon with soft-decision decoding), re-exported from
 //!   `faketagger-codec`;
+//! - [`attacks`]: real attacks on images (JPEG, resize, crop, rotate, blur, noise, colour),
+//!   re-exported from `faketagger-attacks`;
 //! - [`io`]: reading images safely (limits against decompression bombs, clear errors) and writing
 //!   outputs atomically without ever replacing an input.
 //!
@@ -31,6 +33,7 @@ pub mod io;
 mod tagger;
 
 pub use error::Error;
+pub use faketagger_attacks as attacks;
 pub use faketagger_codec as codec;
 pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 pub use tagger::{DEFAULT_STRENGTH, Detection, Embedded, STRENGTH_RANGE, SchemeKind, Tagger, psnr};

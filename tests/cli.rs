@@ -186,3 +186,38 @@ fn real_faces_from_the_val_split_round_trip() {
     assert_eq!(r.code, 1);
     assert!(json_lines(&r.stdout).iter().all(|l| l["found"] == false), "{}", r.stdout);
 }
+
+#[test]
+fn tags_survive_real_attacks_through_the_cli() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "p.png", 20);
+    let tagged = dir.path().join("t.png");
+    assert_eq!(run(&["embed", s(&input), "-o", s(&tagged), "--tag", TAG]).code, 0);
+    for (i, attack) in ["jpeg:70", "resize:0.75", "brightness:1.1", "contrast:0.9", "noise:0.01"].iter().enumerate() {
+        let out = dir.path().join(format!("a{i}.png"));
+        let r = run(&["attack", attack, s(&tagged), "-o", s(&out), "--seed", "3"]);
+        assert_eq!(r.code, 0, "{attack}: {}", r.stderr);
+        let r = run(&["decode", s(&out), "--json"]);
+        assert_eq!(json_lines(&r.stdout)[0]["tag"], TAG, "{attack}");
+    }
+    // geometry changes are real
+    let half = dir.path().join("half.png");
+    assert_eq!(run(&["attack", "resize:0.5", s(&tagged), "-o", s(&half)]).code, 0);
+    assert_eq!(image::open(&half).unwrap().dimensions(), (128, 96));
+}
+
+#[test]
+fn attack_errors_name_the_kind_or_file() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "p.png", 21);
+    let out = dir.path().join("o.png");
+    for (kind, needle) in [("sharpen:1", "unknown attack"), ("jpeg:500", "outside"), ("resize:0.001", "px a side")] {
+        let r = run(&["attack", kind, s(&input), "-o", s(&out)]);
+        assert_eq!(r.code, 2, "{kind}");
+        assert!(r.stderr.contains(needle), "{kind}: {}", r.stderr);
+    }
+    let r = run(&["attack", "blur:1", s(&input), "-o", s(&input), "--force"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("input"), "{}", r.stderr);
+    assert!(!out.exists());
+}

@@ -23,6 +23,8 @@ pub enum Command {
     /// Look for tags in photos. Exit code 0: every input carries a tag; 1: at least one does
     /// not; 2: an error.
     Decode(DecodeArgs),
+    /// Apply one real attack to a photo (what platforms and forgers do to tagged photos).
+    Attack(AttackArgs),
     /// Tag ⇄ channel bits, without images (for integrations and debugging).
     #[command(subcommand)]
     Codec(CodecCommand),
@@ -54,6 +56,29 @@ pub struct EmbedArgs {
     /// One JSON object per input and line on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AttackArgs {
+    /// The attack: identity, jpeg:Q, resize:F, crop:F (area kept), rotate:DEG, blur:SIGMA,
+    /// noise:SIGMA (0–1 scale), brightness:F, contrast:F.
+    #[arg(value_name = "KIND[:PARAM]")]
+    pub attack: String,
+    /// The photo to attack (never modified).
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
+    /// Output file; its extension picks the format.
+    #[arg(short, long, value_name = "OUTPUT")]
+    pub output: PathBuf,
+    /// Seed of the random attacks (noise).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// JPEG quality when the output is a JPEG file (1–100).
+    #[arg(long, value_name = "Q", default_value_t = 95)]
+    pub quality: u8,
+    /// Replace an existing output (never the input).
+    #[arg(long)]
+    pub force: bool,
 }
 
 #[derive(Debug, Args)]

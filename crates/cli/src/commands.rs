@@ -7,7 +7,7 @@ use faketagger::io::{self, read_image};
 use faketagger::{ChannelBits, Codec, Detection, Error, Tagger};
 use serde_json::json;
 
-use crate::settings::{DecodeSettings, EmbedSettings, parse_tag};
+use crate::settings::{AttackSettings, DecodeSettings, EmbedSettings, parse_tag};
 
 /// Exit codes, as ripgrep's: found / not found / error.
 pub const EXIT_FOUND: u8 = 0;
@@ -84,6 +84,30 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(if failed { EXIT_ERROR } else { EXIT_FOUND }))
+}
+
+pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
+    let job = &settings.job;
+    let inputs = [job.input.clone()];
+    let loaded = io::check_output(&job.output, settings.overwrite, &inputs).and_then(|()| read_image(&job.input));
+    let loaded = match loaded {
+        Ok(l) => l,
+        Err(e) => {
+            report(&e);
+            return Ok(ExitCode::from(EXIT_ERROR));
+        }
+    };
+    let attacked = settings.attack.apply(&loaded.image, settings.seed)?;
+    let written = io::encode_image(&attacked, job.format, settings.quality, loaded.icc_profile.as_deref(), &job.output)
+        .and_then(|bytes| io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs));
+    if let Err(e) = written {
+        report(&e);
+        return Ok(ExitCode::from(EXIT_ERROR));
+    }
+    if !quiet {
+        println!("{} -> {}: {}", job.input.display(), job.output.display(), settings.attack);
+    }
+    Ok(ExitCode::from(EXIT_FOUND))
 }
 
 /// PSNR of an unchanged image is +∞, which JSON cannot carry.

@@ -8,7 +8,9 @@ use faketagger::Tag;
 use faketagger::io::Overwrite;
 use image::ImageFormat;
 
-use crate::args::{DecodeArgs, EmbedArgs};
+use faketagger::attacks::Attack;
+
+use crate::args::{AttackArgs, DecodeArgs, EmbedArgs};
 
 /// Where one input's output goes, and in which format.
 #[derive(Debug, Clone)]
@@ -53,9 +55,7 @@ impl EmbedSettings {
                 faketagger::STRENGTH_RANGE.end()
             );
         }
-        if !(1..=100).contains(&args.quality) {
-            bail!("--quality {}: must lie between 1 and 100", args.quality);
-        }
+        check_quality(args.quality)?;
         let jobs = match (&args.output, &args.out_dir) {
             (Some(output), None) => {
                 if args.inputs.len() > 1 {
@@ -98,6 +98,37 @@ impl EmbedSettings {
             quality: args.quality,
             overwrite: if args.force { Overwrite::Replace } else { Overwrite::Refuse },
             json: args.json,
+        })
+    }
+}
+
+fn check_quality(quality: u8) -> Result<()> {
+    if !(1..=100).contains(&quality) {
+        bail!("--quality {quality}: must lie between 1 and 100");
+    }
+    Ok(())
+}
+
+#[derive(Debug)]
+pub struct AttackSettings {
+    pub attack: Attack,
+    pub job: Job,
+    pub seed: u64,
+    pub quality: u8,
+    pub overwrite: Overwrite,
+}
+
+impl AttackSettings {
+    pub fn from_args(args: AttackArgs) -> Result<Self> {
+        let attack = args.attack.parse::<Attack>().with_context(|| format!("KIND {:?}", args.attack))?;
+        check_quality(args.quality)?;
+        let format = output_format(&args.output)?;
+        Ok(Self {
+            attack,
+            job: Job { input: args.input, output: args.output, format },
+            seed: args.seed,
+            quality: args.quality,
+            overwrite: if args.force { Overwrite::Replace } else { Overwrite::Refuse },
         })
     }
 }

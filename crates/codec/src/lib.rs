@@ -451,7 +451,7 @@ impl Codec {
     /// Decodes hard bits (no confidences): stages clean and algebraic only.
     pub fn decode_hard(&self, bits: &ChannelBits) -> Result<Decoding, CodecError> {
         self.check_len(bits.len())?;
-        Ok(self.decode_word(bits.words, None))
+        Ok(self.clean(bits.words).unwrap_or_else(|| self.decode_word(bits.words, None)))
     }
 
     /// Decodes per-bit log-likelihood ratios ln P(1)/P(0), i.e. the decoder network's logits:
@@ -459,7 +459,6 @@ impl Codec {
     pub fn decode_soft(&self, llr: &[f32]) -> Result<Decoding, CodecError> {
         self.check_len(llr.len())?;
         let mut hard = [0u64; WORDS];
-        let mut reliability = vec![0f32; self.n_bits];
         for (j, &l) in llr.iter().enumerate() {
             if l.is_nan() {
                 return Err(CodecError::NotANumber { index: j });
@@ -467,8 +466,12 @@ impl Codec {
             if l > 0.0 {
                 osd::set_bit(&mut hard, j);
             }
-            reliability[j] = l.abs().min(MAX_LLR);
         }
+        // most words from tagged, unattacked images are clean: skip the reliabilities
+        if let Some(clean) = self.clean(hard) {
+            return Ok(clean);
+        }
+        let reliability: Vec<f32> = llr.iter().map(|l| l.abs().min(MAX_LLR)).collect();
         Ok(self.decode_word(hard, Some(&reliability)))
     }
 
@@ -509,11 +512,28 @@ impl Codec {
 
     /// The tag in the systematic positions of a channel word, once the version offset is removed.
     fn systematic_tag(&self, channel: &Word, offset: &Word) -> Tag {
+        // symbols 1..9 are bits 8..72: the tag's 64 bits straddle the first two words
         let plain = osd::xor(channel, offset);
-        let symbols = word_to_symbols(&plain, self.rs.n());
-        let mut bytes = [0u8; 8];
-        bytes.copy_from_slice(&symbols[1..MESSAGE_SYMBOLS]);
-        Tag::from_bytes(bytes)
+        Tag::new((plain[0] << SYMBOL_BITS) | (plain[1] >> (64 - SYMBOL_BITS)))
+    }
+
+    /// The decoding of a word that is already a valid codeword, if it is one.
+    fn clean(&self, hard: Word) -> Option<Decoding> {
+        self.versions.iter().find_map(|&(version, offset)| {
+            let tag = self.systematic_tag(&hard, &offset);
+            (osd::xor(&offset, &self.tag_word(tag)) == hard).then(|| Decoding {
+                hard_bits: ChannelBits { words: hard, len: self.n_bits },
+                found: Some(Found {
+                    tag,
+                    version,
+                    codeword: ChannelBits { words: hard, len: self.n_bits },
+                    corrected_symbols: 0,
+                    corrected_bits: 0,
+                    stage: Stage::Clean,
+                }),
+                nearest_distance: Some(0),
+            })
+        })
     }
 
     fn decode_word(&self, hard: Word, reliability: Option<&[f32]>) -> Decoding {
@@ -536,14 +556,7 @@ impl Codec {
             };
             let done = |best: &Option<Candidate>| best.is_some_and(|b| b.distance <= self.early_exit);
 
-            // 1. clean
-            let tag = self.systematic_tag(&hard, &offset);
-            let clean = osd::xor(&offset, &self.tag_word(tag));
-            if clean == hard {
-                consider(clean, Stage::Clean, &mut best);
-                break 'versions;
-            }
-
+            // 1. clean words were handled by `clean`
             // 2. algebraic, header forced to this version
             let mut symbols = word_to_symbols(&osd::xor(&hard, &self.whitening), self.rs.n());
             symbols[0] = version.number();

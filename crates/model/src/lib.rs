@@ -1,1 +1,148 @@
-//! placeholder
+//! # faketagger-model
+//!
+//! The burn side of faketagger. The encoder/decoder networks (after FakeTagger, arXiv
+//! 2009.09869), the differentiable attack layers and the DeepFake simulators land here with the
+//! model issue; this crate already owns the one decision every one of them needs: which
+//! execution backend runs them.
+//!
+//! burn 0.22 selects the backend at run time through [`Device`]; a backend exists only when its
+//! Cargo feature is compiled in (`flex`, the pure-Rust CPU backend, by default; `cuda` and `wgpu`
+//! on request). [`Backend`] names them, parses `--device`-style text and builds the device.
+//!
+//! ```
+//! use faketagger_model::Backend;
+//! let backend: Backend = "flex".parse()?;
+//! # #[cfg(feature = "flex")]
+//! let device = backend.device()?;
+//! # Ok::<(), faketagger_model::ModelError>(())
+//! ```
+#![deny(missing_docs)]
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use burn::tensor::Device;
+
+/// The one error type of this crate.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ModelError {
+    /// A backend name this crate does not know.
+    #[error("unknown backend {text:?}: expected one of flex, cuda, wgpu")]
+    UnknownBackend {
+        /// The text given.
+        text: String,
+    },
+    /// A known backend whose feature was not compiled into this build.
+    #[error("backend {backend} is not in this build (built with: {built}); rebuild with `--features {backend}`")]
+    BackendNotBuilt {
+        /// The backend asked for.
+        backend: Backend,
+        /// The backends this build has, comma-separated.
+        built: String,
+    },
+}
+
+/// An execution backend for the networks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// burn's pure-Rust CPU backend (the default build).
+    Flex,
+    /// NVIDIA GPUs through CUDA (feature `cuda`).
+    Cuda,
+    /// GPUs through wgpu: Vulkan, Metal, DX12 (feature `wgpu`).
+    Wgpu,
+}
+
+impl Backend {
+    /// Every backend, built or not.
+    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Cuda, Backend::Wgpu];
+
+    /// Whether this build can run the backend.
+    pub const fn is_built(self) -> bool {
+        match self {
+            Backend::Flex => cfg!(feature = "flex"),
+            Backend::Cuda => cfg!(feature = "cuda"),
+            Backend::Wgpu => cfg!(feature = "wgpu"),
+        }
+    }
+
+    /// The backends this build can run, fastest first (GPU before CPU).
+    pub fn built() -> Vec<Backend> {
+        [Backend::Cuda, Backend::Wgpu, Backend::Flex].into_iter().filter(|b| b.is_built()).collect()
+    }
+
+    /// The device of this backend (the first GPU for the GPU backends).
+    pub fn device(self) -> Result<Device, ModelError> {
+        match self {
+            #[cfg(feature = "flex")]
+            Backend::Flex => Ok(Device::flex()),
+            #[cfg(feature = "cuda")]
+            Backend::Cuda => Ok(Device::cuda(burn::tensor::DeviceIndex::Default)),
+            #[cfg(feature = "wgpu")]
+            Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[allow(unreachable_patterns)] // every arm above is compiled in with all features
+            other => Err(ModelError::BackendNotBuilt {
+                backend: other,
+                built: Backend::built().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+            }),
+        }
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Backend::Flex => "flex",
+            Backend::Cuda => "cuda",
+            Backend::Wgpu => "wgpu",
+        })
+    }
+}
+
+impl FromStr for Backend {
+    type Err = ModelError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "flex" | "cpu" => Ok(Backend::Flex),
+            "cuda" => Ok(Backend::Cuda),
+            "wgpu" | "vulkan" => Ok(Backend::Wgpu),
+            _ => Err(ModelError::UnknownBackend { text: s.to_owned() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use burn::tensor::Tensor;
+
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_refused() {
+        for b in Backend::ALL {
+            assert_eq!(b.to_string().parse::<Backend>().unwrap(), b);
+        }
+        assert_eq!("CPU".parse::<Backend>().unwrap(), Backend::Flex);
+        assert!(matches!("tpu".parse::<Backend>(), Err(ModelError::UnknownBackend { .. })));
+    }
+
+    #[test]
+    fn backends_not_built_say_how_to_get_them() {
+        for b in Backend::ALL.into_iter().filter(|b| !b.is_built()) {
+            let err = b.device().unwrap_err().to_string();
+            assert!(err.contains(&format!("--features {b}")), "{err}");
+        }
+    }
+
+    #[cfg(feature = "flex")]
+    #[test]
+    fn flex_device_computes() {
+        let device = Backend::Flex.device().unwrap();
+        let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], &device);
+        let b = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 0.25]], &device);
+        let product: Vec<f32> = a.matmul(b).into_data().try_to_vec::<f32>().unwrap();
+        assert_eq!(product, vec![4.5, -0.5, 9.5, -2.0]);
+    }
+}
