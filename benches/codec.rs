@@ -3,6 +3,8 @@
 //!
 //! `cargo bench --bench codec`
 
+#![allow(clippy::unwrap_used)]
+
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
@@ -29,7 +31,11 @@ fn codec(c: &mut Criterion) {
     let mut group = c.benchmark_group("codec/cpu");
     group.throughput(Throughput::Elements(BATCH as u64));
     group.bench_function("encode", |b| {
-        b.iter(|| tags.iter().map(|&t| codec.encode(black_box(t))).fold(0usize, |a, w| a + w.len()))
+        b.iter(|| {
+            tags.iter()
+                .map(|&t| codec.encode(black_box(t)))
+                .fold(0usize, |a, w| a + w.len())
+        })
     });
     group.bench_function("encode+decode_hard (clean)", |b| {
         b.iter(|| {
@@ -41,10 +47,17 @@ fn codec(c: &mut Criterion) {
                 .count()
         })
     });
-    let clean_llr: Vec<Vec<f32>> =
-        words.iter().map(|w| w.iter().map(|b| if b { 4.0 } else { -4.0 }).collect()).collect();
+    let clean_llr: Vec<Vec<f32>> = words
+        .iter()
+        .map(|w| w.iter().map(|b| if b { 4.0 } else { -4.0 }).collect())
+        .collect();
     group.bench_function("decode_soft (clean)", |b| {
-        b.iter(|| clean_llr.iter().filter(|l| codec.decode_soft(black_box(l)).is_ok()).count())
+        b.iter(|| {
+            clean_llr
+                .iter()
+                .filter(|l| codec.decode_soft(black_box(l)).is_ok())
+                .count()
+        })
     });
     group.finish();
 
@@ -65,11 +78,23 @@ fn codec(c: &mut Criterion) {
         .collect();
     group.throughput(Throughput::Elements(noisy.len() as u64));
     group.bench_function("decode_soft (10% BER)", |b| {
-        b.iter(|| noisy.iter().filter(|l| codec.decode_soft(black_box(l)).is_ok()).count())
+        b.iter(|| {
+            noisy
+                .iter()
+                .filter(|l| codec.decode_soft(black_box(l)).is_ok())
+                .count()
+        })
     });
-    let random: Vec<Vec<f32>> = (0..128).map(|_| (0..256).map(|_| 2.0 * normal(&mut rng)).collect()).collect();
+    let random: Vec<Vec<f32>> = (0..128)
+        .map(|_| (0..256).map(|_| 2.0 * normal(&mut rng)).collect())
+        .collect();
     group.bench_function("decode_soft (unmarked)", |b| {
-        b.iter(|| random.iter().filter(|l| codec.decode_soft(black_box(l)).is_ok()).count())
+        b.iter(|| {
+            random
+                .iter()
+                .filter(|l| codec.decode_soft(black_box(l)).is_ok())
+                .count()
+        })
     });
     group.finish();
 }

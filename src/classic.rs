@@ -62,10 +62,12 @@ impl ClassicScheme {
     /// A scheme for `bits` channel bits on a `grid`×`grid` canonical grid (one of [`GRIDS`]).
     pub fn new(bits: usize, grid: u32) -> Self {
         let blocks = (grid as usize / BLOCK).pow(2);
-        let band: Vec<usize> =
-            (0..BLOCK * BLOCK).filter(|&c| BAND.contains(&(c / BLOCK + c % BLOCK))).collect();
-        let mut indices: Vec<u32> =
-            (0..blocks).flat_map(|b| band.iter().map(move |&c| (b * BLOCK * BLOCK + c) as u32)).collect();
+        let band: Vec<usize> = (0..BLOCK * BLOCK)
+            .filter(|&c| BAND.contains(&(c / BLOCK + c % BLOCK)))
+            .collect();
+        let mut indices: Vec<u32> = (0..blocks)
+            .flat_map(|b| band.iter().map(move |&c| (b * BLOCK * BLOCK + c) as u32))
+            .collect();
         let mut rng = SplitMix(SLOT_SEED);
         for i in (1..indices.len()).rev() {
             let j = (rng.next() % (i as u64 + 1)) as usize;
@@ -81,12 +83,23 @@ impl ClassicScheme {
             })
             .collect();
         let cos = std::array::from_fn(|u| {
-            let scale = if u == 0 { (1.0 / BLOCK as f32).sqrt() } else { (2.0 / BLOCK as f32).sqrt() };
+            let scale = if u == 0 {
+                (1.0 / BLOCK as f32).sqrt()
+            } else {
+                (2.0 / BLOCK as f32).sqrt()
+            };
             std::array::from_fn(|x| {
-                scale * ((2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / (2 * BLOCK) as f32).cos()
+                scale
+                    * ((2 * x + 1) as f32 * u as f32 * std::f32::consts::PI / (2 * BLOCK) as f32)
+                        .cos()
             })
         });
-        Self { bits, grid, slots, cos }
+        Self {
+            bits,
+            grid,
+            slots,
+            cos,
+        }
     }
 
     /// The grid side.
@@ -97,7 +110,10 @@ impl ClassicScheme {
     /// The grid for a photo of this size: the largest of [`GRIDS`] not above its shorter side.
     pub fn grid_for(width: u32, height: u32) -> u32 {
         let side = width.min(height);
-        GRIDS.into_iter().find(|&g| g <= side).unwrap_or(GRIDS[GRIDS.len() - 1])
+        GRIDS
+            .into_iter()
+            .find(|&g| g <= side)
+            .unwrap_or(GRIDS[GRIDS.len() - 1])
     }
 
     /// Tags the image's luminance (all colour channels equally; alpha untouched), keeping its
@@ -115,7 +131,11 @@ impl ClassicScheme {
                 .iter()
                 .enumerate()
                 .map(|(b, &s)| {
-                    let sign = if bits.get(b).unwrap_or(false) { 1.0 } else { -1.0 };
+                    let sign = if bits.get(b).unwrap_or(false) {
+                        1.0
+                    } else {
+                        -1.0
+                    };
                     sign * (amplitude - sign * s / slots_per_bit).clamp(0.0, MAX_TOP_UP * amplitude)
                 })
                 .collect();
@@ -126,9 +146,11 @@ impl ClassicScheme {
             // `image` clamps float pixels to [0, 1] when resizing: carry the signed residual as
             // 0.5 + r/255, which its clamp to ±RESIDUAL_LIMIT keeps inside that range.
             let grid = self.blocks_to_grid(&coefs, |block| {
-                self.idct(block).map(|r| 0.5 + r.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT) / 255.0)
+                self.idct(block)
+                    .map(|r| 0.5 + r.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT) / 255.0)
             });
-            let residual = imageops::resize(&grid, tagged.width(), tagged.height(), FilterType::Triangle);
+            let residual =
+                imageops::resize(&grid, tagged.width(), tagged.height(), FilterType::Triangle);
             for (pixel, r) in tagged.pixels_mut().zip(residual.pixels()) {
                 let delta = r.0[0] - 0.5;
                 for c in &mut pixel.0[..3] {
@@ -147,19 +169,25 @@ impl ClassicScheme {
         // Gaussian LLR 2·A·s/σ², with A ≈ mean |s| and σ² ≈ var |s| (A ≫ σ on a tagged image).
         let n = sums.len() as f32;
         let mean_abs = sums.iter().map(|s| s.abs()).sum::<f32>() / n;
-        let variance = (sums.iter().map(|s| s * s).sum::<f32>() / n - mean_abs * mean_abs).max(MIN_VARIANCE);
+        let variance =
+            (sums.iter().map(|s| s * s).sum::<f32>() / n - mean_abs * mean_abs).max(MIN_VARIANCE);
         sums.iter().map(|s| 2.0 * mean_abs * s / variance).collect()
     }
 
     /// Σ sign · coefficient over each bit's slots, on the luminance scaled to the grid.
     fn correlations(&self, rgba: &Rgba32FImage) -> Vec<f32> {
-        let luma: ImageBuffer<Luma<f32>, Vec<f32>> = ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
-            let p = rgba.get_pixel(x, y).0;
-            // in [0, 1]: `image` clamps float pixels to that range when resizing
-            Luma([LUMA_WEIGHTS[0] * p[0] + LUMA_WEIGHTS[1] * p[1] + LUMA_WEIGHTS[2] * p[2]])
-        });
+        let luma: ImageBuffer<Luma<f32>, Vec<f32>> =
+            ImageBuffer::from_fn(rgba.width(), rgba.height(), |x, y| {
+                let p = rgba.get_pixel(x, y).0;
+                // in [0, 1]: `image` clamps float pixels to that range when resizing
+                Luma([LUMA_WEIGHTS[0] * p[0] + LUMA_WEIGHTS[1] * p[1] + LUMA_WEIGHTS[2] * p[2]])
+            });
         let grid = imageops::resize(&luma, self.grid, self.grid, FilterType::Triangle);
-        let coefs: Vec<f32> = self.grid_to_blocks(&grid).into_iter().map(|c| 255.0 * c).collect();
+        let coefs: Vec<f32> = self
+            .grid_to_blocks(&grid)
+            .into_iter()
+            .map(|c| 255.0 * c)
+            .collect();
         let mut sums = vec![0f32; self.bits];
         for slot in &self.slots {
             sums[slot.bit as usize] += slot.sign * coefs[slot.index as usize];
@@ -178,7 +206,9 @@ impl ClassicScheme {
         }
         for x in 0..BLOCK {
             for y in 0..BLOCK {
-                out[x * BLOCK + y] = (0..BLOCK).map(|u| self.cos[u][x] * tmp[u * BLOCK + y]).sum();
+                out[x * BLOCK + y] = (0..BLOCK)
+                    .map(|u| self.cos[u][x] * tmp[u * BLOCK + y])
+                    .sum();
             }
         }
         out
@@ -195,14 +225,20 @@ impl ClassicScheme {
         }
         for u in 0..BLOCK {
             for v in 0..BLOCK {
-                out[u * BLOCK + v] = (0..BLOCK).map(|y| tmp[u * BLOCK + y] * self.cos[v][y]).sum();
+                out[u * BLOCK + v] = (0..BLOCK)
+                    .map(|y| tmp[u * BLOCK + y] * self.cos[v][y])
+                    .sum();
             }
         }
         out
     }
 
     /// Block-major coefficients → grid image, applying `f` to each block.
-    fn blocks_to_grid(&self, coefs: &[f32], f: impl Fn(&[f32; 64]) -> [f32; 64]) -> ImageBuffer<Luma<f32>, Vec<f32>> {
+    fn blocks_to_grid(
+        &self,
+        coefs: &[f32],
+        f: impl Fn(&[f32; 64]) -> [f32; 64],
+    ) -> ImageBuffer<Luma<f32>, Vec<f32>> {
         let per_row = self.grid as usize / BLOCK;
         let mut grid = ImageBuffer::new(self.grid, self.grid);
         for (b, chunk) in coefs.chunks_exact(64).enumerate() {
@@ -224,8 +260,10 @@ impl ClassicScheme {
         let mut coefs = Vec::with_capacity((self.grid * self.grid) as usize);
         for b in 0..per_row * per_row {
             let (bx, by) = ((b % per_row) * BLOCK, (b / per_row) * BLOCK);
-            let block: [f32; 64] =
-                std::array::from_fn(|i| grid.get_pixel((bx + i % BLOCK) as u32, (by + i / BLOCK) as u32).0[0]);
+            let block: [f32; 64] = std::array::from_fn(|i| {
+                grid.get_pixel((bx + i % BLOCK) as u32, (by + i / BLOCK) as u32)
+                    .0[0]
+            });
             coefs.extend_from_slice(&self.dct(&block));
         }
         coefs

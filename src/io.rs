@@ -37,14 +37,29 @@ pub struct LoadedImage {
 
 /// Reads an image with the limits above.
 pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
-    let file = fs::File::open(path).map_err(|source| Error::Io { path: path.to_owned(), source })?;
-    let size = file.metadata().map_err(|source| Error::Io { path: path.to_owned(), source })?.len();
+    let file = fs::File::open(path).map_err(|source| Error::Io {
+        path: path.to_owned(),
+        source,
+    })?;
+    let size = file
+        .metadata()
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?
+        .len();
     if size == 0 {
-        return Err(Error::BadImage { path: path.to_owned(), reason: "the file is empty".into() });
+        return Err(Error::BadImage {
+            path: path.to_owned(),
+            reason: "the file is empty".into(),
+        });
     }
     let reader = ImageReader::new(BufReader::new(file))
         .with_guessed_format()
-        .map_err(|source| Error::Io { path: path.to_owned(), source })?;
+        .map_err(|source| Error::Io {
+            path: path.to_owned(),
+            source,
+        })?;
     let Some(format) = reader.format() else {
         return Err(Error::BadImage {
             path: path.to_owned(),
@@ -58,34 +73,60 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
     let mut decoder = reader.into_decoder().map_err(|e| image_error(path, e))?;
     let (width, height) = decoder.dimensions();
     check_dimensions(path, width, height)?;
-    decoder.set_limits(limits).map_err(|e| image_error(path, e))?;
+    decoder
+        .set_limits(limits)
+        .map_err(|e| image_error(path, e))?;
     let icc_profile = decoder.icc_profile().ok().flatten();
     let orientation = decoder.orientation().map_err(|e| image_error(path, e))?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e))?;
     image.apply_orientation(orientation);
-    Ok(LoadedImage { image, format, icc_profile })
+    Ok(LoadedImage {
+        image,
+        format,
+        icc_profile,
+    })
 }
 
 fn check_dimensions(path: &Path, width: u32, height: u32) -> Result<(), Error> {
     if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(Error::ImageTooLarge { path: path.to_owned(), width, height });
+        return Err(Error::ImageTooLarge {
+            path: path.to_owned(),
+            width,
+            height,
+        });
     }
     if width < MIN_SIDE || height < MIN_SIDE {
-        return Err(Error::ImageTooSmall { path: path.to_owned(), width, height });
+        return Err(Error::ImageTooSmall {
+            path: path.to_owned(),
+            width,
+            height,
+        });
     }
     Ok(())
 }
 
 fn image_error(path: &Path, error: image::ImageError) -> Error {
     match error {
-        image::ImageError::Limits(_) => {
-            Error::BadImage { path: path.to_owned(), reason: format!("over the decoding limits: {error}") }
+        image::ImageError::Limits(_) => Error::BadImage {
+            path: path.to_owned(),
+            reason: format!("over the decoding limits: {error}"),
+        },
+        image::ImageError::IoError(source)
+            if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+        {
+            Error::BadImage {
+                path: path.to_owned(),
+                reason: "the file is truncated (unexpected end of file)".into(),
+            }
         }
-        image::ImageError::IoError(source) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-            Error::BadImage { path: path.to_owned(), reason: "the file is truncated (unexpected end of file)".into() }
-        }
-        image::ImageError::IoError(source) => Error::Io { path: path.to_owned(), source },
-        other => Error::BadImage { path: path.to_owned(), reason: other.to_string() },
+        image::ImageError::IoError(source) => Error::Io {
+            path: path.to_owned(),
+            source,
+        },
+        other => Error::BadImage {
+            path: path.to_owned(),
+            reason: other.to_string(),
+        },
     }
 }
 
@@ -101,14 +142,26 @@ pub enum Overwrite {
 
 /// Writes `bytes` to `output` atomically (temporary file in the same directory, then rename).
 /// `inputs` are the files this run reads: none of them is ever replaced.
-pub fn write_atomic(output: &Path, bytes: &[u8], overwrite: Overwrite, inputs: &[PathBuf]) -> Result<(), Error> {
+pub fn write_atomic(
+    output: &Path,
+    bytes: &[u8],
+    overwrite: Overwrite,
+    inputs: &[PathBuf],
+) -> Result<(), Error> {
     check_output(output, overwrite, inputs)?;
     let dir = match output.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
         _ => PathBuf::from("."),
     };
-    let io_err = |source| Error::Io { path: output.to_owned(), source };
-    let mut tmp = tempfile::Builder::new().prefix(".faketagger-").suffix(".tmp").tempfile_in(&dir).map_err(io_err)?;
+    let io_err = |source| Error::Io {
+        path: output.to_owned(),
+        source,
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".faketagger-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .map_err(io_err)?;
     tmp.write_all(bytes).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     match overwrite {
@@ -116,7 +169,9 @@ pub fn write_atomic(output: &Path, bytes: &[u8], overwrite: Overwrite, inputs: &
         // no-clobber rename: fails if the output appeared meanwhile
         Overwrite::Refuse => tmp.persist_noclobber(output).map(drop).map_err(|e| {
             if e.error.kind() == std::io::ErrorKind::AlreadyExists {
-                Error::OutputExists { path: output.to_owned() }
+                Error::OutputExists {
+                    path: output.to_owned(),
+                }
             } else {
                 io_err(e.error)
             }
@@ -127,16 +182,27 @@ pub fn write_atomic(output: &Path, bytes: &[u8], overwrite: Overwrite, inputs: &
 /// Checks an output path before any work is done on it.
 pub fn check_output(output: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> Result<(), Error> {
     if let Ok(out) = fs::canonicalize(output) {
-        if inputs.iter().filter_map(|i| fs::canonicalize(i).ok()).any(|i| i == out) {
-            return Err(Error::OutputIsInput { path: output.to_owned() });
+        if inputs
+            .iter()
+            .filter_map(|i| fs::canonicalize(i).ok())
+            .any(|i| i == out)
+        {
+            return Err(Error::OutputIsInput {
+                path: output.to_owned(),
+            });
         }
         if overwrite == Overwrite::Refuse {
-            return Err(Error::OutputExists { path: output.to_owned() });
+            return Err(Error::OutputExists {
+                path: output.to_owned(),
+            });
         }
         if out.is_dir() {
             return Err(Error::Io {
                 path: output.to_owned(),
-                source: std::io::Error::new(std::io::ErrorKind::IsADirectory, "the output is a directory"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::IsADirectory,
+                    "the output is a directory",
+                ),
             });
         }
     }
@@ -155,7 +221,10 @@ pub fn encode_image(
     use image::ImageEncoder;
     use image::codecs::{jpeg::JpegEncoder, png::PngEncoder};
 
-    let encode_err = |e: image::ImageError| Error::Encode { path: path.to_owned(), reason: e.to_string() };
+    let encode_err = |e: image::ImageError| Error::Encode {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
     let grayscale = !image.color().has_color();
     let mut bytes = Vec::new();
     match format {
@@ -172,7 +241,12 @@ pub fn encode_image(
                 let _ = encoder.set_icc_profile(icc.to_vec());
             }
             encoder
-                .write_image(flat.as_bytes(), flat.width(), flat.height(), flat.color().into())
+                .write_image(
+                    flat.as_bytes(),
+                    flat.width(),
+                    flat.height(),
+                    flat.color().into(),
+                )
                 .map_err(encode_err)?;
         }
         ImageFormat::Png => {
@@ -186,7 +260,12 @@ pub fn encode_image(
                 let _ = encoder.set_icc_profile(icc.to_vec());
             }
             encoder
-                .write_image(layout.as_bytes(), layout.width(), layout.height(), layout.color().into())
+                .write_image(
+                    layout.as_bytes(),
+                    layout.width(),
+                    layout.height(),
+                    layout.color().into(),
+                )
                 .map_err(encode_err)?;
         }
         ImageFormat::WebP | ImageFormat::Bmp => {
@@ -196,10 +275,14 @@ pub fn encode_image(
             } else {
                 DynamicImage::ImageRgb8(image.to_rgb8())
             };
-            layout.write_to(&mut std::io::Cursor::new(&mut bytes), format).map_err(encode_err)?;
+            layout
+                .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+                .map_err(encode_err)?;
         }
         other => {
-            image.write_to(&mut std::io::Cursor::new(&mut bytes), other).map_err(encode_err)?;
+            image
+                .write_to(&mut std::io::Cursor::new(&mut bytes), other)
+                .map_err(encode_err)?;
         }
     }
     Ok(bytes)

@@ -66,7 +66,10 @@ impl Tagger {
     /// The classical baseline with codec scheme 1.
     pub fn classic() -> Self {
         let codec = Codec::v1();
-        let schemes = GRIDS.iter().map(|&g| ClassicScheme::new(codec.channel_bits(), g)).collect();
+        let schemes = GRIDS
+            .iter()
+            .map(|&g| ClassicScheme::new(codec.channel_bits(), g))
+            .collect();
         Self { codec, schemes }
     }
 
@@ -83,12 +86,22 @@ impl Tagger {
     /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]).
     pub fn embed(&self, image: &DynamicImage, tag: Tag, strength: f32) -> Result<Embedded, Error> {
         if !STRENGTH_RANGE.contains(&strength) {
-            return Err(Error::OutOfRange { what: "strength", value: f64::from(strength), expected: "0.05 to 8" });
+            return Err(Error::OutOfRange {
+                what: "strength",
+                value: f64::from(strength),
+                expected: "0.05 to 8",
+            });
         }
         let channel_bits = self.codec.encode(tag);
-        let tagged = self.scheme_for(image).embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength);
+        let tagged =
+            self.scheme_for(image)
+                .embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength);
         let psnr = psnr(image, &tagged);
-        Ok(Embedded { image: tagged, channel_bits, psnr })
+        Ok(Embedded {
+            image: tagged,
+            channel_bits,
+            psnr,
+        })
     }
 
     /// Looks for a tag in `image`: first on the grid a photo of its size is tagged on, then on
@@ -97,7 +110,9 @@ impl Tagger {
     pub fn decode(&self, image: &DynamicImage) -> Result<Detection, Error> {
         let first = self.scheme_for(image);
         let mut best: Option<Detection> = None;
-        for scheme in std::iter::once(first).chain(self.schemes.iter().filter(|s| s.grid() != first.grid())) {
+        for scheme in
+            std::iter::once(first).chain(self.schemes.iter().filter(|s| s.grid() != first.grid()))
+        {
             let detection: Detection = self.codec.decode_soft(&scheme.extract(image))?.into();
             if detection.tag.is_some() {
                 return Ok(detection);
@@ -111,26 +126,37 @@ impl Tagger {
 
     fn scheme_for(&self, image: &DynamicImage) -> &ClassicScheme {
         let grid = ClassicScheme::grid_for(image.width(), image.height());
-        self.schemes.iter().find(|s| s.grid() == grid).unwrap_or(&self.schemes[0])
+        self.schemes
+            .iter()
+            .find(|s| s.grid() == grid)
+            .unwrap_or(&self.schemes[0])
     }
 }
 
 impl Tagger {
     /// Reads and decodes each file with `threads` workers; results come back in input order.
-    pub fn decode_files(&self, paths: &[std::path::PathBuf], threads: usize) -> Vec<Result<Detection, Error>> {
+    pub fn decode_files(
+        &self,
+        paths: &[std::path::PathBuf],
+        threads: usize,
+    ) -> Vec<Result<Detection, Error>> {
         use std::sync::Mutex;
         use std::sync::atomic::{AtomicUsize, Ordering};
 
         let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Detection, Error>>>> = paths.iter().map(|_| Mutex::new(None)).collect();
+        let slots: Vec<Mutex<Option<Result<Detection, Error>>>> =
+            paths.iter().map(|_| Mutex::new(None)).collect();
         std::thread::scope(|scope| {
             for _ in 0..threads.clamp(1, paths.len().max(1)) {
                 scope.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(path) = paths.get(i) else { break };
-                        let result = crate::io::read_image(path).and_then(|loaded| self.decode(&loaded.image));
-                        *slots[i].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
+                        let result = crate::io::read_image(path)
+                            .and_then(|loaded| self.decode(&loaded.image));
+                        *slots[i]
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
                     }
                 });
             }
@@ -139,9 +165,14 @@ impl Tagger {
             .into_iter()
             .zip(paths)
             .map(|(slot, path)| {
-                slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner()).unwrap_or_else(|| {
-                    Err(Error::Io { path: path.clone(), source: std::io::Error::other("decoding worker stopped") })
-                })
+                slot.into_inner()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .unwrap_or_else(|| {
+                        Err(Error::Io {
+                            path: path.clone(),
+                            source: std::io::Error::other("decoding worker stopped"),
+                        })
+                    })
             })
             .collect()
     }
@@ -150,7 +181,16 @@ impl Tagger {
 /// PSNR in dB between two images of the same size, over 8-bit RGB (∞ for identical images).
 pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     let (a, b) = (a.to_rgb8(), b.to_rgb8());
-    let sum: f64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2)).sum();
+    let sum: f64 = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum();
     let mse = sum / a.as_raw().len().max(1) as f64;
-    if mse == 0.0 { f64::INFINITY } else { 10.0 * (255.0f64 * 255.0 / mse).log10() }
+    if mse == 0.0 {
+        f64::INFINITY
+    } else {
+        10.0 * (255.0f64 * 255.0 / mse).log10()
+    }
 }

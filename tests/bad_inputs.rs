@@ -19,7 +19,10 @@ fn png_header_only(width: u32, height: u32) -> Vec<u8> {
     out.extend_from_slice(&ihdr);
     out.extend_from_slice(&crc32(&ihdr).to_be_bytes());
     // a tiny IDAT (an empty zlib stream) and IEND, so that only the size is wrong
-    for (kind, data) in [(&b"IDAT"[..], &b"\x78\x9c\x03\x00\x00\x00\x00\x01"[..]), (&b"IEND"[..], &b""[..])] {
+    for (kind, data) in [
+        (&b"IDAT"[..], &b"\x78\x9c\x03\x00\x00\x00\x00\x01"[..]),
+        (&b"IEND"[..], &b""[..]),
+    ] {
         let mut chunk = kind.to_vec();
         chunk.extend_from_slice(data);
         out.extend_from_slice(&(data.len() as u32).to_be_bytes());
@@ -34,7 +37,11 @@ fn crc32(bytes: &[u8]) -> u32 {
     for &b in bytes {
         crc ^= u32::from(b);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -42,18 +49,31 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 fn encoded(image: &DynamicImage, format: image::ImageFormat) -> Vec<u8> {
     let mut bytes = Vec::new();
-    image.write_to(&mut std::io::Cursor::new(&mut bytes), format).unwrap();
+    image
+        .write_to(&mut std::io::Cursor::new(&mut bytes), format)
+        .unwrap();
     bytes
 }
 
 fn assert_refused(input: &Path, needle: &str) {
     let out = input.with_file_name("never-written.png");
-    for args in [vec!["embed", s(input), "-o", s(&out), "--tag", TAG], vec!["decode", s(input)]] {
+    for args in [
+        vec!["embed", s(input), "-o", s(&out), "--tag", TAG],
+        vec!["decode", s(input)],
+    ] {
         let r = run(&args);
         assert_eq!(r.code, 2, "{args:?}: {}{}", r.stdout, r.stderr);
         let name = input.file_name().unwrap().to_str().unwrap();
-        assert!(r.stderr.contains(name), "{args:?}: error does not name the file: {}", r.stderr);
-        assert!(r.stderr.to_lowercase().contains(needle), "{args:?}: stderr lacks {needle:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(name),
+            "{args:?}: error does not name the file: {}",
+            r.stderr
+        );
+        assert!(
+            r.stderr.to_lowercase().contains(needle),
+            "{args:?}: stderr lacks {needle:?}: {}",
+            r.stderr
+        );
     }
     assert!(!out.exists());
     assert!(leftover_temporaries(input.parent().unwrap()).is_empty());
@@ -69,9 +89,17 @@ fn corrupt_truncated_and_foreign_files_are_refused() {
         ("truncated.png", png[..png.len() / 2].to_vec(), "truncated"),
         ("header-only.png", png[..40].to_vec(), "decode"),
         ("text.jpg", b"hello, I am not a photo\n".to_vec(), "format"),
-        ("garbage.png", (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(), "format"),
+        (
+            "garbage.png",
+            (0..5000u32).map(|i| (i * 7919 % 251) as u8).collect(),
+            "format",
+        ),
         ("bomb.png", png_header_only(100_000, 100_000), "limit"),
-        ("bomb-pixels.png", png_header_only(16_000, 16_000), "megapixels"),
+        (
+            "bomb-pixels.png",
+            png_header_only(16_000, 16_000),
+            "megapixels",
+        ),
     ];
     for (name, bytes, needle) in cases {
         let path = dir.path().join(name);
@@ -85,7 +113,10 @@ fn truncated_jpeg_never_panics() {
     // JPEG decoders may fill a truncated scan with grey instead of failing: either outcome is
     // acceptable, a panic or an unnamed error is not.
     let dir = tempdir().unwrap();
-    let jpeg = encoded(&DynamicImage::ImageRgb8(synthetic_photo(200, 160, 10)), image::ImageFormat::Jpeg);
+    let jpeg = encoded(
+        &DynamicImage::ImageRgb8(synthetic_photo(200, 160, 10)),
+        image::ImageFormat::Jpeg,
+    );
     for cut in [jpeg.len() / 4, jpeg.len() / 2, jpeg.len() - 2] {
         let path = dir.path().join(format!("cut{cut}.jpg"));
         std::fs::write(&path, &jpeg[..cut]).unwrap();
@@ -101,7 +132,9 @@ fn truncated_jpeg_never_panics() {
 fn tiny_missing_and_directory_inputs_are_refused() {
     let dir = tempdir().unwrap();
     let tiny = dir.path().join("tiny.png");
-    DynamicImage::ImageRgb8(synthetic_photo(40, 300, 11)).save(&tiny).unwrap();
+    DynamicImage::ImageRgb8(synthetic_photo(40, 300, 11))
+        .save(&tiny)
+        .unwrap();
     assert_refused(&tiny, "minimum");
     assert_refused(&dir.path().join("missing.png"), "no such file");
     let sub = dir.path().join("folder.png");
@@ -123,7 +156,11 @@ fn round_trip(name: &str, image: DynamicImage) -> DynamicImage {
     assert!(r.stdout.contains(TAG));
     let tagged = image::open(&output).unwrap();
     assert_eq!(tagged.dimensions(), image.dimensions(), "{name}");
-    assert_eq!(tagged.color(), image.color(), "{name}: colour type and depth are kept");
+    assert_eq!(
+        tagged.color(),
+        image.color(),
+        "{name}: colour type and depth are kept"
+    );
     tagged
 }
 
@@ -133,8 +170,9 @@ fn grayscale_sixteen_bit_and_alpha_images_keep_their_layout() {
     let gray = DynamicImage::ImageRgb8(rgb.clone()).to_luma8();
     round_trip("gray.png", DynamicImage::ImageLuma8(gray.clone()));
 
-    let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> =
-        ImageBuffer::from_fn(240, 180, |x, y| Rgb(rgb.get_pixel(x, y).0.map(|v| u16::from(v) * 257)));
+    let rgb16: ImageBuffer<Rgb<u16>, Vec<u16>> = ImageBuffer::from_fn(240, 180, |x, y| {
+        Rgb(rgb.get_pixel(x, y).0.map(|v| u16::from(v) * 257))
+    });
     round_trip("deep.png", DynamicImage::ImageRgb16(rgb16));
 
     let alpha = |x: u32, y: u32| ((x * 3 + y) % 256) as u8;
@@ -143,14 +181,19 @@ fn grayscale_sixteen_bit_and_alpha_images_keep_their_layout() {
         Rgba([r, g, b, alpha(x, y)])
     });
     let tagged = round_trip("alpha.png", DynamicImage::ImageRgba8(rgba));
-    let kept = tagged.to_rgba8().enumerate_pixels().all(|(x, y, p)| p.0[3] == alpha(x, y));
+    let kept = tagged
+        .to_rgba8()
+        .enumerate_pixels()
+        .all(|(x, y, p)| p.0[3] == alpha(x, y));
     assert!(kept, "alpha must be kept exactly");
 
-    let la: ImageBuffer<LumaA<u8>, Vec<u8>> =
-        ImageBuffer::from_fn(240, 180, |x, y| LumaA([gray.get_pixel(x, y).0[0], 255 - alpha(x, y)]));
+    let la: ImageBuffer<LumaA<u8>, Vec<u8>> = ImageBuffer::from_fn(240, 180, |x, y| {
+        LumaA([gray.get_pixel(x, y).0[0], 255 - alpha(x, y)])
+    });
     round_trip("gray-alpha.png", DynamicImage::ImageLumaA8(la));
-    let l16: ImageBuffer<Luma<u16>, Vec<u16>> =
-        ImageBuffer::from_fn(240, 180, |x, y| Luma([u16::from(gray.get_pixel(x, y).0[0]) * 257]));
+    let l16: ImageBuffer<Luma<u16>, Vec<u16>> = ImageBuffer::from_fn(240, 180, |x, y| {
+        Luma([u16::from(gray.get_pixel(x, y).0[0]) * 257])
+    });
     round_trip("gray16.png", DynamicImage::ImageLuma16(l16));
 }
 
@@ -158,8 +201,13 @@ fn grayscale_sixteen_bit_and_alpha_images_keep_their_layout() {
 fn alpha_input_to_jpeg_output_is_flattened_not_refused() {
     let dir = tempdir().unwrap();
     let input = dir.path().join("a.png");
-    DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(synthetic_photo(200, 200, 13)).to_rgba8()).save(&input).unwrap();
+    DynamicImage::ImageRgba8(DynamicImage::ImageRgb8(synthetic_photo(200, 200, 13)).to_rgba8())
+        .save(&input)
+        .unwrap();
     let output = dir.path().join("a.jpg");
-    assert_eq!(run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]).code, 0);
+    assert_eq!(
+        run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]).code,
+        0
+    );
     assert_eq!(run(&["decode", s(&output)]).code, 0);
 }

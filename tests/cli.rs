@@ -30,7 +30,11 @@ fn embed_then_decode_round_trips_with_json() {
     assert_eq!(d["path"], s(&output));
     assert_eq!(d["found"], true);
     assert_eq!(d["tag"], TAG);
-    assert_eq!(d["channel_bits"].as_str().unwrap(), bits, "a lossless output decodes to the embedded word");
+    assert_eq!(
+        d["channel_bits"].as_str().unwrap(),
+        bits,
+        "a lossless output decodes to the embedded word"
+    );
     assert_eq!(d["corrected"], 0);
     assert!(d["confidence"].as_f64().unwrap() > 0.9);
 }
@@ -48,11 +52,17 @@ fn clean_photos_say_no_tag_and_exit_one() {
 
     // a batch with one tagged and one clean photo: 1, in input order
     let tagged = dir.path().join("tagged.png");
-    assert_eq!(run(&["embed", s(&clean), "-o", s(&tagged), "--tag", TAG]).code, 0);
+    assert_eq!(
+        run(&["embed", s(&clean), "-o", s(&tagged), "--tag", TAG]).code,
+        0
+    );
     let r = run(&["decode", s(&tagged), s(&clean), "--json", "-j", "2"]);
     assert_eq!(r.code, 1);
     let lines = json_lines(&r.stdout);
-    assert_eq!((lines[0]["found"].clone(), lines[1]["found"].clone()), (true.into(), false.into()));
+    assert_eq!(
+        (lines[0]["found"].clone(), lines[1]["found"].clone()),
+        (true.into(), false.into())
+    );
     assert_eq!(lines[1]["path"], s(&clean));
 }
 
@@ -63,8 +73,24 @@ fn human_output_names_the_file_and_the_tag() {
     let out = dir.path().join("out.jpg");
     let r = run(&["embed", s(&input), "-o", s(&out), "--tag", TAG]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert!(r.stdout.contains(TAG) && r.stdout.contains("PSNR"), "{}", r.stdout);
-    assert!(run(&["embed", s(&input), "-o", s(&dir.path().join("q.png")), "--tag", TAG, "--quiet"]).stdout.is_empty());
+    assert!(
+        r.stdout.contains(TAG) && r.stdout.contains("PSNR"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        run(&[
+            "embed",
+            s(&input),
+            "-o",
+            s(&dir.path().join("q.png")),
+            "--tag",
+            TAG,
+            "--quiet"
+        ])
+        .stdout
+        .is_empty()
+    );
     let r = run(&["decode", s(&out)]);
     assert_eq!(r.code, 0, "JPEG q95 output must still decode: {}", r.stdout);
     assert!(r.stdout.contains(&format!("tag {TAG}")), "{}", r.stdout);
@@ -79,10 +105,22 @@ fn existing_outputs_are_refused_unless_forced_and_inputs_never_replaced() {
 
     let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("out.png") && r.stderr.contains("exists") && r.stderr.contains("--force"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("out.png") && r.stderr.contains("exists") && r.stderr.contains("--force"),
+        "{}",
+        r.stderr
+    );
     assert_eq!(std::fs::read(&output).unwrap(), b"precious");
 
-    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG, "--force"]);
+    let r = run(&[
+        "embed",
+        s(&input),
+        "-o",
+        s(&output),
+        "--tag",
+        TAG,
+        "--force",
+    ]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(image::open(&output).is_ok());
 
@@ -96,7 +134,19 @@ fn existing_outputs_are_refused_unless_forced_and_inputs_never_replaced() {
     }
     // the same file reached through another path is still an input
     let sneaky = dir.path().join(".").join("in.png");
-    assert_eq!(run(&["embed", s(&input), "-o", s(&sneaky), "--tag", TAG, "--force"]).code, 2);
+    assert_eq!(
+        run(&[
+            "embed",
+            s(&input),
+            "-o",
+            s(&sneaky),
+            "--tag",
+            TAG,
+            "--force"
+        ])
+        .code,
+        2
+    );
     assert_eq!(std::fs::read(&input).unwrap(), before);
     assert!(leftover_temporaries(dir.path()).is_empty());
 }
@@ -110,12 +160,24 @@ fn out_dir_tags_several_photos_and_keeps_going_past_a_bad_one() {
     let b = dir.path().join("b.png");
     std::fs::write(&b, b"not an image").unwrap();
     let c = write_photo(dir.path(), "c.png", 6);
-    let r = run(&["embed", s(&a), s(&b), s(&c), "--out-dir", s(&out), "--tag", TAG, "--json"]);
+    let r = run(&[
+        "embed",
+        s(&a),
+        s(&b),
+        s(&c),
+        "--out-dir",
+        s(&out),
+        "--tag",
+        TAG,
+        "--json",
+    ]);
     assert_eq!(r.code, 2, "one input failed");
     let lines = json_lines(&r.stdout);
     assert_eq!(lines.len(), 3);
     assert!(lines[1]["error"].as_str().unwrap().contains("b.png"));
-    assert!(out.join("a.png").exists() && out.join("c.png").exists() && !out.join("b.png").exists());
+    assert!(
+        out.join("a.png").exists() && out.join("c.png").exists() && !out.join("b.png").exists()
+    );
     assert!(leftover_temporaries(&out).is_empty());
     let r = run(&["decode", s(&out.join("a.png")), s(&out.join("c.png"))]);
     assert_eq!(r.code, 0, "{}", r.stdout);
@@ -129,14 +191,72 @@ fn bad_flags_get_clear_errors_naming_the_flag() {
     let gif = dir.path().join("o.gif");
     let missing = dir.path().join("missing");
     let cases: &[(&[&str], &str)] = &[
-        (&["embed", s(&input), "-o", s(&out), "--tag", "xyz"], "--tag"),
-        (&["embed", s(&input), "-o", s(&out), "--tag", "0123456789abcdef0"], "16 hex"),
-        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--strength", "0"], "--strength"),
-        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--strength", "NaN"], "--strength"),
-        (&["embed", s(&input), "-o", s(&out), "--tag", TAG, "--quality", "0"], "--quality"),
-        (&["embed", s(&input), s(&input), "-o", s(&out), "--tag", TAG], "--out-dir"),
-        (&["embed", s(&input), "-o", s(&gif), "--tag", TAG], "extension"),
-        (&["embed", s(&input), "--out-dir", s(&missing), "--tag", TAG], "--out-dir"),
+        (
+            &["embed", s(&input), "-o", s(&out), "--tag", "xyz"],
+            "--tag",
+        ),
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                "0123456789abcdef0",
+            ],
+            "16 hex",
+        ),
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                TAG,
+                "--strength",
+                "0",
+            ],
+            "--strength",
+        ),
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                TAG,
+                "--strength",
+                "NaN",
+            ],
+            "--strength",
+        ),
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                TAG,
+                "--quality",
+                "0",
+            ],
+            "--quality",
+        ),
+        (
+            &["embed", s(&input), s(&input), "-o", s(&out), "--tag", TAG],
+            "--out-dir",
+        ),
+        (
+            &["embed", s(&input), "-o", s(&gif), "--tag", TAG],
+            "extension",
+        ),
+        (
+            &["embed", s(&input), "--out-dir", s(&missing), "--tag", TAG],
+            "--out-dir",
+        ),
         (&["embed", s(&input), "--tag", TAG], "--output"),
         (&["embed", s(&input), "-o", s(&out)], "--tag"),
         (&["decode"], "INPUT"),
@@ -146,7 +266,11 @@ fn bad_flags_get_clear_errors_naming_the_flag() {
     for (args, needle) in cases {
         let r = run(args);
         assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
-        assert!(r.stderr.contains(needle), "{args:?}: stderr lacks {needle:?}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(needle),
+            "{args:?}: stderr lacks {needle:?}: {}",
+            r.stderr
+        );
     }
     assert!(!out.exists());
 }
@@ -167,7 +291,10 @@ fn real_faces_from_the_val_split_round_trip() {
     for line in json_lines(&r.stdout) {
         assert!(line["psnr"].as_f64().unwrap() > 35.0, "{line}");
     }
-    let outputs: Vec<String> = faces.iter().map(|f| s(&dir.path().join(f.file_name().unwrap())).to_string()).collect();
+    let outputs: Vec<String> = faces
+        .iter()
+        .map(|f| s(&dir.path().join(f.file_name().unwrap())).to_string())
+        .collect();
     let mut args = vec!["decode", "--json"];
     args.extend(outputs.iter().map(String::as_str));
     let r = run(&args);
@@ -184,7 +311,11 @@ fn real_faces_from_the_val_split_round_trip() {
     args.extend(faces.iter().map(|p| s(p).to_string()));
     let r = run(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(r.code, 1);
-    assert!(json_lines(&r.stdout).iter().all(|l| l["found"] == false), "{}", r.stdout);
+    assert!(
+        json_lines(&r.stdout).iter().all(|l| l["found"] == false),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -192,8 +323,20 @@ fn tags_survive_real_attacks_through_the_cli() {
     let dir = tempdir().unwrap();
     let input = write_photo(dir.path(), "p.png", 20);
     let tagged = dir.path().join("t.png");
-    assert_eq!(run(&["embed", s(&input), "-o", s(&tagged), "--tag", TAG]).code, 0);
-    for (i, attack) in ["jpeg:70", "resize:0.75", "brightness:1.1", "contrast:0.9", "noise:0.01"].iter().enumerate() {
+    assert_eq!(
+        run(&["embed", s(&input), "-o", s(&tagged), "--tag", TAG]).code,
+        0
+    );
+    for (i, attack) in [
+        "jpeg:70",
+        "resize:0.75",
+        "brightness:1.1",
+        "contrast:0.9",
+        "noise:0.01",
+    ]
+    .iter()
+    .enumerate()
+    {
         let out = dir.path().join(format!("a{i}.png"));
         let r = run(&["attack", attack, s(&tagged), "-o", s(&out), "--seed", "3"]);
         assert_eq!(r.code, 0, "{attack}: {}", r.stderr);
@@ -202,7 +345,10 @@ fn tags_survive_real_attacks_through_the_cli() {
     }
     // geometry changes are real
     let half = dir.path().join("half.png");
-    assert_eq!(run(&["attack", "resize:0.5", s(&tagged), "-o", s(&half)]).code, 0);
+    assert_eq!(
+        run(&["attack", "resize:0.5", s(&tagged), "-o", s(&half)]).code,
+        0
+    );
     assert_eq!(image::open(&half).unwrap().dimensions(), (128, 96));
 }
 
@@ -211,7 +357,11 @@ fn attack_errors_name_the_kind_or_file() {
     let dir = tempdir().unwrap();
     let input = write_photo(dir.path(), "p.png", 21);
     let out = dir.path().join("o.png");
-    for (kind, needle) in [("sharpen:1", "unknown attack"), ("jpeg:500", "outside"), ("resize:0.001", "px a side")] {
+    for (kind, needle) in [
+        ("sharpen:1", "unknown attack"),
+        ("jpeg:500", "outside"),
+        ("resize:0.001", "px a side"),
+    ] {
         let r = run(&["attack", kind, s(&input), "-o", s(&out)]);
         assert_eq!(r.code, 2, "{kind}");
         assert!(r.stderr.contains(needle), "{kind}: {}", r.stderr);

@@ -12,7 +12,10 @@ fn codec_encode_and_decode_agree_and_correct_errors() {
     let r = run(&["codec", "decode", &bits, "--json"]);
     assert_eq!(r.code, 0);
     let d = &json_lines(&r.stdout)[0];
-    assert_eq!((d["found"].clone(), d["tag"].clone(), d["corrected"].clone()), (true.into(), TAG.into(), 0.into()));
+    assert_eq!(
+        (d["found"].clone(), d["tag"].clone(), d["corrected"].clone()),
+        (true.into(), TAG.into(), 0.into())
+    );
 
     // flip every 8th bit of the first 10 symbols: 10 symbol errors, within hard capacity (11)
     let mut flipped: Vec<char> = bits.chars().collect();
@@ -31,14 +34,26 @@ fn codec_encode_and_decode_agree_and_correct_errors() {
 
 #[test]
 fn codec_decode_of_noise_is_no_tag_and_garbage_is_an_error() {
-    let noise: String = (0..256u32).map(|i| if (i.wrapping_mul(2_654_435_761) >> 7) & 1 == 1 { '1' } else { '0' }).collect();
+    let noise: String = (0..256u32)
+        .map(|i| {
+            if (i.wrapping_mul(2_654_435_761) >> 7) & 1 == 1 {
+                '1'
+            } else {
+                '0'
+            }
+        })
+        .collect();
     let r = run(&["codec", "decode", &noise]);
     assert_eq!(r.code, 1);
     assert!(r.stdout.starts_with("no tag"), "{}", r.stdout);
 
     let r = run(&["codec", "decode", "0101"]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("256") && r.stderr.contains("hint"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("256") && r.stderr.contains("hint"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["codec", "decode", "01x1"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("'x'"), "{}", r.stderr);

@@ -20,13 +20,21 @@ pub struct Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
-    let Output { status, stdout, stderr } = bin().args(args).output().expect("the binary runs");
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = bin().args(args).output().expect("the binary runs");
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
     };
-    assert!(!run.stderr.contains("panicked"), "the binary panicked: {}", run.stderr);
+    assert!(
+        !run.stderr.contains("panicked"),
+        "the binary panicked: {}",
+        run.stderr
+    );
     run
 }
 
@@ -43,7 +51,11 @@ pub fn synthetic_photo(width: u32, height: u32, seed: u64) -> RgbImage {
                 rng.random_range(0.0..width as f32),
                 rng.random_range(0.0..height as f32),
                 rng.random_range(10.0..width as f32 / 3.0),
-                [rng.random_range(-80.0..80.0), rng.random_range(-80.0..80.0), rng.random_range(-80.0..80.0)],
+                [
+                    rng.random_range(-80.0..80.0),
+                    rng.random_range(-80.0..80.0),
+                    rng.random_range(-80.0..80.0),
+                ],
             )
         })
         .collect();
@@ -64,7 +76,9 @@ pub fn synthetic_photo(width: u32, height: u32, seed: u64) -> RgbImage {
 
 pub fn write_photo(dir: &Path, name: &str, seed: u64) -> PathBuf {
     let path = dir.join(name);
-    DynamicImage::ImageRgb8(synthetic_photo(256, 192, seed)).save(&path).expect("write test image");
+    DynamicImage::ImageRgb8(synthetic_photo(256, 192, seed))
+        .save(&path)
+        .expect("write test image");
     path
 }
 
@@ -84,7 +98,10 @@ pub fn shared_faces(split: &str, count: usize) -> Vec<PathBuf> {
 }
 
 pub fn json_lines(stdout: &str) -> Vec<serde_json::Value> {
-    stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}"))).collect()
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect()
 }
 
 /// Files in `dir` whose names start with the writer's temporary prefix.
@@ -92,6 +109,10 @@ pub fn leftover_temporaries(dir: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(dir)
         .expect("read dir")
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(".faketagger-")))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(".faketagger-"))
+        })
         .collect()
 }

@@ -97,8 +97,7 @@ pub enum Attack {
 
 impl Attack {
     /// The kinds this crate parses, for messages.
-    pub const KINDS: &'static str =
-        "identity, jpeg:Q, resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F";
+    pub const KINDS: &'static str = "identity, jpeg:Q, resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F";
 
     /// Applies the attack; `seed` drives the random ones (noise).
     pub fn apply(&self, image: &DynamicImage, seed: u64) -> Result<DynamicImage, AttackError> {
@@ -131,22 +130,34 @@ impl Attack {
 
     fn check_size(&self, width: u32, height: u32) -> Result<(), AttackError> {
         if width < MIN_SIDE || height < MIN_SIDE {
-            return Err(AttackError::TooSmall { attack: self.to_string(), width, height });
+            return Err(AttackError::TooSmall {
+                attack: self.to_string(),
+                width,
+                height,
+            });
         }
         Ok(())
     }
 
     fn jpeg(&self, image: &DynamicImage, quality: u8) -> Result<DynamicImage, AttackError> {
-        let err = |e: image::ImageError| AttackError::Codec { attack: self.to_string(), reason: e.to_string() };
+        let err = |e: image::ImageError| AttackError::Codec {
+            attack: self.to_string(),
+            reason: e.to_string(),
+        };
         let flat = if image.color().has_color() {
             DynamicImage::ImageRgb8(image.to_rgb8())
         } else {
             DynamicImage::ImageLuma8(image.to_luma8())
         };
         let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality).encode_image(&flat).map_err(err)?;
+        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+            .encode_image(&flat)
+            .map_err(err)?;
         // decoders may hand grayscale back as RGB: restore the input's layout
-        Ok(like(image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).map_err(err)?, image))
+        Ok(like(
+            image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).map_err(err)?,
+            image,
+        ))
     }
 }
 
@@ -236,15 +247,26 @@ impl FromStr for Attack {
             Some((k, p)) => (k, Some(p)),
             None => (s, None),
         };
-        let number = |kind: &'static str, lo: f32, lo_inclusive: bool, hi: f32| -> Result<f32, AttackError> {
+        let number = |kind: &'static str,
+                      lo: f32,
+                      lo_inclusive: bool,
+                      hi: f32|
+         -> Result<f32, AttackError> {
             let bad = |problem: String| AttackError::BadParameter {
                 kind,
                 param: param.unwrap_or("").to_owned(),
                 problem,
             };
             let text = param.ok_or_else(|| bad(format!("is missing: write {kind}:VALUE")))?;
-            let value: f32 = text.trim().parse().map_err(|_| bad("is not a number".into()))?;
-            let above_lo = if lo_inclusive { value >= lo } else { value > lo };
+            let value: f32 = text
+                .trim()
+                .parse()
+                .map_err(|_| bad("is not a number".into()))?;
+            let above_lo = if lo_inclusive {
+                value >= lo
+            } else {
+                value > lo
+            };
             if !(above_lo && value <= hi) {
                 let open = if lo_inclusive { '[' } else { '(' };
                 return Err(bad(format!("is outside {open}{lo}, {hi}]")));
@@ -284,19 +306,38 @@ mod tests {
 
     fn photo() -> DynamicImage {
         DynamicImage::ImageRgb8(RgbImage::from_fn(160, 120, |x, y| {
-            Rgb([(x * 255 / 160) as u8, (y * 255 / 120) as u8, ((x * y) % 256) as u8])
+            Rgb([
+                (x * 255 / 160) as u8,
+                (y * 255 / 120) as u8,
+                ((x * y) % 256) as u8,
+            ])
         }))
     }
 
     fn mean_abs_diff(a: &DynamicImage, b: &DynamicImage) -> f32 {
         let (a, b) = (a.to_rgb8(), b.to_rgb8());
-        let total: u64 = a.as_raw().iter().zip(b.as_raw()).map(|(&x, &y)| u64::from(x.abs_diff(y))).sum();
+        let total: u64 = a
+            .as_raw()
+            .iter()
+            .zip(b.as_raw())
+            .map(|(&x, &y)| u64::from(x.abs_diff(y)))
+            .sum();
         total as f32 / a.as_raw().len() as f32
     }
 
     #[test]
     fn parses_and_prints_every_kind() {
-        for text in ["identity", "jpeg:50", "resize:0.5", "crop:0.8", "rotate:-5", "blur:1", "noise:0.02", "brightness:1.2", "contrast:0.8"] {
+        for text in [
+            "identity",
+            "jpeg:50",
+            "resize:0.5",
+            "crop:0.8",
+            "rotate:-5",
+            "blur:1",
+            "noise:0.02",
+            "brightness:1.2",
+            "contrast:0.8",
+        ] {
             let attack: Attack = text.parse().unwrap();
             assert_eq!(attack.to_string(), text);
         }
@@ -324,17 +365,35 @@ mod tests {
     #[test]
     fn geometry_attacks_have_the_right_size() {
         let p = photo();
-        assert_eq!(Attack::Resize(0.5).apply(&p, 0).unwrap().dimensions(), (80, 60));
-        assert_eq!(Attack::Crop(0.81).apply(&p, 0).unwrap().dimensions(), (144, 108));
-        assert_eq!(Attack::Rotate(5.0).apply(&p, 0).unwrap().dimensions(), (160, 120));
-        assert!(matches!(Attack::Resize(0.01).apply(&p, 0), Err(AttackError::TooSmall { .. })));
+        assert_eq!(
+            Attack::Resize(0.5).apply(&p, 0).unwrap().dimensions(),
+            (80, 60)
+        );
+        assert_eq!(
+            Attack::Crop(0.81).apply(&p, 0).unwrap().dimensions(),
+            (144, 108)
+        );
+        assert_eq!(
+            Attack::Rotate(5.0).apply(&p, 0).unwrap().dimensions(),
+            (160, 120)
+        );
+        assert!(matches!(
+            Attack::Resize(0.01).apply(&p, 0),
+            Err(AttackError::TooSmall { .. })
+        ));
     }
 
     #[test]
     fn every_attack_changes_the_photo_by_a_plausible_amount() {
         let p = photo();
-        assert_eq!(mean_abs_diff(&p, &Attack::Identity.apply(&p, 0).unwrap()), 0.0);
-        assert_eq!(mean_abs_diff(&p, &Attack::Rotate(0.0).apply(&p, 0).unwrap()), 0.0);
+        assert_eq!(
+            mean_abs_diff(&p, &Attack::Identity.apply(&p, 0).unwrap()),
+            0.0
+        );
+        assert_eq!(
+            mean_abs_diff(&p, &Attack::Rotate(0.0).apply(&p, 0).unwrap()),
+            0.0
+        );
         for (attack, lo, hi) in [
             (Attack::Jpeg(30), 0.5, 20.0),
             (Attack::Blur(2.0), 0.5, 40.0),
@@ -366,6 +425,9 @@ mod tests {
         let out = Attack::Contrast(1.5).apply(&rgba, 0).unwrap();
         assert_eq!(out.color(), rgba.color());
         let gray = DynamicImage::ImageLuma8(photo().to_luma8());
-        assert_eq!(Attack::Jpeg(80).apply(&gray, 0).unwrap().color(), gray.color());
+        assert_eq!(
+            Attack::Jpeg(80).apply(&gray, 0).unwrap().color(),
+            gray.color()
+        );
     }
 }

@@ -36,7 +36,13 @@ pub struct EmbedArgs {
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Output file (one input only); its extension picks the format.
-    #[arg(short, long, value_name = "OUTPUT", conflicts_with = "out_dir", required_unless_present = "out_dir")]
+    #[arg(
+        short,
+        long,
+        value_name = "OUTPUT",
+        conflicts_with = "out_dir",
+        required_unless_present = "out_dir"
+    )]
     pub output: Option<PathBuf>,
     /// Directory for the outputs, each named like its input.
     #[arg(long, value_name = "DIR")]

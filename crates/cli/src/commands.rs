@@ -18,9 +18,13 @@ pub const EXIT_ERROR: u8 = 2;
 pub fn hint(error: &Error) -> Option<&'static str> {
     match error {
         Error::OutputExists { .. } => Some("pass --force to replace it, or choose another output"),
-        Error::OutputIsInput { .. } => Some("write the tagged photo to a new file or another --out-dir"),
+        Error::OutputIsInput { .. } => {
+            Some("write the tagged photo to a new file or another --out-dir")
+        }
         Error::BadImage { .. } => Some("faketagger reads PNG, JPEG, WebP, TIFF and BMP files"),
-        Error::ImageTooSmall { .. } => Some("tag the photo at its original size, before it is downscaled"),
+        Error::ImageTooSmall { .. } => {
+            Some("tag the photo at its original size, before it is downscaled")
+        }
         Error::ImageTooLarge { .. } => Some("downscale the photo first; tags survive resizing"),
         _ => None,
     }
@@ -77,7 +81,10 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
             Err(e) => {
                 failed = true;
                 if settings.json {
-                    println!("{}", json!({ "path": job.input, "output": job.output, "error": e.to_string() }));
+                    println!(
+                        "{}",
+                        json!({ "path": job.input, "output": job.output, "error": e.to_string() })
+                    );
                 }
                 report(&e);
             }
@@ -89,7 +96,8 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
 pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
     let job = &settings.job;
     let inputs = [job.input.clone()];
-    let loaded = io::check_output(&job.output, settings.overwrite, &inputs).and_then(|()| read_image(&job.input));
+    let loaded = io::check_output(&job.output, settings.overwrite, &inputs)
+        .and_then(|()| read_image(&job.input));
     let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
@@ -98,14 +106,25 @@ pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
         }
     };
     let attacked = settings.attack.apply(&loaded.image, settings.seed)?;
-    let written = io::encode_image(&attacked, job.format, settings.quality, loaded.icc_profile.as_deref(), &job.output)
-        .and_then(|bytes| io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs));
+    let written = io::encode_image(
+        &attacked,
+        job.format,
+        settings.quality,
+        loaded.icc_profile.as_deref(),
+        &job.output,
+    )
+    .and_then(|bytes| io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs));
     if let Err(e) = written {
         report(&e);
         return Ok(ExitCode::from(EXIT_ERROR));
     }
     if !quiet {
-        println!("{} -> {}: {}", job.input.display(), job.output.display(), settings.attack);
+        println!(
+            "{} -> {}: {}",
+            job.input.display(),
+            job.output.display(),
+            settings.attack
+        );
     }
     Ok(ExitCode::from(EXIT_FOUND))
 }
@@ -132,7 +151,10 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
             Err(e) => {
                 errors = true;
                 if settings.json {
-                    println!("{}", json!({ "path": path, "found": false, "error": e.to_string() }));
+                    println!(
+                        "{}",
+                        json!({ "path": path, "found": false, "error": e.to_string() })
+                    );
                 }
                 report(&e);
             }
@@ -160,7 +182,10 @@ fn detection_json(path: &str, d: &Detection) -> serde_json::Value {
 
 fn describe(d: &Detection) -> String {
     match d.tag {
-        Some(tag) => format!("tag {tag} (confidence {:.2}, {} symbols corrected)", d.confidence, d.corrected),
+        Some(tag) => format!(
+            "tag {tag} (confidence {:.2}, {} symbols corrected)",
+            d.confidence, d.corrected
+        ),
         None => format!("no tag (confidence {:.2})", d.confidence),
     }
 }
@@ -169,7 +194,10 @@ pub fn codec_encode(tag: &str, json_out: bool) -> Result<ExitCode> {
     let tag = parse_tag(tag)?;
     let bits = Codec::v1().encode(tag);
     if json_out {
-        println!("{}", json!({ "tag": tag.to_string(), "channel_bits": bits.to_string() }));
+        println!(
+            "{}",
+            json!({ "tag": tag.to_string(), "channel_bits": bits.to_string() })
+        );
     } else {
         println!("{bits}");
     }
@@ -178,7 +206,10 @@ pub fn codec_encode(tag: &str, json_out: bool) -> Result<ExitCode> {
 
 pub fn codec_decode(bits: &str, json_out: bool) -> Result<ExitCode> {
     let codec = Codec::v1();
-    let bits: ChannelBits = bits.trim().parse().map_err(|e| anyhow::anyhow!("BITS: {e}"))?;
+    let bits: ChannelBits = bits
+        .trim()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("BITS: {e}"))?;
     let decoding = codec.decode_hard(&bits).map_err(|e| {
         anyhow::anyhow!("BITS: {e}\nhint: `faketagger codec encode --tag HEX` shows a valid word")
     })?;
@@ -188,5 +219,9 @@ pub fn codec_decode(bits: &str, json_out: bool) -> Result<ExitCode> {
     } else {
         println!("{}", describe(&d));
     }
-    Ok(ExitCode::from(if d.tag.is_some() { EXIT_FOUND } else { EXIT_NOT_FOUND }))
+    Ok(ExitCode::from(if d.tag.is_some() {
+        EXIT_FOUND
+    } else {
+        EXIT_NOT_FOUND
+    }))
 }

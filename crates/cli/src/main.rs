@@ -24,8 +24,12 @@ fn main() -> ExitCode {
 fn run() -> anyhow::Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Embed(args) => commands::embed(settings::EmbedSettings::from_args(args)?, cli.quiet),
-        Command::Attack(args) => commands::attack(settings::AttackSettings::from_args(args)?, cli.quiet),
+        Command::Embed(args) => {
+            commands::embed(settings::EmbedSettings::from_args(args)?, cli.quiet)
+        }
+        Command::Attack(args) => {
+            commands::attack(settings::AttackSettings::from_args(args)?, cli.quiet)
+        }
         Command::Decode(args) => commands::decode(settings::DecodeSettings::from_args(args)?),
         Command::Codec(CodecCommand::Encode { tag, json }) => commands::codec_encode(&tag, json),
         Command::Codec(CodecCommand::Decode { bits, json }) => commands::codec_decode(&bits, json),

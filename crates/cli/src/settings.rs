@@ -64,11 +64,18 @@ impl EmbedSettings {
                         args.inputs.len()
                     );
                 }
-                vec![Job { input: args.inputs[0].clone(), output: output.clone(), format: output_format(output)? }]
+                vec![Job {
+                    input: args.inputs[0].clone(),
+                    output: output.clone(),
+                    format: output_format(output)?,
+                }]
             }
             (None, Some(dir)) => {
                 if !dir.is_dir() {
-                    bail!("--out-dir {}: not a directory\nhint: create it first", dir.display());
+                    bail!(
+                        "--out-dir {}: not a directory\nhint: create it first",
+                        dir.display()
+                    );
                 }
                 let mut jobs = Vec::with_capacity(args.inputs.len());
                 for input in &args.inputs {
@@ -84,7 +91,11 @@ impl EmbedSettings {
                             output.display()
                         );
                     }
-                    jobs.push(Job { input: input.clone(), format: output_format(&output)?, output });
+                    jobs.push(Job {
+                        input: input.clone(),
+                        format: output_format(&output)?,
+                        output,
+                    });
                 }
                 jobs
             }
@@ -96,7 +107,11 @@ impl EmbedSettings {
             tag,
             strength: args.strength,
             quality: args.quality,
-            overwrite: if args.force { Overwrite::Replace } else { Overwrite::Refuse },
+            overwrite: if args.force {
+                Overwrite::Replace
+            } else {
+                Overwrite::Refuse
+            },
             json: args.json,
         })
     }
@@ -120,21 +135,35 @@ pub struct AttackSettings {
 
 impl AttackSettings {
     pub fn from_args(args: AttackArgs) -> Result<Self> {
-        let attack = args.attack.parse::<Attack>().with_context(|| format!("KIND {:?}", args.attack))?;
+        let attack = args
+            .attack
+            .parse::<Attack>()
+            .with_context(|| format!("KIND {:?}", args.attack))?;
         check_quality(args.quality)?;
         let format = output_format(&args.output)?;
         Ok(Self {
             attack,
-            job: Job { input: args.input, output: args.output, format },
+            job: Job {
+                input: args.input,
+                output: args.output,
+                format,
+            },
             seed: args.seed,
             quality: args.quality,
-            overwrite: if args.force { Overwrite::Replace } else { Overwrite::Refuse },
+            overwrite: if args.force {
+                Overwrite::Replace
+            } else {
+                Overwrite::Refuse
+            },
         })
     }
 }
 
 fn output_format(path: &Path) -> Result<ImageFormat> {
-    let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
     match ext.as_deref() {
         Some("png") => Ok(ImageFormat::Png),
         Some("jpg" | "jpeg") => Ok(ImageFormat::Jpeg),
@@ -154,6 +183,10 @@ impl DecodeSettings {
             Some(n) => NonZeroUsize::new(n).context("--threads 0: give at least 1")?,
             None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
         };
-        Ok(Self { inputs: args.inputs, threads, json: args.json })
+        Ok(Self {
+            inputs: args.inputs,
+            threads,
+            json: args.json,
+        })
     }
 }

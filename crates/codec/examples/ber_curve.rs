@@ -21,7 +21,10 @@ fn main() {
         args.iter()
             .position(|a| a == name)
             .and_then(|i| args.get(i + 1))
-            .map(|v| v.parse().unwrap_or_else(|_| panic!("{name} takes a number, got {v}")))
+            .map(|v| {
+                v.parse()
+                    .unwrap_or_else(|_| panic!("{name} takes a number, got {v}"))
+            })
             .unwrap_or(default)
     };
     let symbols = arg("--symbols", 32) as usize;
@@ -29,10 +32,18 @@ fn main() {
     let seed = arg("--seed", 1);
 
     let make = |osd_order| {
-        Codec::new(CodecConfig { symbols, osd_order, ..CodecConfig::default() })
-            .unwrap_or_else(|e| panic!("{e}"))
+        Codec::new(CodecConfig {
+            symbols,
+            osd_order,
+            ..CodecConfig::default()
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
     };
-    let decoders = [("soft, erasures only", make(0)), ("soft, OSD-2 (default)", make(2)), ("soft, OSD-3", make(3))];
+    let decoders = [
+        ("soft, erasures only", make(0)),
+        ("soft, OSD-2 (default)", make(2)),
+        ("soft, OSD-3", make(3)),
+    ];
     let hard = make(2);
     let n = hard.channel_bits();
     println!(
@@ -62,7 +73,9 @@ fn main() {
             let flipped: Vec<bool> = bits.iter().map(|b| b ^ rng.random_bool(p)).collect();
             let received = ChannelBits::from_bools(&flipped).unwrap_or_else(|e| panic!("{e}"));
             let start = Instant::now();
-            let d = hard.decode_hard(&received).unwrap_or_else(|e| panic!("{e}"));
+            let d = hard
+                .decode_hard(&received)
+                .unwrap_or_else(|e| panic!("{e}"));
             micros[0] += start.elapsed().as_secs_f64() * 1e6;
             score(d.tag(), tag, &mut ok[0], &mut wrong_total);
 
@@ -71,7 +84,11 @@ fn main() {
                 .map(|b| {
                     let y = if b { 1.0 } else { -1.0 } + sigma * normal(&mut rng);
                     // σ = 0: a noiseless channel, saturate
-                    if sigma > 0.0 { (2.0 * y / (sigma * sigma)) as f32 } else { y as f32 * 1e4 }
+                    if sigma > 0.0 {
+                        (2.0 * y / (sigma * sigma)) as f32
+                    } else {
+                        y as f32 * 1e4
+                    }
                 })
                 .collect();
             for (i, (_, codec)) in decoders.iter().enumerate() {
@@ -88,7 +105,10 @@ fn main() {
         }
         println!();
     }
-    print!("\nmean decode time (µs), all rows: hard {:.1}", micros[0] / decodes as f64);
+    print!(
+        "\nmean decode time (µs), all rows: hard {:.1}",
+        micros[0] / decodes as f64
+    );
     for (i, (name, _)) in decoders.iter().enumerate() {
         print!(", {name} {:.1}", micros[i + 1] / decodes as f64);
     }
@@ -111,7 +131,11 @@ fn sigma_for_ber(p: f64) -> f64 {
     let (mut lo, mut hi) = (0.0f64, 40.0f64); // x = 1/σ; Q decreasing in x
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
-        if q_function(mid) > p { lo = mid } else { hi = mid }
+        if q_function(mid) > p {
+            lo = mid
+        } else {
+            hi = mid
+        }
     }
     1.0 / (0.5 * (lo + hi))
 }
@@ -126,7 +150,8 @@ fn q_function(x: f64) -> f64 {
                 + t * (0.096_784_18
                     + t * (-0.186_288_06
                         + t * (0.278_868_07
-                            + t * (-1.135_203_98 + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
+                            + t * (-1.135_203_98
+                                + t * (1.488_515_87 + t * (-0.822_152_23 + t * 0.170_872_77))))))));
     let erfc = t * poly.exp();
     0.5 * if z >= 0.0 { erfc } else { 2.0 - erfc }
 }

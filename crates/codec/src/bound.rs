@@ -17,19 +17,31 @@ pub(crate) fn log2_hamming_ball(n: usize, r: usize) -> f64 {
     for i in 1..=r.min(n) {
         log2_binom += ((n - i + 1) as f64).log2() - (i as f64).log2();
         // log2(2^a + 2^b) = max + log2(1 + 2^(min − max))
-        let (hi, lo) = if log2_binom > log2_sum { (log2_binom, log2_sum) } else { (log2_sum, log2_binom) };
+        let (hi, lo) = if log2_binom > log2_sum {
+            (log2_binom, log2_sum)
+        } else {
+            (log2_sum, log2_binom)
+        };
         log2_sum = hi + (1.0 + (lo - hi).exp2()).log2();
     }
     log2_sum
 }
 
 /// The union bound on the false-positive probability for radius r.
-pub(crate) fn false_positive_bound(channel_bits: usize, log2_valid_codewords: f64, r: usize) -> f64 {
+pub(crate) fn false_positive_bound(
+    channel_bits: usize,
+    log2_valid_codewords: f64,
+    r: usize,
+) -> f64 {
     (log2_valid_codewords + log2_hamming_ball(channel_bits, r) - channel_bits as f64).exp2()
 }
 
 /// Largest r whose bound is ≤ target, or `None` if even r = 0 exceeds it.
-pub(crate) fn acceptance_radius(channel_bits: usize, log2_valid_codewords: f64, target: f64) -> Option<usize> {
+pub(crate) fn acceptance_radius(
+    channel_bits: usize,
+    log2_valid_codewords: f64,
+    target: f64,
+) -> Option<usize> {
     (0..=channel_bits)
         .take_while(|&r| false_positive_bound(channel_bits, log2_valid_codewords, r) <= target)
         .last()
@@ -54,7 +66,10 @@ mod tests {
         for (n, r) in [(16, 3), (64, 10), (256, 46), (256, 128)] {
             let direct = exact_ball(n, r).log2();
             let logs = log2_hamming_ball(n as usize, r as usize);
-            assert!((direct - logs).abs() < 1e-9, "n={n} r={r}: {direct} vs {logs}");
+            assert!(
+                (direct - logs).abs() < 1e-9,
+                "n={n} r={r}: {direct} vs {logs}"
+            );
         }
         assert!((log2_hamming_ball(10, 10) - 10.0).abs() < 1e-12);
     }

@@ -179,13 +179,19 @@ impl ChannelBits {
     /// A word of `bits.len()` bits.
     pub fn from_bools(bits: &[bool]) -> Result<Self, CodecError> {
         if bits.len() > MAX_CHANNEL_BITS {
-            return Err(CodecError::WrongLength { expected: MAX_CHANNEL_BITS, actual: bits.len() });
+            return Err(CodecError::WrongLength {
+                expected: MAX_CHANNEL_BITS,
+                actual: bits.len(),
+            });
         }
         let mut words = [0u64; WORDS];
         for (j, _) in bits.iter().enumerate().filter(|&(_, &b)| b) {
             osd::set_bit(&mut words, j);
         }
-        Ok(Self { words, len: bits.len() })
+        Ok(Self {
+            words,
+            len: bits.len(),
+        })
     }
 
     /// Number of bits.
@@ -258,7 +264,11 @@ pub struct CodecConfig {
 
 impl Default for CodecConfig {
     fn default() -> Self {
-        Self { symbols: 32, osd_order: DEFAULT_OSD_ORDER, max_false_positive: DEFAULT_MAX_FALSE_POSITIVE }
+        Self {
+            symbols: 32,
+            osd_order: DEFAULT_OSD_ORDER,
+            max_false_positive: DEFAULT_MAX_FALSE_POSITIVE,
+        }
     }
 }
 
@@ -315,7 +325,8 @@ impl Decoding {
     /// A tag is reported at confidence ≥ 1 − 2R/N (0.64 for scheme 1).
     pub fn confidence(&self) -> f32 {
         let n = self.hard_bits.len().max(1) as f32;
-        self.nearest_distance.map_or(0.0, |d| (1.0 - 2.0 * d as f32 / n).clamp(0.0, 1.0))
+        self.nearest_distance
+            .map_or(0.0, |d| (1.0 - 2.0 * d as f32 / n).clamp(0.0, 1.0))
     }
 }
 
@@ -372,7 +383,10 @@ impl Codec {
         }
         if !(config.max_false_positive > 0.0 && config.max_false_positive < 1.0) {
             return Err(CodecError::BadConfig {
-                reason: format!("max_false_positive = {}: must lie in (0, 1)", config.max_false_positive),
+                reason: format!(
+                    "max_false_positive = {}: must lie in (0, 1)",
+                    config.max_false_positive
+                ),
             });
         }
         let n_bits = n * SYMBOL_BITS;
@@ -418,7 +432,17 @@ impl Codec {
         // The binary image has distance ≥ n − k + 1 (the symbol distance): a word within half of
         // that of a codeword has no other codeword as close.
         let early_exit = rs.parity_len() / 2;
-        Ok(Self { config, rs, n_bits, whitening, versions, tag_basis, byte_tables, radius, early_exit })
+        Ok(Self {
+            config,
+            rs,
+            n_bits,
+            whitening,
+            versions,
+            tag_basis,
+            byte_tables,
+            radius,
+            early_exit,
+        })
     }
 
     /// The configuration.
@@ -445,13 +469,18 @@ impl Codec {
     /// The channel word for `tag` under scheme 1.
     pub fn encode(&self, tag: Tag) -> ChannelBits {
         let (_, offset) = self.versions[0];
-        ChannelBits { words: osd::xor(&offset, &self.tag_word(tag)), len: self.n_bits }
+        ChannelBits {
+            words: osd::xor(&offset, &self.tag_word(tag)),
+            len: self.n_bits,
+        }
     }
 
     /// Decodes hard bits (no confidences): stages clean and algebraic only.
     pub fn decode_hard(&self, bits: &ChannelBits) -> Result<Decoding, CodecError> {
         self.check_len(bits.len())?;
-        Ok(self.clean(bits.words).unwrap_or_else(|| self.decode_word(bits.words, None)))
+        Ok(self
+            .clean(bits.words)
+            .unwrap_or_else(|| self.decode_word(bits.words, None)))
     }
 
     /// Decodes per-bit log-likelihood ratios ln P(1)/P(0), i.e. the decoder network's logits:
@@ -498,7 +527,10 @@ impl Codec {
         if actual == self.n_bits {
             Ok(())
         } else {
-            Err(CodecError::WrongLength { expected: self.n_bits, actual })
+            Err(CodecError::WrongLength {
+                expected: self.n_bits,
+                actual,
+            })
         }
     }
 
@@ -507,7 +539,9 @@ impl Codec {
         tag.to_bytes()
             .iter()
             .zip(&self.byte_tables)
-            .fold([0u64; WORDS], |acc, (&b, table)| osd::xor(&acc, &table[b as usize]))
+            .fold([0u64; WORDS], |acc, (&b, table)| {
+                osd::xor(&acc, &table[b as usize])
+            })
     }
 
     /// The tag in the systematic positions of a channel word, once the version offset is removed.
@@ -521,12 +555,18 @@ impl Codec {
     fn clean(&self, hard: Word) -> Option<Decoding> {
         self.versions.iter().find_map(|&(version, offset)| {
             let tag = self.systematic_tag(&hard, &offset);
-            (osd::xor(&offset, &self.tag_word(tag)) == hard).then(|| Decoding {
-                hard_bits: ChannelBits { words: hard, len: self.n_bits },
+            (osd::xor(&offset, &self.tag_word(tag)) == hard).then_some(Decoding {
+                hard_bits: ChannelBits {
+                    words: hard,
+                    len: self.n_bits,
+                },
                 found: Some(Found {
                     tag,
                     version,
-                    codeword: ChannelBits { words: hard, len: self.n_bits },
+                    codeword: ChannelBits {
+                        words: hard,
+                        len: self.n_bits,
+                    },
                     corrected_symbols: 0,
                     corrected_bits: 0,
                     stage: Stage::Clean,
@@ -537,7 +577,10 @@ impl Codec {
     }
 
     fn decode_word(&self, hard: Word, reliability: Option<&[f32]>) -> Decoding {
-        let hard_bits = ChannelBits { words: hard, len: self.n_bits };
+        let hard_bits = ChannelBits {
+            words: hard,
+            len: self.n_bits,
+        };
         let mut best: Option<Candidate> = None;
         let mut nearest = usize::MAX;
         let mut osd_nearest = usize::MAX;
@@ -549,34 +592,53 @@ impl Codec {
                 if distance > self.radius {
                     return;
                 }
-                let discrepancy = reliability.map_or(distance as f32, |r| osd::discrepancy(&diff, r));
+                let discrepancy =
+                    reliability.map_or(distance as f32, |r| osd::discrepancy(&diff, r));
                 if best.is_none_or(|b| discrepancy < b.discrepancy) {
-                    *best = Some(Candidate { channel, version, distance, discrepancy, stage });
+                    *best = Some(Candidate {
+                        channel,
+                        version,
+                        distance,
+                        discrepancy,
+                        stage,
+                    });
                 }
             };
-            let done = |best: &Option<Candidate>| best.is_some_and(|b| b.distance <= self.early_exit);
+            let done =
+                |best: &Option<Candidate>| best.is_some_and(|b| b.distance <= self.early_exit);
 
             // 1. clean words were handled by `clean`
             // 2. algebraic, header forced to this version
             let mut symbols = word_to_symbols(&osd::xor(&hard, &self.whitening), self.rs.n());
             symbols[0] = version.number();
             if let Some(c) = self.rs.decode(&symbols, &[]) {
-                self.consider_rs(&c.codeword, version, Stage::Algebraic, &mut |w, s| consider(w, s, &mut best));
+                self.consider_rs(&c.codeword, version, Stage::Algebraic, &mut |w, s| {
+                    consider(w, s, &mut best)
+                });
             }
-            let Some(reliability) = reliability else { continue };
+            let Some(reliability) = reliability else {
+                continue;
+            };
             if done(&best) {
                 break 'versions;
             }
 
             // 3. erasures of the least reliable symbols (never the known header)
             let mut order: Vec<(usize, f32)> = (1..self.rs.n())
-                .map(|i| (i, symbol_unreliability(&reliability[i * SYMBOL_BITS..(i + 1) * SYMBOL_BITS])))
+                .map(|i| {
+                    (
+                        i,
+                        symbol_unreliability(&reliability[i * SYMBOL_BITS..(i + 1) * SYMBOL_BITS]),
+                    )
+                })
                 .collect();
             order.sort_unstable_by(|a, b| b.1.total_cmp(&a.1));
             let order: Vec<usize> = order.into_iter().map(|(i, _)| i).collect();
             for e in 1..=self.rs.parity_len() {
                 if let Some(c) = self.rs.decode(&symbols, &order[..e]) {
-                    self.consider_rs(&c.codeword, version, Stage::Erasures, &mut |w, s| consider(w, s, &mut best));
+                    self.consider_rs(&c.codeword, version, Stage::Erasures, &mut |w, s| {
+                        consider(w, s, &mut best)
+                    });
                 }
             }
             if done(&best) {
@@ -586,7 +648,14 @@ impl Codec {
             // 4. ordered-statistics decoding in the coset of this version
             if self.config.osd_order > 0 {
                 let target = osd::xor(&hard, &offset);
-                let search = osd::search(&self.tag_basis, self.n_bits, &target, reliability, self.config.osd_order, self.radius);
+                let search = osd::search(
+                    &self.tag_basis,
+                    self.n_bits,
+                    &target,
+                    reliability,
+                    self.config.osd_order,
+                    self.radius,
+                );
                 osd_nearest = osd_nearest.min(search.nearest);
                 if let Some(c) = search.best {
                     consider(osd::xor(&c.codeword, &offset), Stage::Osd, &mut best);
@@ -596,22 +665,42 @@ impl Codec {
 
         let nearest = nearest.min(osd_nearest);
         let found = best.map(|b| {
-            let offset = self.versions.iter().find(|(v, _)| *v == b.version).map_or(b.channel, |(_, o)| *o);
+            let offset = self
+                .versions
+                .iter()
+                .find(|(v, _)| *v == b.version)
+                .map_or(b.channel, |(_, o)| *o);
             let diff = osd::xor(&b.channel, &hard);
             Found {
                 tag: self.systematic_tag(&b.channel, &offset),
                 version: b.version,
-                codeword: ChannelBits { words: b.channel, len: self.n_bits },
-                corrected_symbols: word_to_symbols(&diff, self.rs.n()).iter().filter(|&&s| s != 0).count(),
+                codeword: ChannelBits {
+                    words: b.channel,
+                    len: self.n_bits,
+                },
+                corrected_symbols: word_to_symbols(&diff, self.rs.n())
+                    .iter()
+                    .filter(|&&s| s != 0)
+                    .count(),
                 corrected_bits: b.distance,
                 stage: b.stage,
             }
         });
-        Decoding { hard_bits, found, nearest_distance: (nearest != usize::MAX).then_some(nearest) }
+        Decoding {
+            hard_bits,
+            found,
+            nearest_distance: (nearest != usize::MAX).then_some(nearest),
+        }
     }
 
     /// Passes an RS codeword on as channel bits if its header is this version.
-    fn consider_rs(&self, codeword: &[u8], version: SchemeVersion, stage: Stage, consider: &mut dyn FnMut(Word, Stage)) {
+    fn consider_rs(
+        &self,
+        codeword: &[u8],
+        version: SchemeVersion,
+        stage: Stage,
+        consider: &mut dyn FnMut(Word, Stage),
+    ) {
         if codeword[0] == version.number() {
             consider(osd::xor(&symbols_to_word(codeword), &self.whitening), stage);
         }

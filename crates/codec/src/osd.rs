@@ -83,7 +83,10 @@ impl Enumerator<'_> {
         }
         let discrepancy = discrepancy(&diff, self.reliability);
         if self.search.best.is_none_or(|b| discrepancy < b.discrepancy) {
-            self.search.best = Some(Candidate { codeword: *codeword, discrepancy });
+            self.search.best = Some(Candidate {
+                codeword: *codeword,
+                discrepancy,
+            });
         }
     }
 
@@ -146,7 +149,10 @@ pub(crate) fn search(
         target: *target,
         reliability,
         radius,
-        search: Search { best: None, nearest: usize::MAX },
+        search: Search {
+            best: None,
+            nearest: usize::MAX,
+        },
     };
     enumerator.consider(&base);
     enumerator.flips(&base, 0, order);

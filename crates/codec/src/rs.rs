@@ -103,7 +103,10 @@ impl ReedSolomon {
         }
         let s = self.syndromes(received);
         if s.iter().all(|&x| x == 0) {
-            return Some(Corrected { codeword: received.to_vec(), changed: 0 });
+            return Some(Corrected {
+                codeword: received.to_vec(),
+                changed: 0,
+            });
         }
 
         // Erasure locator Γ(x) = Π (1 − X_i x), lowest degree first.
@@ -160,8 +163,12 @@ impl ReedSolomon {
         // Forney: Ω = S·Λ mod x^(n−k); Y_i = X_i · Ω(X_i⁻¹) / Λ'(X_i⁻¹) (first root 0).
         let mut omega = poly_mul_low_first(&s, &lambda);
         omega.truncate(nsym);
-        let derivative: Vec<u8> =
-            lambda.iter().enumerate().skip(1).map(|(j, &c)| if j % 2 == 1 { c } else { 0 }).collect();
+        let derivative: Vec<u8> = lambda
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(j, &c)| if j % 2 == 1 { c } else { 0 })
+            .collect();
         let mut codeword = received.to_vec();
         let mut changed = 0;
         for &i in &roots {

@@ -56,7 +56,10 @@ impl FromStr for Tag {
     type Err = CodecError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let digits = s.strip_prefix("0x").or_else(|| s.strip_prefix("0X")).unwrap_or(s);
+        let digits = s
+            .strip_prefix("0x")
+            .or_else(|| s.strip_prefix("0X"))
+            .unwrap_or(s);
         if digits.len() != TAG_HEX_DIGITS || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(CodecError::BadTag { text: s.to_owned() });
         }
@@ -75,12 +78,24 @@ mod tests {
         for text in ["0000000000000000", "ffffffffffffffff", "0123456789abcdef"] {
             assert_eq!(text.parse::<Tag>().unwrap().to_string(), text);
         }
-        assert_eq!("0X0123456789ABCDEF".parse::<Tag>().unwrap().value(), 0x0123_4567_89ab_cdef);
+        assert_eq!(
+            "0X0123456789ABCDEF".parse::<Tag>().unwrap().value(),
+            0x0123_4567_89ab_cdef
+        );
     }
 
     #[test]
     fn rejects_malformed_text() {
-        for text in ["", "0x", "123", "0123456789abcdef0", "0123456789abcdeg", "+123456789abcdef", " 0123456789abcde", "０123456789abcde"] {
+        for text in [
+            "",
+            "0x",
+            "123",
+            "0123456789abcdef0",
+            "0123456789abcdeg",
+            "+123456789abcdef",
+            " 0123456789abcde",
+            "０123456789abcde",
+        ] {
             let err = text.parse::<Tag>().unwrap_err();
             assert!(err.to_string().contains("16 hex"), "{text}: {err}");
         }

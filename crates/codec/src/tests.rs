@@ -18,7 +18,9 @@ fn reference_decode(n: usize, k: usize, received: &[u8], erasures: &[usize]) -> 
     let alpha_pow = |e: usize| ref_gf::exp(2, e % 255);
     let syndromes: Vec<u8> = (0..nsym)
         .map(|j| {
-            (0..n).fold(0u8, |acc, i| ref_gf::add(acc, ref_gf::mul(received[i], alpha_pow(j * (n - 1 - i)))))
+            (0..n).fold(0u8, |acc, i| {
+                ref_gf::add(acc, ref_gf::mul(received[i], alpha_pow(j * (n - 1 - i))))
+            })
         })
         .collect();
     let max_errors = (nsym - erasures.len()) / 2;
@@ -46,7 +48,13 @@ fn reference_decode(n: usize, k: usize, received: &[u8], erasures: &[usize]) -> 
 }
 
 fn for_each_subset(items: &[usize], size: usize, f: &mut dyn FnMut(&[usize])) {
-    fn go(items: &[usize], size: usize, start: usize, acc: &mut Vec<usize>, f: &mut dyn FnMut(&[usize])) {
+    fn go(
+        items: &[usize],
+        size: usize,
+        start: usize,
+        acc: &mut Vec<usize>,
+        f: &mut dyn FnMut(&[usize]),
+    ) {
         if acc.len() == size {
             f(acc);
             return;
@@ -61,11 +69,19 @@ fn for_each_subset(items: &[usize], size: usize, f: &mut dyn FnMut(&[usize])) {
 }
 
 /// Solves the nsym × |U| system; `None` if inconsistent.
-fn solve_syndromes(n: usize, unknowns: &[usize], syndromes: &[u8], alpha_pow: &dyn Fn(usize) -> u8) -> Option<Vec<u8>> {
+fn solve_syndromes(
+    n: usize,
+    unknowns: &[usize],
+    syndromes: &[u8],
+    alpha_pow: &dyn Fn(usize) -> u8,
+) -> Option<Vec<u8>> {
     let cols = unknowns.len();
     let mut m: Vec<Vec<u8>> = (0..syndromes.len())
         .map(|j| {
-            let mut row: Vec<u8> = unknowns.iter().map(|&p| alpha_pow(j * (n - 1 - p))).collect();
+            let mut row: Vec<u8> = unknowns
+                .iter()
+                .map(|&p| alpha_pow(j * (n - 1 - p)))
+                .collect();
             row.push(syndromes[j]);
             row
         })
@@ -73,7 +89,9 @@ fn solve_syndromes(n: usize, unknowns: &[usize], syndromes: &[u8], alpha_pow: &d
     let mut pivot_row = 0;
     let mut pivot_cols = Vec::new();
     for col in 0..cols {
-        let Some(r) = (pivot_row..m.len()).find(|&r| m[r][col] != 0) else { continue };
+        let Some(r) = (pivot_row..m.len()).find(|&r| m[r][col] != 0) else {
+            continue;
+        };
         m.swap(pivot_row, r);
         let scale = ref_gf::div(1, m[pivot_row][col]);
         for v in m[pivot_row].iter_mut() {
@@ -156,13 +174,21 @@ fn algebraic_decoder_matches_the_slow_reference() {
         }
         let fast = rs.decode(&r, &erasures).map(|d| d.codeword);
         let slow = reference_decode(n, k, &r, &erasures);
-        assert_eq!(fast, slow, "trial {trial}: n={n} e={} v={errors}", erasures.len());
+        assert_eq!(
+            fast,
+            slow,
+            "trial {trial}: n={n} e={} v={errors}",
+            erasures.len()
+        );
         if errors <= capacity {
             assert_eq!(fast.as_ref(), Some(&c), "trial {trial} within capacity");
             agreed_successes += 1;
         }
     }
-    assert!(agreed_successes > 1500, "too few in-capacity trials: {agreed_successes}");
+    assert!(
+        agreed_successes > 1500,
+        "too few in-capacity trials: {agreed_successes}"
+    );
 }
 
 #[test]
@@ -184,7 +210,11 @@ fn scheme_one_decoder_matches_the_reference_with_many_erasures() {
             r[p] = 0;
         }
         let fast = rs.decode(&r, &erasures);
-        assert_eq!(fast.as_ref().map(|d| &d.codeword), reference_decode(32, 9, &r, &erasures).as_ref(), "trial {trial}");
+        assert_eq!(
+            fast.as_ref().map(|d| &d.codeword),
+            reference_decode(32, 9, &r, &erasures).as_ref(),
+            "trial {trial}"
+        );
         if 2 * errors + erasures.len() <= 23 {
             let fast = fast.unwrap_or_else(|| panic!("trial {trial} within capacity failed"));
             assert_eq!(fast.codeword, c);
@@ -216,20 +246,40 @@ fn default_configuration_is_scheme_one() {
     assert_eq!(codec.channel_bits(), 256);
     assert_eq!(codec.acceptance_radius(), 46);
     assert!(codec.false_positive_bound() <= 1e-6);
-    assert!(codec.false_positive_bound() > 1e-8, "radius should be as large as the bound allows");
+    assert!(
+        codec.false_positive_bound() > 1e-8,
+        "radius should be as large as the bound allows"
+    );
 }
 
 #[test]
 fn bad_configurations_are_refused_with_a_reason() {
     for symbols in [0, 9, 10, 33, 300] {
-        let err = Codec::new(CodecConfig { symbols, ..CodecConfig::default() }).unwrap_err();
-        assert!(matches!(err, CodecError::BadConfig { .. }), "{symbols}: {err}");
+        let err = Codec::new(CodecConfig {
+            symbols,
+            ..CodecConfig::default()
+        })
+        .unwrap_err();
+        assert!(
+            matches!(err, CodecError::BadConfig { .. }),
+            "{symbols}: {err}"
+        );
     }
     // 128 bits carry a 64-bit tag but cannot meet a 1e-30 false-positive bound
-    let err = Codec::new(CodecConfig { symbols: 16, max_false_positive: 1e-30, ..CodecConfig::default() });
+    let err = Codec::new(CodecConfig {
+        symbols: 16,
+        max_false_positive: 1e-30,
+        ..CodecConfig::default()
+    });
     assert!(err.unwrap_err().to_string().contains("more symbols"));
     for max_false_positive in [0.0, 1.0, f64::NAN] {
-        assert!(Codec::new(CodecConfig { max_false_positive, ..CodecConfig::default() }).is_err());
+        assert!(
+            Codec::new(CodecConfig {
+                max_false_positive,
+                ..CodecConfig::default()
+            })
+            .is_err()
+        );
     }
 }
 
@@ -255,11 +305,17 @@ fn table_encoder_agrees_with_polynomial_encoder_and_whitening() {
 fn clean_words_round_trip_hard_and_soft() {
     let codec = Codec::v1();
     let mut rng = StdRng::seed_from_u64(6);
-    for tag in [Tag::new(0), Tag::new(u64::MAX)].into_iter().chain((0..500).map(|_| Tag::new(rng.random()))) {
+    for tag in [Tag::new(0), Tag::new(u64::MAX)]
+        .into_iter()
+        .chain((0..500).map(|_| Tag::new(rng.random())))
+    {
         let bits = codec.encode(tag);
         let hard = codec.decode_hard(&bits).unwrap();
         let found = hard.found.expect("clean word");
-        assert_eq!((found.tag, found.stage, found.corrected_bits), (tag, Stage::Clean, 0));
+        assert_eq!(
+            (found.tag, found.stage, found.corrected_bits),
+            (tag, Stage::Clean, 0)
+        );
         assert_eq!(found.version, SchemeVersion::V1);
         assert_eq!(hard.confidence(), 1.0);
         let llr: Vec<f32> = bits.iter().map(|b| if b { 3.0 } else { -3.0 }).collect();
@@ -329,24 +385,28 @@ fn soft_decoding_recovers_tags_at_ten_percent_raw_errors() {
         let llr = gaussian_llr(&bits, 0.7803, &mut rng);
         let d = codec.decode_soft(&llr).unwrap();
         raw_errors += d.hard_bits.distance(&bits).unwrap();
-        match d.tag() {
-            Some(t) => {
-                assert_eq!(t, tag, "a wrong tag was accepted");
-                ok += 1;
-            }
-            None => {}
+        if let Some(t) = d.tag() {
+            assert_eq!(t, tag, "a wrong tag was accepted");
+            ok += 1;
         }
     }
     let ber = raw_errors as f64 / (trials * 256) as f64;
     assert!((0.09..0.11).contains(&ber), "channel BER {ber}");
-    assert!(ok >= trials * 98 / 100, "{ok}/{trials} recovered at BER {ber}");
+    assert!(
+        ok >= trials * 98 / 100,
+        "{ok}/{trials} recovered at BER {ber}"
+    );
 }
 
 #[test]
 fn erasure_stage_handles_symbols_marked_unreliable() {
     // 14 symbols with 3 wrong bits each (42 bits, inside the radius), flagged by tiny |llr|:
     // beyond errors-only capacity (11 symbols), within erasure capacity (23).
-    let codec = Codec::new(CodecConfig { osd_order: 0, ..CodecConfig::default() }).unwrap();
+    let codec = Codec::new(CodecConfig {
+        osd_order: 0,
+        ..CodecConfig::default()
+    })
+    .unwrap();
     let mut rng = StdRng::seed_from_u64(9);
     for _ in 0..100 {
         let tag = Tag::new(rng.random());
@@ -356,7 +416,11 @@ fn erasure_stage_handles_symbols_marked_unreliable() {
             let wrong = positions(&mut rng, 8, 3, &[]);
             for b in 0..8 {
                 let j = s * 8 + b;
-                let sign = if wrong.contains(&b) { -llr[j].signum() } else { llr[j].signum() };
+                let sign = if wrong.contains(&b) {
+                    -llr[j].signum()
+                } else {
+                    llr[j].signum()
+                };
                 llr[j] = 0.1 * sign;
             }
         }
@@ -378,7 +442,9 @@ fn false_positives(codec: &Codec, trials: usize, seed: u64) -> (usize, usize) {
             codec.decode_soft(&llr).unwrap()
         } else {
             let bits: Vec<bool> = (0..256).map(|_| rng.random()).collect();
-            codec.decode_hard(&ChannelBits::from_bools(&bits).unwrap()).unwrap()
+            codec
+                .decode_hard(&ChannelBits::from_bools(&bits).unwrap())
+                .unwrap()
         };
         false_tags += usize::from(d.found.is_some());
         if let Some(n) = d.nearest_distance {
@@ -393,7 +459,10 @@ fn random_words_decode_to_no_tag() {
     // The bound allows 3e-7 per word; 10^4 words (half soft, half hard) must give none.
     let (false_tags, min_nearest) = false_positives(&Codec::v1(), 10_000, 10);
     assert_eq!(false_tags, 0);
-    assert!(min_nearest > Codec::v1().acceptance_radius(), "nearest {min_nearest}");
+    assert!(
+        min_nearest > Codec::v1().acceptance_radius(),
+        "nearest {min_nearest}"
+    );
 }
 
 #[test]
@@ -411,7 +480,9 @@ fn degenerate_network_outputs_decode_to_no_tag() {
         let d = codec.decode_soft(&[value; 256]).unwrap();
         assert_eq!(d.tag(), None, "constant {value}");
     }
-    let alternating: Vec<f32> = (0..256).map(|j| if j % 2 == 0 { 1.0 } else { -1.0 }).collect();
+    let alternating: Vec<f32> = (0..256)
+        .map(|j| if j % 2 == 0 { 1.0 } else { -1.0 })
+        .collect();
     assert_eq!(codec.decode_soft(&alternating).unwrap().tag(), None);
     assert_eq!(codec.decode_probabilities(&[0.5; 256]).unwrap().tag(), None);
 }
@@ -419,17 +490,38 @@ fn degenerate_network_outputs_decode_to_no_tag() {
 #[test]
 fn malformed_input_is_an_error_naming_the_value() {
     let codec = Codec::v1();
-    assert_eq!(codec.decode_soft(&[0.0; 255]).unwrap_err(), CodecError::WrongLength { expected: 256, actual: 255 });
+    assert_eq!(
+        codec.decode_soft(&[0.0; 255]).unwrap_err(),
+        CodecError::WrongLength {
+            expected: 256,
+            actual: 255
+        }
+    );
     let mut llr = vec![1.0f32; 256];
     llr[17] = f32::NAN;
-    assert_eq!(codec.decode_soft(&llr).unwrap_err(), CodecError::NotANumber { index: 17 });
+    assert_eq!(
+        codec.decode_soft(&llr).unwrap_err(),
+        CodecError::NotANumber { index: 17 }
+    );
     let mut p = vec![0.5f32; 256];
     p[3] = 1.5;
-    assert_eq!(codec.decode_probabilities(&p).unwrap_err(), CodecError::ProbabilityOutOfRange { index: 3, value: 1.5 });
+    assert_eq!(
+        codec.decode_probabilities(&p).unwrap_err(),
+        CodecError::ProbabilityOutOfRange {
+            index: 3,
+            value: 1.5
+        }
+    );
     let short = ChannelBits::from_bools(&[true; 8]).unwrap();
     assert!(codec.decode_hard(&short).is_err());
     assert!(ChannelBits::from_bools(&[false; 257]).is_err());
-    assert_eq!("0120".parse::<ChannelBits>().unwrap_err(), CodecError::BadBitString { index: 2, found: '2' });
+    assert_eq!(
+        "0120".parse::<ChannelBits>().unwrap_err(),
+        CodecError::BadBitString {
+            index: 2,
+            found: '2'
+        }
+    );
 }
 
 #[test]

@@ -34,7 +34,9 @@ pub enum ModelError {
         text: String,
     },
     /// A known backend whose feature was not compiled into this build.
-    #[error("backend {backend} is not in this build (built with: {built}); rebuild with `--features {backend}`")]
+    #[error(
+        "backend {backend} is not in this build (built with: {built}); rebuild with `--features {backend}`"
+    )]
     BackendNotBuilt {
         /// The backend asked for.
         backend: Backend,
@@ -69,7 +71,10 @@ impl Backend {
 
     /// The backends this build can run, fastest first (GPU before CPU).
     pub fn built() -> Vec<Backend> {
-        [Backend::Cuda, Backend::Wgpu, Backend::Flex].into_iter().filter(|b| b.is_built()).collect()
+        [Backend::Cuda, Backend::Wgpu, Backend::Flex]
+            .into_iter()
+            .filter(|b| b.is_built())
+            .collect()
     }
 
     /// The device of this backend (the first GPU for the GPU backends).
@@ -84,7 +89,11 @@ impl Backend {
             #[allow(unreachable_patterns)] // every arm above is compiled in with all features
             other => Err(ModelError::BackendNotBuilt {
                 backend: other,
-                built: Backend::built().iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                built: Backend::built()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
             }),
         }
     }
@@ -125,7 +134,10 @@ mod tests {
             assert_eq!(b.to_string().parse::<Backend>().unwrap(), b);
         }
         assert_eq!("CPU".parse::<Backend>().unwrap(), Backend::Flex);
-        assert!(matches!("tpu".parse::<Backend>(), Err(ModelError::UnknownBackend { .. })));
+        assert!(matches!(
+            "tpu".parse::<Backend>(),
+            Err(ModelError::UnknownBackend { .. })
+        ));
     }
 
     #[test]
