@@ -11,6 +11,7 @@
 //! sign, so every bit is spread across the whole picture. Embedding adds ±amplitude to a bit's
 //! slots; decoding correlates them and turns the sums into log-likelihood ratios for the codec.
 
+use faketagger_attacks::same_layout;
 use faketagger_codec::ChannelBits;
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma, Rgba32FImage};
@@ -158,9 +159,9 @@ impl ClassicScheme {
                 }
             }
             // quantise as the output will be, so the second pass sees what the decoder will
-            tagged = convert_like(DynamicImage::ImageRgba32F(tagged), image).to_rgba32f();
+            tagged = same_layout(DynamicImage::ImageRgba32F(tagged), image).to_rgba32f();
         }
-        convert_like(DynamicImage::ImageRgba32F(tagged), image)
+        same_layout(DynamicImage::ImageRgba32F(tagged), image)
     }
 
     /// Per-bit log-likelihood ratios (positive: 1) read from the image.
@@ -267,23 +268,6 @@ impl ClassicScheme {
             coefs.extend_from_slice(&self.dct(&block));
         }
         coefs
-    }
-}
-
-/// `image` converted to the colour type and depth of `like`.
-pub(crate) fn convert_like(image: DynamicImage, like: &DynamicImage) -> DynamicImage {
-    use DynamicImage as D;
-    match like {
-        D::ImageLuma8(_) => D::ImageLuma8(image.to_luma8()),
-        D::ImageLumaA8(_) => D::ImageLumaA8(image.to_luma_alpha8()),
-        D::ImageRgb8(_) => D::ImageRgb8(image.to_rgb8()),
-        D::ImageLuma16(_) => D::ImageLuma16(image.to_luma16()),
-        D::ImageLumaA16(_) => D::ImageLumaA16(image.to_luma_alpha16()),
-        D::ImageRgb16(_) => D::ImageRgb16(image.to_rgb16()),
-        D::ImageRgba16(_) => D::ImageRgba16(image.to_rgba16()),
-        D::ImageRgb32F(_) => D::ImageRgb32F(image.to_rgb32f()),
-        D::ImageRgba32F(_) => image,
-        _ => D::ImageRgba8(image.to_rgba8()),
     }
 }
 

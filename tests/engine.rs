@@ -125,3 +125,89 @@ fn batch_decoding_keeps_input_order_across_threads() {
         assert!(matches!(results[6], Err(Error::Io { .. })));
     }
 }
+
+/// A JPEG whose EXIF says "rotate 90° clockwise to display" (orientation 6).
+fn jpeg_with_orientation(width: u32, height: u32, orientation: u16) -> Vec<u8> {
+    let mut jpeg = Vec::new();
+    let photo = DynamicImage::ImageRgb8(synthetic_photo(width, height, 30));
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, 95)
+        .encode_image(&photo)
+        .unwrap();
+    // TIFF header (little endian) + one IFD entry: 0x0112 Orientation, SHORT, count 1
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&0x0112u16.to_le_bytes());
+    tiff.extend_from_slice(&3u16.to_le_bytes());
+    tiff.extend_from_slice(&1u32.to_le_bytes());
+    tiff.extend_from_slice(&orientation.to_le_bytes());
+    tiff.extend_from_slice(&[0, 0, 0, 0, 0, 0]); // value padding + next IFD offset 0
+    let mut app1 = b"Exif\0\0".to_vec();
+    app1.extend_from_slice(&tiff);
+    let mut out = jpeg[..2].to_vec(); // SOI
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&((app1.len() + 2) as u16).to_be_bytes());
+    out.extend_from_slice(&app1);
+    out.extend_from_slice(&jpeg[2..]);
+    out
+}
+
+#[test]
+fn exif_orientation_is_applied_on_read() {
+    let dir = tempdir().unwrap();
+    let path = dir.path().join("rotated.jpg");
+    std::fs::write(&path, jpeg_with_orientation(200, 120, 6)).unwrap();
+    let loaded = faketagger::io::read_image(&path).unwrap();
+    assert_eq!(
+        (loaded.image.width(), loaded.image.height()),
+        (120, 200),
+        "displayed upright"
+    );
+    let plain = dir.path().join("plain.jpg");
+    std::fs::write(&plain, jpeg_with_orientation(200, 120, 1)).unwrap();
+    let loaded = faketagger::io::read_image(&plain).unwrap();
+    assert_eq!((loaded.image.width(), loaded.image.height()), (200, 120));
+}
+
+#[test]
+fn icc_profiles_are_kept_in_png_and_jpeg_outputs() {
+    use image::{ImageDecoder, ImageEncoder};
+    let dir = tempdir().unwrap();
+    let photo = DynamicImage::ImageRgb8(synthetic_photo(160, 160, 31));
+    // any byte string stands in for a profile: the codecs carry it without interpreting it
+    let profile: Vec<u8> = (0..600u32).map(|i| (i * 31 % 256) as u8).collect();
+    let mut png = Vec::new();
+    let mut encoder = image::codecs::png::PngEncoder::new(&mut png);
+    encoder.set_icc_profile(profile.clone()).unwrap();
+    encoder
+        .write_image(photo.as_bytes(), 160, 160, photo.color().into())
+        .unwrap();
+    let input = dir.path().join("icc.png");
+    std::fs::write(&input, &png).unwrap();
+
+    let loaded = faketagger::io::read_image(&input).unwrap();
+    assert_eq!(loaded.icc_profile.as_deref(), Some(&profile[..]));
+    for (name, format) in [
+        ("out.png", image::ImageFormat::Png),
+        ("out.jpg", image::ImageFormat::Jpeg),
+    ] {
+        let out = dir.path().join(name);
+        let bytes = faketagger::io::encode_image(
+            &loaded.image,
+            format,
+            90,
+            loaded.icc_profile.as_deref(),
+            &out,
+        )
+        .unwrap();
+        let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
+            .with_guessed_format()
+            .unwrap()
+            .into_decoder()
+            .unwrap();
+        assert_eq!(
+            decoder.icc_profile().unwrap().as_deref(),
+            Some(&profile[..]),
+            "{name}"
+        );
+    }
+}

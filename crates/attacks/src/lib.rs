@@ -154,7 +154,7 @@ impl Attack {
             .encode_image(&flat)
             .map_err(err)?;
         // decoders may hand grayscale back as RGB: restore the input's layout
-        Ok(like(
+        Ok(same_layout(
             image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).map_err(err)?,
             image,
         ))
@@ -170,19 +170,23 @@ fn map_colour(image: &DynamicImage, mut f: impl FnMut(f32) -> f32) -> DynamicIma
             *c = f(*c).clamp(0.0, 1.0);
         }
     }
-    like(DynamicImage::ImageRgba32F(rgba), image)
+    same_layout(DynamicImage::ImageRgba32F(rgba), image)
 }
 
-fn like(image: DynamicImage, original: &DynamicImage) -> DynamicImage {
+/// `image` converted to the colour type and bit depth of `original`: attacks (and embedders)
+/// work in floating point and hand back the layout they were given.
+pub fn same_layout(image: DynamicImage, original: &DynamicImage) -> DynamicImage {
     use DynamicImage as D;
     match original {
         D::ImageLuma8(_) => D::ImageLuma8(image.to_luma8()),
         D::ImageLumaA8(_) => D::ImageLumaA8(image.to_luma_alpha8()),
         D::ImageRgb8(_) => D::ImageRgb8(image.to_rgb8()),
-        D::ImageRgba8(_) => D::ImageRgba8(image.to_rgba8()),
         D::ImageLuma16(_) => D::ImageLuma16(image.to_luma16()),
+        D::ImageLumaA16(_) => D::ImageLumaA16(image.to_luma_alpha16()),
         D::ImageRgb16(_) => D::ImageRgb16(image.to_rgb16()),
         D::ImageRgba16(_) => D::ImageRgba16(image.to_rgba16()),
+        D::ImageRgb32F(_) => D::ImageRgb32F(image.to_rgb32f()),
+        D::ImageRgba32F(_) => D::ImageRgba32F(image.to_rgba32f()),
         _ => D::ImageRgba8(image.to_rgba8()),
     }
 }
@@ -213,7 +217,7 @@ fn rotate(image: &DynamicImage, degrees: f32) -> DynamicImage {
         let (dx, dy) = (x as f32 - cx, y as f32 - cy);
         Rgba(sample(cx + cos * dx + sin * dy, cy - sin * dx + cos * dy))
     });
-    like(DynamicImage::ImageRgba32F(out), image)
+    same_layout(DynamicImage::ImageRgba32F(out), image)
 }
 
 fn standard_normal(rng: &mut StdRng) -> f32 {
