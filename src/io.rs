@@ -163,6 +163,7 @@ pub fn write_atomic(
         .tempfile_in(&dir)
         .map_err(io_err)?;
     tmp.write_all(bytes).map_err(io_err)?;
+    set_output_permissions(tmp.as_file(), output).map_err(io_err)?;
     tmp.as_file().sync_all().map_err(io_err)?;
     match overwrite {
         Overwrite::Replace => tmp.persist(output).map(drop).map_err(|e| io_err(e.error)),
@@ -178,6 +179,24 @@ pub fn write_atomic(
         }),
     }
 }
+
+/// Temporary files are created private (0600); an output is an ordinary file. A replaced output
+/// keeps its mode, a new one gets [`NEW_FILE_MODE`].
+#[cfg(unix)]
+fn set_output_permissions(file: &fs::File, output: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(output).map_or(NEW_FILE_MODE, |m| m.permissions().mode() & 0o7777);
+    file.set_permissions(fs::Permissions::from_mode(mode))
+}
+
+#[cfg(not(unix))]
+fn set_output_permissions(_file: &fs::File, _output: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// Mode of new outputs on Unix: readable by all, writable by the owner, as most tools write.
+#[cfg(unix)]
+pub const NEW_FILE_MODE: u32 = 0o644;
 
 /// Checks an output path before any work is done on it.
 pub fn check_output(output: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> Result<(), Error> {

@@ -94,6 +94,22 @@ fn atomic_writes_refuse_existing_files_and_leave_no_temporaries() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
 }
 
+#[cfg(unix)]
+#[test]
+fn outputs_are_ordinary_readable_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir().unwrap();
+    let fresh = dir.path().join("fresh.bin");
+    write_atomic(&fresh, b"x", Overwrite::Refuse, &[]).unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&fresh), 0o644, "not the temporary file's private 0600");
+    let shared = dir.path().join("shared.bin");
+    std::fs::write(&shared, b"old").unwrap();
+    std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o664)).unwrap();
+    write_atomic(&shared, b"new", Overwrite::Replace, &[]).unwrap();
+    assert_eq!(mode(&shared), 0o664, "a replaced file keeps its mode");
+}
+
 #[test]
 fn batch_decoding_keeps_input_order_across_threads() {
     let dir = tempdir().unwrap();

@@ -7,7 +7,14 @@ use clap::{Args, Parser, Subcommand};
 /// Proactive tagging of face images: hide an error-corrected 64-bit tag in a photo, invisibly,
 /// and recover it after DeepFake and platform pipelines.
 #[derive(Debug, Parser)]
-#[command(name = "faketagger", version, about, max_term_width = 100)]
+#[command(
+    name = "faketagger",
+    version,
+    about,
+    max_term_width = 100,
+    after_help = "Status: the learned networks are not shipped yet; embed and decode run the classical \
+                  DCT spread-spectrum baseline (see the README for what it survives)."
+)]
 pub struct Cli {
     /// Print nothing but results and errors.
     #[arg(long, short, global = true)]
