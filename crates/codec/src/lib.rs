@@ -335,6 +335,8 @@ impl Decoding {
 struct Candidate {
     channel: Word,
     version: SchemeVersion,
+    /// whitening ⊕ the version's header codeword, to read the tag back
+    offset: Word,
     distance: usize,
     discrepancy: f32,
     stage: Stage,
@@ -553,34 +555,21 @@ impl Codec {
 
     /// The decoding of a word that is already a valid codeword, if it is one.
     fn clean(&self, hard: Word) -> Option<Decoding> {
-        self.versions.iter().find_map(|&(version, offset)| {
+        let clean = self.versions.iter().find_map(|&(version, offset)| {
             let tag = self.systematic_tag(&hard, &offset);
-            (osd::xor(&offset, &self.tag_word(tag)) == hard).then_some(Decoding {
-                hard_bits: ChannelBits {
-                    words: hard,
-                    len: self.n_bits,
-                },
-                found: Some(Found {
-                    tag,
-                    version,
-                    codeword: ChannelBits {
-                        words: hard,
-                        len: self.n_bits,
-                    },
-                    corrected_symbols: 0,
-                    corrected_bits: 0,
-                    stage: Stage::Clean,
-                }),
-                nearest_distance: Some(0),
+            (osd::xor(&offset, &self.tag_word(tag)) == hard).then_some(Candidate {
+                channel: hard,
+                version,
+                offset,
+                distance: 0,
+                discrepancy: 0.0,
+                stage: Stage::Clean,
             })
-        })
+        })?;
+        Some(self.decoding(hard, Some(clean), 0))
     }
 
     fn decode_word(&self, hard: Word, reliability: Option<&[f32]>) -> Decoding {
-        let hard_bits = ChannelBits {
-            words: hard,
-            len: self.n_bits,
-        };
         let mut best: Option<Candidate> = None;
         let mut nearest = usize::MAX;
         let mut osd_nearest = usize::MAX;
@@ -598,6 +587,7 @@ impl Codec {
                     *best = Some(Candidate {
                         channel,
                         version,
+                        offset,
                         distance,
                         discrepancy,
                         stage,
@@ -663,31 +653,31 @@ impl Codec {
             }
         }
 
-        let nearest = nearest.min(osd_nearest);
-        let found = best.map(|b| {
-            let offset = self
-                .versions
+        self.decoding(hard, best, nearest.min(osd_nearest))
+    }
+
+    /// The outcome for hard decisions `hard`, the accepted candidate (if any) and the smallest
+    /// Hamming distance met (`usize::MAX`: none).
+    fn decoding(&self, hard: Word, best: Option<Candidate>, nearest: usize) -> Decoding {
+        let found = best.map(|b| Found {
+            tag: self.systematic_tag(&b.channel, &b.offset),
+            version: b.version,
+            codeword: ChannelBits {
+                words: b.channel,
+                len: self.n_bits,
+            },
+            corrected_symbols: word_to_symbols(&osd::xor(&b.channel, &hard), self.rs.n())
                 .iter()
-                .find(|(v, _)| *v == b.version)
-                .map_or(b.channel, |(_, o)| *o);
-            let diff = osd::xor(&b.channel, &hard);
-            Found {
-                tag: self.systematic_tag(&b.channel, &offset),
-                version: b.version,
-                codeword: ChannelBits {
-                    words: b.channel,
-                    len: self.n_bits,
-                },
-                corrected_symbols: word_to_symbols(&diff, self.rs.n())
-                    .iter()
-                    .filter(|&&s| s != 0)
-                    .count(),
-                corrected_bits: b.distance,
-                stage: b.stage,
-            }
+                .filter(|&&s| s != 0)
+                .count(),
+            corrected_bits: b.distance,
+            stage: b.stage,
         });
         Decoding {
-            hard_bits,
+            hard_bits: ChannelBits {
+                words: hard,
+                len: self.n_bits,
+            },
             found,
             nearest_distance: (nearest != usize::MAX).then_some(nearest),
         }
