@@ -124,44 +124,55 @@ impl ClassicScheme {
     /// second pass tops up what scaling the residual to the photo and back took away.
     pub fn embed(&self, image: &DynamicImage, bits: &ChannelBits, amplitude: f32) -> DynamicImage {
         debug_assert_eq!(bits.len(), self.bits);
-        let mut tagged = image.to_rgba32f();
-        for _ in 0..EMBED_PASSES {
-            let sums = self.correlations(&tagged);
-            let slots_per_bit = (self.slots.len() / self.bits) as f32;
-            let shortfall: Vec<f32> = sums
-                .iter()
-                .enumerate()
-                .map(|(b, &s)| {
-                    let sign = if bits.get(b).unwrap_or(false) {
-                        1.0
-                    } else {
-                        -1.0
-                    };
-                    sign * (amplitude - sign * s / slots_per_bit).clamp(0.0, MAX_TOP_UP * amplitude)
-                })
-                .collect();
-            let mut coefs = vec![0f32; (self.grid * self.grid) as usize];
-            for slot in &self.slots {
-                coefs[slot.index as usize] += slot.sign * shortfall[slot.bit as usize];
-            }
-            // `image` clamps float pixels to [0, 1] when resizing: carry the signed residual as
-            // 0.5 + r/255, which its clamp to ±RESIDUAL_LIMIT keeps inside that range.
-            let grid = self.blocks_to_grid(&coefs, |block| {
-                self.idct(block)
-                    .map(|r| 0.5 + r.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT) / 255.0)
-            });
-            let residual =
-                imageops::resize(&grid, tagged.width(), tagged.height(), FilterType::Triangle);
-            for (pixel, r) in tagged.pixels_mut().zip(residual.pixels()) {
-                let delta = r.0[0] - 0.5;
-                for c in &mut pixel.0[..3] {
-                    *c = (*c + delta).clamp(0.0, 1.0);
-                }
-            }
-            // quantise as the output will be, so the second pass sees what the decoder will
-            tagged = same_layout(DynamicImage::ImageRgba32F(tagged), image).to_rgba32f();
+        let mut tagged = self.top_up(image.to_rgba32f(), bits, amplitude, image);
+        for _ in 1..EMBED_PASSES {
+            tagged = self.top_up(tagged.to_rgba32f(), bits, amplitude, image);
         }
-        same_layout(DynamicImage::ImageRgba32F(tagged), image)
+        tagged
+    }
+
+    /// One embedding pass over `rgba`: adds each bit's shortfall from the margin and returns the
+    /// result quantised to `original`'s layout, as the output will be, so that a further pass
+    /// sees what the decoder will.
+    fn top_up(
+        &self,
+        mut rgba: Rgba32FImage,
+        bits: &ChannelBits,
+        amplitude: f32,
+        original: &DynamicImage,
+    ) -> DynamicImage {
+        let sums = self.correlations(&rgba);
+        let slots_per_bit = (self.slots.len() / self.bits) as f32;
+        let shortfall: Vec<f32> = sums
+            .iter()
+            .enumerate()
+            .map(|(b, &s)| {
+                let sign = if bits.get(b).unwrap_or(false) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                sign * (amplitude - sign * s / slots_per_bit).clamp(0.0, MAX_TOP_UP * amplitude)
+            })
+            .collect();
+        let mut coefs = vec![0f32; (self.grid * self.grid) as usize];
+        for slot in &self.slots {
+            coefs[slot.index as usize] += slot.sign * shortfall[slot.bit as usize];
+        }
+        // `image` clamps float pixels to [0, 1] when resizing: carry the signed residual as
+        // 0.5 + r/255, which its clamp to ±RESIDUAL_LIMIT keeps inside that range.
+        let grid = self.blocks_to_grid(&coefs, |block| {
+            self.idct(block)
+                .map(|r| 0.5 + r.clamp(-RESIDUAL_LIMIT, RESIDUAL_LIMIT) / 255.0)
+        });
+        let residual = imageops::resize(&grid, rgba.width(), rgba.height(), FilterType::Triangle);
+        for (pixel, r) in rgba.pixels_mut().zip(residual.pixels()) {
+            let delta = r.0[0] - 0.5;
+            for c in &mut pixel.0[..3] {
+                *c = (*c + delta).clamp(0.0, 1.0);
+            }
+        }
+        same_layout(DynamicImage::ImageRgba32F(rgba), original)
     }
 
     /// Per-bit log-likelihood ratios (positive: 1) read from the image.

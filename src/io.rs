@@ -37,17 +37,12 @@ pub struct LoadedImage {
 
 /// Reads an image with the limits above.
 pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
-    let file = fs::File::open(path).map_err(|source| Error::Io {
+    let io_err = |source| Error::Io {
         path: path.to_owned(),
         source,
-    })?;
-    let size = file
-        .metadata()
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?
-        .len();
+    };
+    let file = fs::File::open(path).map_err(io_err)?;
+    let size = file.metadata().map_err(io_err)?.len();
     if size == 0 {
         return Err(Error::BadImage {
             path: path.to_owned(),
@@ -56,10 +51,7 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
     }
     let reader = ImageReader::new(BufReader::new(file))
         .with_guessed_format()
-        .map_err(|source| Error::Io {
-            path: path.to_owned(),
-            source,
-        })?;
+        .map_err(io_err)?;
     let Some(format) = reader.format() else {
         return Err(Error::BadImage {
             path: path.to_owned(),
@@ -237,7 +229,6 @@ pub fn encode_image(
     icc_profile: Option<&[u8]>,
     path: &Path,
 ) -> Result<Vec<u8>, Error> {
-    use image::ImageEncoder;
     use image::codecs::{jpeg::JpegEncoder, png::PngEncoder};
 
     let encode_err = |e: image::ImageError| Error::Encode {
@@ -254,19 +245,12 @@ pub fn encode_image(
             } else {
                 DynamicImage::ImageRgb8(image.to_rgb8())
             };
-            let mut encoder = JpegEncoder::new_with_quality(&mut bytes, quality);
-            if let Some(icc) = icc_profile {
-                // a profile the encoder refuses is dropped, not fatal
-                let _ = encoder.set_icc_profile(icc.to_vec());
-            }
-            encoder
-                .write_image(
-                    flat.as_bytes(),
-                    flat.width(),
-                    flat.height(),
-                    flat.color().into(),
-                )
-                .map_err(encode_err)?;
+            write_with_profile(
+                JpegEncoder::new_with_quality(&mut bytes, quality),
+                &flat,
+                icc_profile,
+            )
+            .map_err(encode_err)?;
         }
         ImageFormat::Png => {
             let layout = match image {
@@ -274,17 +258,7 @@ pub fn encode_image(
                 DynamicImage::ImageRgba32F(_) => DynamicImage::ImageRgba16(image.to_rgba16()),
                 other => other.clone(),
             };
-            let mut encoder = PngEncoder::new(&mut bytes);
-            if let Some(icc) = icc_profile {
-                let _ = encoder.set_icc_profile(icc.to_vec());
-            }
-            encoder
-                .write_image(
-                    layout.as_bytes(),
-                    layout.width(),
-                    layout.height(),
-                    layout.color().into(),
-                )
+            write_with_profile(PngEncoder::new(&mut bytes), &layout, icc_profile)
                 .map_err(encode_err)?;
         }
         ImageFormat::WebP | ImageFormat::Bmp => {
@@ -305,4 +279,22 @@ pub fn encode_image(
         }
     }
     Ok(bytes)
+}
+
+/// Writes `image` with `encoder`, embedding the ICC profile first; a profile the encoder refuses
+/// is dropped, not fatal.
+fn write_with_profile(
+    mut encoder: impl image::ImageEncoder,
+    image: &DynamicImage,
+    icc_profile: Option<&[u8]>,
+) -> image::ImageResult<()> {
+    if let Some(icc) = icc_profile {
+        let _ = encoder.set_icc_profile(icc.to_vec());
+    }
+    encoder.write_image(
+        image.as_bytes(),
+        image.width(),
+        image.height(),
+        image.color().into(),
+    )
 }
