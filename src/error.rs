@@ -73,6 +73,9 @@ pub enum Error {
         /// The accepted range.
         expected: &'static str,
     },
+    /// An attack could not be applied.
+    #[error(transparent)]
+    Attack(#[from] faketagger_attacks::AttackError),
     /// The tag codec refused its input.
     #[error(transparent)]
     Codec(#[from] faketagger_codec::CodecError),

@@ -1,13 +1,15 @@
 //! The subcommands: glue between settings and the library.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use faketagger::io::{self, read_image};
-use faketagger::{ChannelBits, Codec, Detection, Error, Tagger};
+use faketagger::io::{self, Overwrite, read_image};
+use faketagger::{ChannelBits, Codec, Detection, Embedded, Error, Tagger};
+use image::DynamicImage;
 use serde_json::json;
 
-use crate::settings::{AttackSettings, DecodeSettings, EmbedSettings, parse_tag};
+use crate::settings::{AttackSettings, DecodeSettings, EmbedSettings, Job, parse_tag};
 
 /// Exit codes, as ripgrep's: found / not found / error.
 pub const EXIT_FOUND: u8 = 0;
@@ -37,44 +39,68 @@ pub fn report(error: &Error) {
     }
 }
 
+/// Reads a job's input, transforms it and writes the output atomically with the input's ICC
+/// profile: the pipeline `embed` and `attack` share. `transform` returns the image to write and
+/// whatever the caller reports.
+fn process<T>(
+    job: &Job,
+    quality: u8,
+    overwrite: Overwrite,
+    inputs: &[PathBuf],
+    transform: impl FnOnce(&DynamicImage) -> Result<(DynamicImage, T), Error>,
+) -> Result<T, Error> {
+    io::check_output(&job.output, overwrite, inputs)?;
+    let loaded = read_image(&job.input)?;
+    let (image, report) = transform(&loaded.image)?;
+    let bytes = io::encode_image(
+        &image,
+        job.format,
+        quality,
+        loaded.icc_profile.as_deref(),
+        &job.output,
+    )?;
+    io::write_atomic(&job.output, &bytes, overwrite, inputs)?;
+    Ok(report)
+}
+
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     let tagger = Tagger::classic();
     let inputs: Vec<_> = settings.jobs.iter().map(|j| j.input.clone()).collect();
     let mut failed = false;
     for job in &settings.jobs {
-        let result = io::check_output(&job.output, settings.overwrite, &inputs)
-            .and_then(|()| read_image(&job.input))
-            .and_then(|loaded| {
-                let embedded = tagger.embed(&loaded.image, settings.tag, settings.strength)?;
-                let bytes = io::encode_image(
-                    &embedded.image,
-                    job.format,
-                    settings.quality,
-                    loaded.icc_profile.as_deref(),
-                    &job.output,
-                )?;
-                io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs)?;
-                Ok(embedded)
-            });
+        let result = process(
+            job,
+            settings.quality,
+            settings.overwrite,
+            &inputs,
+            |image| {
+                let Embedded {
+                    image,
+                    channel_bits,
+                    psnr,
+                } = tagger.embed(image, settings.tag, settings.strength)?;
+                Ok((image, (channel_bits, psnr)))
+            },
+        );
         match result {
-            Ok(embedded) if settings.json => println!(
+            Ok((channel_bits, psnr)) if settings.json => println!(
                 "{}",
                 json!({
                     "path": job.input,
                     "output": job.output,
                     "tag": settings.tag.to_string(),
-                    "channel_bits": embedded.channel_bits.to_string(),
-                    "psnr": finite_or_null(embedded.psnr),
+                    "channel_bits": channel_bits.to_string(),
+                    "psnr": finite_or_null(psnr),
                 })
             ),
-            Ok(embedded) => {
+            Ok((_, psnr)) => {
                 if !quiet {
                     println!(
                         "{} -> {}: tag {}, PSNR {:.1} dB",
                         job.input.display(),
                         job.output.display(),
                         settings.tag,
-                        embedded.psnr
+                        psnr
                     );
                 }
             }
@@ -95,26 +121,14 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
 
 pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
     let job = &settings.job;
-    let inputs = [job.input.clone()];
-    let loaded = io::check_output(&job.output, settings.overwrite, &inputs)
-        .and_then(|()| read_image(&job.input));
-    let loaded = match loaded {
-        Ok(l) => l,
-        Err(e) => {
-            report(&e);
-            return Ok(ExitCode::from(EXIT_ERROR));
-        }
-    };
-    let attacked = settings.attack.apply(&loaded.image, settings.seed)?;
-    let written = io::encode_image(
-        &attacked,
-        job.format,
+    let result = process(
+        job,
         settings.quality,
-        loaded.icc_profile.as_deref(),
-        &job.output,
-    )
-    .and_then(|bytes| io::write_atomic(&job.output, &bytes, settings.overwrite, &inputs));
-    if let Err(e) = written {
+        settings.overwrite,
+        std::slice::from_ref(&job.input),
+        |image| Ok((settings.attack.apply(image, settings.seed)?, ())),
+    );
+    if let Err(e) = result {
         report(&e);
         return Ok(ExitCode::from(EXIT_ERROR));
     }
