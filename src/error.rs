@@ -79,4 +79,7 @@ pub enum Error {
     /// The tag codec refused its input.
     #[error(transparent)]
     Codec(#[from] faketagger_codec::CodecError),
+    /// Weights that cannot be loaded, or a backend that is not in this build.
+    #[error(transparent)]
+    Model(#[from] faketagger_model::ModelError),
 }

@@ -30,10 +30,15 @@
 pub mod classic;
 mod error;
 pub mod io;
+pub mod learned;
 mod tagger;
 
 pub use error::Error;
 pub use faketagger_attacks as attacks;
 pub use faketagger_codec as codec;
 pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
-pub use tagger::{DEFAULT_STRENGTH, Detection, Embedded, STRENGTH_RANGE, SchemeKind, Tagger, psnr};
+pub use faketagger_model as model;
+pub use tagger::{
+    BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, STRENGTH_RANGE, SchemeKind, Tagger,
+    psnr,
+};

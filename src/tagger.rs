@@ -1,10 +1,28 @@
 //! The embed/decode engine: codec + scheme, on whole photos.
 
+use std::path::Path;
+use std::sync::Arc;
+
 use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
+use faketagger_model::Device;
 use image::DynamicImage;
 
 use crate::Error;
 use crate::classic::{ClassicScheme, DEFAULT_AMPLITUDE, GRIDS};
+use crate::learned::LearnedScheme;
+
+/// The weights compiled into this build ([`Tagger::builtin`]): `weights/faketagger-v0`.
+pub const BUILTIN_WEIGHTS: &str = "faketagger-v0";
+const BUILTIN_CONFIG: &[u8] = include_bytes!("../weights/faketagger-v0/tagger.json");
+const BUILTIN_RECORD: &[u8] = include_bytes!("../weights/faketagger-v0/tagger.bpk");
+
+/// Strength factor per retry of an embedding whose output does not decode clean.
+pub const BOOST: f32 = 1.5;
+/// Retries at most (strength up to 1.5³ ≈ 3.4× the requested one).
+pub const MAX_BOOSTS: usize = 3;
+/// Channel bits an unattacked output may get wrong and still count as clean: 2% of 256, a
+/// margin the attacks that follow need.
+const CLEAN_MARGIN_BITS: usize = 5;
 
 /// Default embedding strength.
 pub const DEFAULT_STRENGTH: f32 = 1.0;
@@ -17,6 +35,8 @@ pub const STRENGTH_RANGE: std::ops::RangeInclusive<f32> = 0.05..=8.0;
 pub enum SchemeKind {
     /// The classical DCT spread-spectrum baseline ([`crate::classic`]).
     Classic,
+    /// The trained encoder/decoder ([`crate::learned`]).
+    Learned,
 }
 
 /// A tagged image and what went into it.
@@ -58,8 +78,14 @@ impl From<Decoding> for Detection {
 #[derive(Debug, Clone)]
 pub struct Tagger {
     codec: Codec,
+    scheme: Scheme,
+}
+
+#[derive(Debug, Clone)]
+enum Scheme {
     /// One scheme per grid of [`crate::classic::GRIDS`].
-    schemes: Vec<ClassicScheme>,
+    Classic(Vec<ClassicScheme>),
+    Learned(Arc<LearnedScheme>),
 }
 
 impl Tagger {
@@ -70,12 +96,50 @@ impl Tagger {
             .iter()
             .map(|&g| ClassicScheme::new(codec.channel_bits(), g))
             .collect();
-        Self { codec, schemes }
+        Self {
+            codec,
+            scheme: Scheme::Classic(schemes),
+        }
+    }
+
+    /// The trained networks in `weights_dir` (`tagger.json` + `tagger.bpk`) on `device`, with
+    /// codec scheme 1.
+    pub fn load(weights_dir: &Path, device: &Device) -> Result<Self, Error> {
+        Self::learned(LearnedScheme::load(weights_dir, device)?, weights_dir)
+    }
+
+    /// The weights compiled into this build ([`BUILTIN_WEIGHTS`]) on `device`.
+    pub fn builtin(device: &Device) -> Result<Self, Error> {
+        let source = Path::new("weights").join(BUILTIN_WEIGHTS);
+        let scheme =
+            LearnedScheme::from_bytes(BUILTIN_CONFIG, BUILTIN_RECORD.to_vec(), &source, device)?;
+        Self::learned(scheme, &source)
+    }
+
+    fn learned(scheme: LearnedScheme, source: &Path) -> Result<Self, Error> {
+        let codec = Codec::v1();
+        if scheme.channel_bits() != codec.channel_bits() {
+            return Err(Error::Model(faketagger_model::ModelError::BadWeights {
+                path: source.to_path_buf(),
+                reason: format!(
+                    "the networks carry {} channel bits, codec scheme 1 needs {}",
+                    scheme.channel_bits(),
+                    codec.channel_bits()
+                ),
+            }));
+        }
+        Ok(Self {
+            codec,
+            scheme: Scheme::Learned(Arc::new(scheme)),
+        })
     }
 
     /// The scheme this tagger runs.
     pub fn scheme(&self) -> SchemeKind {
-        SchemeKind::Classic
+        match self.scheme {
+            Scheme::Classic(_) => SchemeKind::Classic,
+            Scheme::Learned(_) => SchemeKind::Learned,
+        }
     }
 
     /// The codec.
@@ -93,9 +157,16 @@ impl Tagger {
             });
         }
         let channel_bits = self.codec.encode(tag);
-        let tagged =
-            self.scheme_for(image)
-                .embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength);
+        let tagged = match &self.scheme {
+            Scheme::Classic(schemes) => Self::grid_for(schemes, image).embed(
+                image,
+                &channel_bits,
+                DEFAULT_AMPLITUDE * strength,
+            ),
+            Scheme::Learned(learned) => {
+                self.embed_checked(learned, image, tag, &channel_bits, strength)?
+            }
+        };
         let psnr = psnr(image, &tagged);
         Ok(Embedded {
             image: tagged,
@@ -104,14 +175,50 @@ impl Tagger {
         })
     }
 
-    /// Looks for a tag in `image`: first on the grid a photo of its size is tagged on, then on
-    /// the other grid, in case the photo was resized across the boundary. Two attempts at most
-    /// double the codec's false-positive bound (2 · 3.0e-7 for scheme 1, still under 1e-6).
+    /// Embeds with the networks, then decodes the output as it will be saved: when the tag
+    /// does not come back clean (a photo the encoder handles poorly, such as a grey one, which
+    /// drops the residual's colour), the strength is raised by [`BOOST`] up to [`MAX_BOOSTS`]
+    /// times. The first output that decodes is returned, else the last one.
+    fn embed_checked(
+        &self,
+        learned: &LearnedScheme,
+        image: &DynamicImage,
+        tag: Tag,
+        bits: &ChannelBits,
+        strength: f32,
+    ) -> Result<DynamicImage, Error> {
+        let mut strength = strength;
+        let mut tagged = learned.embed(image, bits, strength);
+        for _ in 0..MAX_BOOSTS {
+            let decoded = self.codec.decode_soft(&learned.logits(&tagged))?;
+            if decoded.tag() == Some(tag)
+                && decoded.hard_bits.distance(bits) <= Some(CLEAN_MARGIN_BITS)
+            {
+                break;
+            }
+            strength *= BOOST;
+            tagged = learned.embed(image, bits, strength);
+        }
+        Ok(tagged)
+    }
+
+    /// Looks for a tag in `image`.
+    ///
+    /// The learned scheme reads the image once. The classical baseline tries the grid a photo
+    /// of its size is tagged on, then the other grid, in case the photo was resized across the
+    /// boundary: two attempts at most double the codec's false-positive bound (2 · 3.0e-7 for
+    /// scheme 1, still under 1e-6).
     pub fn decode(&self, image: &DynamicImage) -> Result<Detection, Error> {
-        let first = self.scheme_for(image);
+        let schemes = match &self.scheme {
+            Scheme::Learned(learned) => {
+                return Ok(self.codec.decode_soft(&learned.logits(image))?.into());
+            }
+            Scheme::Classic(schemes) => schemes,
+        };
+        let first = Self::grid_for(schemes, image);
         let mut best: Option<Detection> = None;
         for scheme in
-            std::iter::once(first).chain(self.schemes.iter().filter(|s| s.grid() != first.grid()))
+            std::iter::once(first).chain(schemes.iter().filter(|s| s.grid() != first.grid()))
         {
             let detection: Detection = self.codec.decode_soft(&scheme.extract(image))?.into();
             if detection.tag.is_some() {
@@ -124,12 +231,12 @@ impl Tagger {
         best.ok_or_else(|| unreachable!("at least one scheme"))
     }
 
-    fn scheme_for(&self, image: &DynamicImage) -> &ClassicScheme {
+    fn grid_for<'a>(schemes: &'a [ClassicScheme], image: &DynamicImage) -> &'a ClassicScheme {
         let grid = ClassicScheme::grid_for(image.width(), image.height());
-        self.schemes
+        schemes
             .iter()
             .find(|s| s.grid() == grid)
-            .unwrap_or(&self.schemes[0])
+            .unwrap_or(&schemes[0])
     }
 }
 

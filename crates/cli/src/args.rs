@@ -12,8 +12,9 @@ use clap::{Args, Parser, Subcommand};
     version,
     about,
     max_term_width = 100,
-    after_help = "Status: the learned networks are not shipped yet; embed and decode run the classical \
-                  DCT spread-spectrum baseline (see the README for what it survives)."
+    after_help = "Status: embed and decode run the interim learned networks compiled into this build \
+                  (weights/faketagger-v0, see its MODEL_CARD.md for what they survive); --weights DIR \
+                  loads others, --baseline runs the classical DCT spread-spectrum scheme."
 )]
 pub struct Cli {
     /// Print nothing but results and errors.
@@ -69,6 +70,22 @@ pub struct EmbedArgs {
     /// One JSON object per input and line on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+/// Which networks run, and where.
+#[derive(Debug, Args)]
+pub struct ModelArgs {
+    /// Directory with trained networks (tagger.json + tagger.bpk) instead of the built-in ones.
+    #[arg(long, value_name = "DIR", conflicts_with = "baseline")]
+    pub weights: Option<PathBuf>,
+    /// Run the classical DCT spread-spectrum baseline instead of the networks.
+    #[arg(long)]
+    pub baseline: bool,
+    /// Backend for the networks: flex (CPU), cuda or wgpu (when built with that feature).
+    #[arg(long, value_name = "NAME", default_value = "flex")]
+    pub device: String,
 }
 
 #[derive(Debug, Args)]
@@ -105,6 +122,8 @@ pub struct DecodeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Debug, Subcommand)]

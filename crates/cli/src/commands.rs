@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 use faketagger::io::{self, Overwrite, read_image};
-use faketagger::{ChannelBits, Codec, Detection, Embedded, Error, Tagger};
+use faketagger::{ChannelBits, Codec, Detection, Embedded, Error};
 use image::DynamicImage;
 use serde_json::json;
 
@@ -64,7 +64,7 @@ fn process<T>(
 }
 
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
-    let tagger = Tagger::classic();
+    let tagger = settings.model.tagger()?;
     let inputs: Vec<_> = settings.jobs.iter().map(|j| j.input.clone()).collect();
     let mut failed = false;
     for job in &settings.jobs {
@@ -149,7 +149,7 @@ fn finite_or_null(x: f64) -> Option<f64> {
 }
 
 pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
-    let tagger = Tagger::classic();
+    let tagger = settings.model.tagger()?;
     let results = tagger.decode_files(&settings.inputs, settings.threads.get());
     let (mut errors, mut untagged) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {

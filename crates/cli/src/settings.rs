@@ -10,7 +10,61 @@ use image::ImageFormat;
 
 use faketagger::attacks::Attack;
 
-use crate::args::{AttackArgs, DecodeArgs, EmbedArgs};
+use crate::args::{AttackArgs, DecodeArgs, EmbedArgs, ModelArgs};
+
+/// Which scheme runs: built-in networks, networks from a directory, or the baseline.
+#[derive(Debug, Clone)]
+pub enum ModelChoice {
+    Builtin,
+    Dir(PathBuf),
+    Baseline,
+}
+
+#[derive(Debug, Clone)]
+pub struct ModelSettings {
+    pub choice: ModelChoice,
+    pub backend: faketagger::model::Backend,
+}
+
+impl ModelSettings {
+    pub fn from_args(args: ModelArgs) -> Result<Self> {
+        let backend = args
+            .device
+            .parse()
+            .with_context(|| format!("--device {}", args.device))?;
+        let choice = match (args.weights, args.baseline) {
+            (_, true) => ModelChoice::Baseline,
+            (Some(dir), false) => {
+                if !dir.is_dir() {
+                    bail!(
+                        "--weights {}: not a directory\nhint: a weights directory holds tagger.json and tagger.bpk",
+                        dir.display()
+                    );
+                }
+                ModelChoice::Dir(dir)
+            }
+            (None, false) => ModelChoice::Builtin,
+        };
+        Ok(Self { choice, backend })
+    }
+
+    /// Builds the tagger these settings name.
+    pub fn tagger(&self) -> Result<faketagger::Tagger> {
+        use faketagger::Tagger;
+        if let ModelChoice::Baseline = self.choice {
+            return Ok(Tagger::classic());
+        }
+        let device = self
+            .backend
+            .device()
+            .with_context(|| format!("--device {}", self.backend))?;
+        Ok(match &self.choice {
+            ModelChoice::Dir(dir) => Tagger::load(dir, &device)
+                .with_context(|| format!("--weights {}", dir.display()))?,
+            _ => Tagger::builtin(&device)?,
+        })
+    }
+}
 
 /// Where one input's output goes, and in which format.
 #[derive(Debug, Clone)]
@@ -28,6 +82,7 @@ pub struct EmbedSettings {
     pub quality: u8,
     pub overwrite: Overwrite,
     pub json: bool,
+    pub model: ModelSettings,
 }
 
 #[derive(Debug)]
@@ -35,6 +90,7 @@ pub struct DecodeSettings {
     pub inputs: Vec<PathBuf>,
     pub threads: NonZeroUsize,
     pub json: bool,
+    pub model: ModelSettings,
 }
 
 /// The formats outputs can be written in.
@@ -113,6 +169,7 @@ impl EmbedSettings {
                 Overwrite::Refuse
             },
             json: args.json,
+            model: ModelSettings::from_args(args.model)?,
         })
     }
 }
@@ -187,6 +244,7 @@ impl DecodeSettings {
             inputs: args.inputs,
             threads,
             json: args.json,
+            model: ModelSettings::from_args(args.model)?,
         })
     }
 }

@@ -1,9 +1,12 @@
 //! # faketagger-model
 //!
-//! The burn side of faketagger. The encoder/decoder networks (after FakeTagger, arXiv
-//! 2009.09869), the differentiable attack layers and the DeepFake simulators land here with the
-//! model issue; this crate already owns the one decision every one of them needs: which
-//! execution backend runs them.
+//! The burn side of faketagger (after FakeTagger, arXiv 2009.09869):
+//!
+//! - [`model`]: [`Encoder`] and [`Decoder`] with their configs, paired as [`TaggerNet`];
+//! - [`noise`]: the differentiable attack layers ([`noise::Noiser`]) and the DeepFake
+//!   simulators ([`noise::simulators`]: face-swap and reconstruction autoencoders);
+//! - [`weights`]: the only code that reads or writes records and their configs;
+//! - [`Backend`]: which execution backend runs them.
 //!
 //! burn 0.22 selects the backend at run time through [`Device`]; a backend exists only when its
 //! Cargo feature is compiled in (`flex`, the pure-Rust CPU backend, by default; `cuda` and `wgpu`
@@ -18,15 +21,31 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod model;
+pub mod noise;
+pub mod weights;
+
 use std::fmt;
+use std::path::PathBuf;
 use std::str::FromStr;
 
+/// burn, re-exported so that users of these modules build tensors with the same version.
+pub use burn;
 pub use burn::tensor::Device;
+pub use model::{Decoder, DecoderConfig, Encoder, EncoderConfig, TaggerNet, TaggerNetConfig};
 
 /// The one error type of this crate.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModelError {
+    /// A weights or config file that cannot be read, parsed or applied.
+    #[error("weights {path}: {reason}")]
+    BadWeights {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// A backend name this crate does not know.
     #[error("unknown backend {text:?}: expected one of flex, cuda, wgpu")]
     UnknownBackend {
@@ -123,7 +142,11 @@ impl FromStr for Backend {
 }
 
 #[cfg(test)]
-mod tests {
+#[cfg(feature = "flex")]
+mod tests;
+
+#[cfg(test)]
+mod backend_tests {
     use burn::tensor::Tensor;
 
     use super::*;

@@ -1,0 +1,550 @@
+//! Differentiable attack layers (the paper's "noise" between encoder and decoder) and the
+//! DeepFake simulators.
+//!
+//! [`Noiser`] samples a random combination of [`NoiseOp`]s per batch from a [`NoiseConfig`] and
+//! applies them with gradients flowing back to the encoder. Every random draw comes from the
+//! caller's seeded RNG on the host, so a training run is reproducible on any backend.
+
+pub mod jpeg;
+pub mod simulators;
+
+use std::fmt;
+
+use burn::config::Config;
+use burn::tensor::module::{conv2d, interpolate};
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+
+use jpeg::{DiffJpeg, Rounding};
+
+/// Which attacks a training batch may meet, how often (relative weights) and how hard.
+#[derive(Config, Debug)]
+pub struct NoiseConfig {
+    /// Weight of leaving the image as it is.
+    #[config(default = 1.0)]
+    pub identity: f32,
+    /// Weight of JPEG compression.
+    #[config(default = 1.0)]
+    pub jpeg: f32,
+    /// Lowest JPEG quality drawn.
+    #[config(default = 30.0)]
+    pub jpeg_quality_min: f32,
+    /// Highest JPEG quality drawn.
+    #[config(default = 95.0)]
+    pub jpeg_quality_max: f32,
+    /// Cubic rounding instead of the straight-through estimator.
+    #[config(default = false)]
+    pub jpeg_cubic: bool,
+    /// Weight of down-and-up resizing.
+    #[config(default = 1.0)]
+    pub resize: f32,
+    /// Smallest scale drawn (the largest is 1).
+    #[config(default = 0.4)]
+    pub resize_min: f32,
+    /// Weight of cropping a window and resizing it back.
+    #[config(default = 1.0)]
+    pub crop: f32,
+    /// Smallest window area kept, as a fraction.
+    #[config(default = 0.6)]
+    pub crop_min_area: f32,
+    /// Weight of cutout: a rectangle replaced by the cover.
+    #[config(default = 0.5)]
+    pub cutout: f32,
+    /// Largest cut-out area, as a fraction.
+    #[config(default = 0.3)]
+    pub cutout_max_area: f32,
+    /// Weight of Gaussian blur.
+    #[config(default = 1.0)]
+    pub blur: f32,
+    /// Largest blur sigma drawn, in pixels.
+    #[config(default = 2.0)]
+    pub blur_sigma_max: f32,
+    /// Weight of additive Gaussian noise.
+    #[config(default = 1.0)]
+    pub noise: f32,
+    /// Largest noise sigma drawn, in 0..1 units.
+    #[config(default = 0.05)]
+    pub noise_sigma_max: f32,
+    /// Weight of colour jitter.
+    #[config(default = 1.0)]
+    pub colour: f32,
+    /// Largest brightness shift, in 0..1 units.
+    #[config(default = 0.2)]
+    pub brightness: f32,
+    /// Largest relative contrast change.
+    #[config(default = 0.3)]
+    pub contrast: f32,
+    /// Largest relative saturation change.
+    #[config(default = 0.3)]
+    pub saturation: f32,
+    /// Largest hue rotation, in turns.
+    #[config(default = 0.05)]
+    pub hue: f32,
+    /// Weight of blending with the cover image.
+    #[config(default = 0.5)]
+    pub cover_mix: f32,
+    /// Largest cover share in the blend.
+    #[config(default = 0.3)]
+    pub cover_mix_max: f32,
+    /// Attacks chained per batch: 1 to this many.
+    #[config(default = 2)]
+    pub max_combined: usize,
+}
+
+impl NoiseConfig {
+    /// A config with every attack off: training on clean images.
+    pub fn clean() -> Self {
+        Self::new()
+            .with_jpeg(0.0)
+            .with_resize(0.0)
+            .with_crop(0.0)
+            .with_cutout(0.0)
+            .with_blur(0.0)
+            .with_noise(0.0)
+            .with_colour(0.0)
+            .with_cover_mix(0.0)
+            .with_max_combined(1)
+    }
+
+    fn weights(&self) -> [(NoiseKind, f32); 9] {
+        [
+            (NoiseKind::Identity, self.identity),
+            (NoiseKind::Jpeg, self.jpeg),
+            (NoiseKind::Resize, self.resize),
+            (NoiseKind::Crop, self.crop),
+            (NoiseKind::Cutout, self.cutout),
+            (NoiseKind::Blur, self.blur),
+            (NoiseKind::Noise, self.noise),
+            (NoiseKind::Colour, self.colour),
+            (NoiseKind::CoverMix, self.cover_mix),
+        ]
+    }
+
+    /// Checks weights and ranges.
+    pub fn validate(&self) -> Result<(), String> {
+        let weights = self.weights();
+        if weights.iter().any(|(_, w)| !(w.is_finite() && *w >= 0.0)) {
+            return Err("attack weights must be finite and non-negative".into());
+        }
+        if weights.iter().all(|(_, w)| *w == 0.0) {
+            return Err("at least one attack weight (identity included) must be positive".into());
+        }
+        let checks = [
+            (
+                "jpeg quality",
+                1.0 <= self.jpeg_quality_min
+                    && self.jpeg_quality_min <= self.jpeg_quality_max
+                    && self.jpeg_quality_max <= 100.0,
+            ),
+            (
+                "resize_min",
+                0.1 <= self.resize_min && self.resize_min <= 1.0,
+            ),
+            (
+                "crop_min_area",
+                0.1 <= self.crop_min_area && self.crop_min_area <= 1.0,
+            ),
+            (
+                "cutout_max_area",
+                (0.0..=0.9).contains(&self.cutout_max_area),
+            ),
+            ("blur_sigma_max", (0.0..=5.0).contains(&self.blur_sigma_max)),
+            (
+                "noise_sigma_max",
+                (0.0..=0.5).contains(&self.noise_sigma_max),
+            ),
+            ("cover_mix_max", (0.0..=1.0).contains(&self.cover_mix_max)),
+            ("max_combined", self.max_combined >= 1),
+        ];
+        match checks.iter().find(|(_, ok)| !ok) {
+            Some((name, _)) => Err(format!("noise config: {name} out of range")),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The kinds of attack layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum NoiseKind {
+    /// No change.
+    Identity,
+    /// JPEG compression.
+    Jpeg,
+    /// Down-and-up resizing.
+    Resize,
+    /// Crop a window, resize it back.
+    Crop,
+    /// Replace a rectangle by the cover.
+    Cutout,
+    /// Gaussian blur.
+    Blur,
+    /// Additive Gaussian noise.
+    Noise,
+    /// Brightness, contrast, saturation and hue jitter.
+    Colour,
+    /// Blend with the cover.
+    CoverMix,
+}
+
+/// One attack with its parameters drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NoiseOp {
+    /// No change.
+    Identity,
+    /// JPEG at this quality (1–100).
+    Jpeg {
+        /// Quality.
+        quality: f32,
+    },
+    /// Resize by `scale`, then back.
+    Resize {
+        /// Scale, 0..1.
+        scale: f32,
+    },
+    /// Keep a window of `area` (fraction) at relative position `(x, y)` ∈ 0..1, resize it back.
+    Crop {
+        /// Area kept.
+        area: f32,
+        /// Horizontal position of the window in the room left.
+        x: f32,
+        /// Vertical position.
+        y: f32,
+    },
+    /// Replace a rectangle of `area` at `(x, y)` by the cover.
+    Cutout {
+        /// Area replaced.
+        area: f32,
+        /// Horizontal position.
+        x: f32,
+        /// Vertical position.
+        y: f32,
+    },
+    /// Gaussian blur.
+    Blur {
+        /// Sigma in pixels.
+        sigma: f32,
+    },
+    /// Additive Gaussian noise.
+    Noise {
+        /// Sigma in 0..1 units.
+        sigma: f32,
+    },
+    /// Colour jitter.
+    Colour {
+        /// Added to every channel.
+        brightness: f32,
+        /// Contrast factor around the image mean.
+        contrast: f32,
+        /// Saturation factor around the grey value.
+        saturation: f32,
+        /// Hue rotation in turns.
+        hue: f32,
+    },
+    /// `(1 − alpha) · image + alpha · cover`.
+    CoverMix {
+        /// Cover share.
+        alpha: f32,
+    },
+}
+
+impl fmt::Display for NoiseOp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            NoiseOp::Identity => write!(f, "identity"),
+            NoiseOp::Jpeg { quality } => write!(f, "jpeg:{quality:.0}"),
+            NoiseOp::Resize { scale } => write!(f, "resize:{scale:.2}"),
+            NoiseOp::Crop { area, .. } => write!(f, "crop:{area:.2}"),
+            NoiseOp::Cutout { area, .. } => write!(f, "cutout:{area:.2}"),
+            NoiseOp::Blur { sigma } => write!(f, "blur:{sigma:.2}"),
+            NoiseOp::Noise { sigma } => write!(f, "noise:{sigma:.3}"),
+            NoiseOp::Colour { .. } => write!(f, "colour"),
+            NoiseOp::CoverMix { alpha } => write!(f, "cover-mix:{alpha:.2}"),
+        }
+    }
+}
+
+fn uniform(rng: &mut impl Rng, lo: f32, hi: f32) -> f32 {
+    if hi > lo {
+        rng.random_range(lo..hi)
+    } else {
+        lo
+    }
+}
+
+/// Standard normal samples (Box–Muller) from the host RNG.
+pub fn normal_samples(rng: &mut impl Rng, n: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(n + 1);
+    while out.len() < n {
+        let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+        let u2: f32 = rng.random();
+        let r = (-2.0 * u1.ln()).sqrt();
+        let t = std::f32::consts::TAU * u2;
+        out.push(r * t.cos());
+        out.push(r * t.sin());
+    }
+    out.truncate(n);
+    out
+}
+
+/// Applies attack layers on one device.
+#[derive(Debug, Clone)]
+pub struct Noiser {
+    config: NoiseConfig,
+    jpeg: DiffJpeg,
+    device: Device,
+}
+
+impl Noiser {
+    /// A noiser for `config` on `device`.
+    pub fn new(config: NoiseConfig, device: &Device) -> Self {
+        Self {
+            config,
+            jpeg: DiffJpeg::new(device),
+            device: device.clone(),
+        }
+    }
+
+    /// The config.
+    pub fn config(&self) -> &NoiseConfig {
+        &self.config
+    }
+
+    /// Draws one attack kind by weight, then its parameters.
+    pub fn sample_op(&self, rng: &mut impl Rng) -> NoiseOp {
+        let weights = self.config.weights();
+        let total: f32 = weights.iter().map(|(_, w)| w).sum();
+        let mut pick = uniform(rng, 0.0, total);
+        let kind = weights
+            .iter()
+            .find(|(_, w)| {
+                pick -= w;
+                pick < 0.0 && *w > 0.0
+            })
+            .or_else(|| weights.iter().rev().find(|(_, w)| *w > 0.0))
+            .map_or(NoiseKind::Identity, |(k, _)| *k);
+        self.sample_params(kind, rng)
+    }
+
+    /// Draws the parameters of one attack kind from the config's ranges.
+    pub fn sample_params(&self, kind: NoiseKind, rng: &mut impl Rng) -> NoiseOp {
+        let c = &self.config;
+        match kind {
+            NoiseKind::Identity => NoiseOp::Identity,
+            NoiseKind::Jpeg => NoiseOp::Jpeg {
+                quality: uniform(rng, c.jpeg_quality_min, c.jpeg_quality_max),
+            },
+            NoiseKind::Resize => NoiseOp::Resize {
+                scale: uniform(rng, c.resize_min, 1.0),
+            },
+            NoiseKind::Crop => NoiseOp::Crop {
+                area: uniform(rng, c.crop_min_area, 1.0),
+                x: rng.random(),
+                y: rng.random(),
+            },
+            NoiseKind::Cutout => NoiseOp::Cutout {
+                area: uniform(rng, 0.0, c.cutout_max_area),
+                x: rng.random(),
+                y: rng.random(),
+            },
+            NoiseKind::Blur => NoiseOp::Blur {
+                sigma: uniform(rng, 0.0, c.blur_sigma_max),
+            },
+            NoiseKind::Noise => NoiseOp::Noise {
+                sigma: uniform(rng, 0.0, c.noise_sigma_max),
+            },
+            NoiseKind::Colour => NoiseOp::Colour {
+                brightness: uniform(rng, -c.brightness, c.brightness),
+                contrast: 1.0 + uniform(rng, -c.contrast, c.contrast),
+                saturation: 1.0 + uniform(rng, -c.saturation, c.saturation),
+                hue: uniform(rng, -c.hue, c.hue),
+            },
+            NoiseKind::CoverMix => NoiseOp::CoverMix {
+                alpha: uniform(rng, 0.0, c.cover_mix_max),
+            },
+        }
+    }
+
+    /// Draws 1 to `max_combined` attacks for one batch.
+    pub fn sample(&self, rng: &mut impl Rng) -> Vec<NoiseOp> {
+        let n = rng.random_range(1..=self.config.max_combined.max(1));
+        (0..n).map(|_| self.sample_op(rng)).collect()
+    }
+
+    /// Applies `ops` in order.
+    ///
+    /// # Shapes
+    /// - `image`, `cover`: `[B, 3, H, W]` in 0..1; returns the same shape.
+    pub fn apply(
+        &self,
+        image: Tensor<4>,
+        cover: &Tensor<4>,
+        ops: &[NoiseOp],
+        rng: &mut impl Rng,
+    ) -> Tensor<4> {
+        ops.iter()
+            .fold(image, |x, op| self.apply_op(x, cover, *op, rng))
+    }
+
+    /// Applies one attack.
+    pub fn apply_op(
+        &self,
+        x: Tensor<4>,
+        cover: &Tensor<4>,
+        op: NoiseOp,
+        rng: &mut impl Rng,
+    ) -> Tensor<4> {
+        let [b, c, h, w] = x.dims();
+        match op {
+            NoiseOp::Identity => x,
+            NoiseOp::Jpeg { quality } => {
+                let rounding = if self.config.jpeg_cubic {
+                    Rounding::Cubic
+                } else {
+                    Rounding::StraightThrough
+                };
+                self.jpeg.forward(x, quality, rounding)
+            }
+            NoiseOp::Resize { scale } => {
+                let scale = scale.clamp(0.05, 1.0);
+                let (sh, sw) = (scaled(h, scale), scaled(w, scale));
+                // anti-aliasing of a triangle (bilinear) filter widened by 1/scale, as PIL does
+                let sigma = (0.41 / scale).powi(2) - 0.41f32.powi(2);
+                let x = self.blur(x, sigma.max(0.0).sqrt());
+                resize(resize(x, [sh, sw]), [h, w])
+            }
+            NoiseOp::Crop { area, x: px, y: py } => {
+                let side = area.clamp(0.01, 1.0).sqrt();
+                let (ch, cw) = (scaled(h, side), scaled(w, side));
+                let y0 = ((h - ch) as f32 * py.clamp(0.0, 1.0)).round() as usize;
+                let x0 = ((w - cw) as f32 * px.clamp(0.0, 1.0)).round() as usize;
+                resize(x.slice([0..b, 0..c, y0..y0 + ch, x0..x0 + cw]), [h, w])
+            }
+            NoiseOp::Cutout { area, x: px, y: py } => {
+                let side = area.clamp(0.0, 1.0).sqrt();
+                let (ch, cw) = (scaled(h, side), scaled(w, side));
+                let y0 = ((h - ch) as f32 * py.clamp(0.0, 1.0)).round() as usize;
+                let x0 = ((w - cw) as f32 * px.clamp(0.0, 1.0)).round() as usize;
+                let mut mask = vec![1f32; h * w];
+                for row in y0..y0 + ch {
+                    mask[row * w + x0..row * w + x0 + cw].fill(0.0);
+                }
+                let mask =
+                    Tensor::<4>::from_data(TensorData::new(mask, [1, 1, h, w]), &self.device);
+                x * mask.clone() + cover.clone() * mask.neg().add_scalar(1.0)
+            }
+            NoiseOp::Blur { sigma } => self.blur(x, sigma),
+            NoiseOp::Noise { sigma } => {
+                let n = normal_samples(rng, b * c * h * w);
+                x + Tensor::<4>::from_data(TensorData::new(n, [b, c, h, w]), &self.device)
+                    .mul_scalar(sigma)
+            }
+            NoiseOp::Colour {
+                brightness,
+                contrast,
+                saturation,
+                hue,
+            } => {
+                let x = x.add_scalar(brightness);
+                let mean = x.clone().mean_dim(3).mean_dim(2).mean_dim(1); // [B, 1, 1, 1]
+                let x = (x - mean.clone()).mul_scalar(contrast) + mean;
+                let x = jpeg::mix_channels(x, &saturation_hue(saturation, hue), &self.device);
+                x.clamp(0.0, 1.0)
+            }
+            NoiseOp::CoverMix { alpha } => {
+                x.mul_scalar(1.0 - alpha) + cover.clone().mul_scalar(alpha)
+            }
+        }
+    }
+
+    /// Gaussian blur per channel, normalised at the borders (no darkening by zero padding).
+    pub fn blur(&self, x: Tensor<4>, sigma: f32) -> Tensor<4> {
+        if sigma < MIN_BLUR_SIGMA {
+            return x;
+        }
+        let [_, c, h, w] = x.dims();
+        let radius = ((3.0 * sigma).ceil() as usize).clamp(1, MAX_BLUR_RADIUS);
+        let k = 2 * radius + 1;
+        let g: Vec<f32> = (0..k)
+            .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
+            .collect();
+        let sum: f32 = g.iter().sum();
+        // separable: a row pass then a column pass, depthwise (groups = channels)
+        let row = Tensor::<4>::from_data(
+            TensorData::new(g.iter().map(|v| v / sum).collect::<Vec<_>>(), [1, 1, 1, k]),
+            &self.device,
+        );
+        let col = row.clone().reshape([1, 1, k, 1]);
+        let pass = |t: Tensor<4>, kernel: Tensor<4>, channels: usize, pad: [usize; 2]| {
+            conv2d(
+                t,
+                kernel.repeat_dim(0, channels),
+                None,
+                ConvOptions::new([1, 1], pad, [1, 1], channels),
+            )
+        };
+        let blurred = pass(
+            pass(x, row.clone(), c, [0, radius]),
+            col.clone(),
+            c,
+            [radius, 0],
+        );
+        let ones = Tensor::<4>::ones([1, 1, h, w], &self.device);
+        let norm = pass(pass(ones, row, 1, [0, radius]), col, 1, [radius, 0]);
+        blurred / norm
+    }
+}
+
+/// Below this sigma a blur changes nothing measurable.
+const MIN_BLUR_SIGMA: f32 = 0.05;
+/// Kernel radius cap: 3σ for σ ≤ 5.
+const MAX_BLUR_RADIUS: usize = 15;
+
+fn scaled(n: usize, f: f32) -> usize {
+    ((n as f32 * f).round() as usize).clamp(1, n)
+}
+
+/// Bilinear resize (half-pixel centres, as image libraries do).
+pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    if [h, w] == size {
+        return x;
+    }
+    interpolate(
+        x,
+        InterpolateOptions::new(InterpolateMode::Bilinear)
+            .with_align_corners(false)
+            .with_output_size(size),
+    )
+}
+
+/// Saturation scaling around the luma and hue rotation in YIQ, as one affine channel map.
+fn saturation_hue(saturation: f32, hue_turns: f32) -> [[f32; 4]; 3] {
+    const TO_YIQ: [[f32; 3]; 3] = [
+        [0.299, 0.587, 0.114],
+        [0.596, -0.274, -0.322],
+        [0.211, -0.523, 0.312],
+    ];
+    const FROM_YIQ: [[f32; 3]; 3] = [
+        [1.0, 0.956, 0.621],
+        [1.0, -0.272, -0.647],
+        [1.0, -1.106, 1.703],
+    ];
+    let (s, c) = (std::f32::consts::TAU * hue_turns).sin_cos();
+    let rot = [
+        [1.0, 0.0, 0.0],
+        [0.0, saturation * c, -saturation * s],
+        [0.0, saturation * s, saturation * c],
+    ];
+    let mul = |a: &[[f32; 3]; 3], b: &[[f32; 3]; 3]| {
+        let mut m = [[0f32; 3]; 3];
+        for (i, row) in m.iter_mut().enumerate() {
+            for (j, v) in row.iter_mut().enumerate() {
+                *v = (0..3).map(|k| a[i][k] * b[k][j]).sum();
+            }
+        }
+        m
+    };
+    let m = mul(&FROM_YIQ, &mul(&rot, &TO_YIQ));
+    m.map(|r| [r[0], r[1], r[2], 0.0])
+}

@@ -1,0 +1,253 @@
+//! DeepFake simulators: the paper's "GAN simulator" (arXiv 2009.09869, §3.3), frozen networks
+//! placed between encoder and decoder so that the tag learns to survive regeneration.
+//!
+//! - [`Autoencoder`]: a reconstruction autoencoder with a configurable bottleneck, standing in for
+//!   generic GAN/VAE regeneration (a family of them, from mild to harsh bottlenecks).
+//! - [`FaceSwap`]: the classic DeepFakes face-swap design: one shared encoder, one decoder per
+//!   identity, each decoder trained to rebuild its own identity; a swap encodes a face of
+//!   identity A and decodes it with identity B's decoder.
+//!
+//! Both are trained by the training pipeline and loaded through [`crate::weights`].
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{
+    PaddingConfig2d, PixelShuffle, PixelShuffleConfig, PixelUnshuffle, PixelUnshuffleConfig,
+};
+use burn::tensor::activation::{leaky_relu, sigmoid};
+use burn::tensor::{Device, Tensor};
+
+use crate::model::IMAGE_CHANNELS;
+
+const LEAKY_SLOPE: f64 = 0.2;
+/// The autoencoders' first pixel-unshuffle factor.
+const PATCH: usize = 2;
+/// Channel cap of the deepest levels.
+const MAX_WIDTH: usize = 256;
+
+fn conv(
+    channels_in: usize,
+    channels_out: usize,
+    kernel: usize,
+    stride: usize,
+    device: &Device,
+) -> Conv2d {
+    let pad = kernel / 2;
+    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+        .init(device)
+}
+
+/// An autoencoder's shape. The bottleneck holds
+/// `bottleneck_channels × (resolution / 2^(levels+1))²` numbers.
+#[derive(Config, Debug)]
+pub struct AutoencoderConfig {
+    /// Side of the square images.
+    #[config(default = 128)]
+    pub resolution: usize,
+    /// Channels after the first unshuffle; doubled per level up to 256.
+    #[config(default = 32)]
+    pub width: usize,
+    /// Stride-2 levels after the first 2× unshuffle.
+    #[config(default = 3)]
+    pub levels: usize,
+    /// Channels of the bottleneck.
+    #[config(default = 32)]
+    pub bottleneck_channels: usize,
+}
+
+impl AutoencoderConfig {
+    fn widths(&self) -> Vec<usize> {
+        (0..=self.levels)
+            .map(|l| (self.width << l).min(MAX_WIDTH))
+            .collect()
+    }
+
+    /// Side of the bottleneck grid.
+    pub fn bottleneck_side(&self) -> usize {
+        self.resolution >> (self.levels + 1)
+    }
+
+    /// Numbers in the bottleneck per image.
+    pub fn bottleneck_size(&self) -> usize {
+        self.bottleneck_channels * self.bottleneck_side().pow(2)
+    }
+
+    /// Checks the shape is buildable.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.width == 0 || self.bottleneck_channels == 0 {
+            return Err("width and bottleneck_channels must be positive".into());
+        }
+        if self.resolution == 0 || !self.resolution.is_multiple_of(1 << (self.levels + 1)) {
+            return Err(format!(
+                "resolution {} must be a multiple of 2^(levels + 1) = {}",
+                self.resolution,
+                1usize << (self.levels + 1)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Builds the encoder half.
+    pub fn init_encoder(&self, device: &Device) -> AeEncoder {
+        let w = self.widths();
+        AeEncoder {
+            unshuffle: PixelUnshuffleConfig::new(PATCH).init(),
+            stem: conv(IMAGE_CHANNELS * PATCH * PATCH, w[0], 3, 1, device),
+            downs: (0..self.levels)
+                .map(|l| conv(w[l], w[l + 1], 3, 2, device))
+                .collect(),
+            bottleneck: conv(w[self.levels], self.bottleneck_channels, 1, 1, device),
+        }
+    }
+
+    /// Builds the decoder half.
+    pub fn init_decoder(&self, device: &Device) -> AeDecoder {
+        let w = self.widths();
+        AeDecoder {
+            expand: conv(self.bottleneck_channels, w[self.levels], 3, 1, device),
+            ups: (0..self.levels)
+                .rev()
+                .map(|l| conv(w[l + 1], 4 * w[l], 3, 1, device))
+                .collect(),
+            shuffle: PixelShuffleConfig::new(2).init(),
+            head: conv(w[0], IMAGE_CHANNELS * PATCH * PATCH, 3, 1, device),
+            out_shuffle: PixelShuffleConfig::new(PATCH).init(),
+        }
+    }
+
+    /// Builds an autoencoder with freshly initialised weights.
+    pub fn init(&self, device: &Device) -> Autoencoder {
+        Autoencoder {
+            encoder: self.init_encoder(device),
+            decoder: self.init_decoder(device),
+        }
+    }
+}
+
+/// Image → bottleneck code.
+#[derive(Module, Debug)]
+pub struct AeEncoder {
+    unshuffle: PixelUnshuffle,
+    stem: Conv2d,
+    downs: Vec<Conv2d>,
+    bottleneck: Conv2d,
+}
+
+impl AeEncoder {
+    /// # Shapes
+    /// - `image`: `[B, 3, R, R]` in 0..1
+    /// - returns `[B, bottleneck_channels, R / 2^(levels+1), …]`, squashed to −1..1
+    pub fn forward(&self, image: Tensor<4>) -> Tensor<4> {
+        let mut h = leaky_relu(
+            self.stem
+                .forward(self.unshuffle.forward(image.sub_scalar(0.5))),
+            LEAKY_SLOPE,
+        );
+        for down in &self.downs {
+            h = leaky_relu(down.forward(h), LEAKY_SLOPE);
+        }
+        self.bottleneck.forward(h).tanh()
+    }
+}
+
+/// Bottleneck code → image.
+#[derive(Module, Debug)]
+pub struct AeDecoder {
+    expand: Conv2d,
+    ups: Vec<Conv2d>,
+    shuffle: PixelShuffle,
+    head: Conv2d,
+    out_shuffle: PixelShuffle,
+}
+
+impl AeDecoder {
+    /// # Shapes
+    /// - `code`: `[B, bottleneck_channels, S, S]`
+    /// - returns `[B, 3, R, R]` in 0..1
+    pub fn forward(&self, code: Tensor<4>) -> Tensor<4> {
+        let mut h = leaky_relu(self.expand.forward(code), LEAKY_SLOPE);
+        for up in &self.ups {
+            h = leaky_relu(self.shuffle.forward(up.forward(h)), LEAKY_SLOPE);
+        }
+        sigmoid(self.out_shuffle.forward(self.head.forward(h)))
+    }
+}
+
+/// A reconstruction autoencoder (generic regeneration simulator).
+#[derive(Module, Debug)]
+pub struct Autoencoder {
+    /// Image → code.
+    pub encoder: AeEncoder,
+    /// Code → image.
+    pub decoder: AeDecoder,
+}
+
+impl Autoencoder {
+    /// Reconstructs `image` through the bottleneck.
+    ///
+    /// # Shapes
+    /// - `image`: `[B, 3, R, R]` in 0..1; returns the same shape.
+    pub fn forward(&self, image: Tensor<4>) -> Tensor<4> {
+        self.decoder.forward(self.encoder.forward(image))
+    }
+}
+
+/// A face-swap autoencoder's shape.
+#[derive(Config, Debug)]
+pub struct FaceSwapConfig {
+    /// The shared encoder's and each decoder's shape.
+    pub autoencoder: AutoencoderConfig,
+    /// Identities, one decoder each (at least 2).
+    #[config(default = 2)]
+    pub identities: usize,
+}
+
+impl FaceSwapConfig {
+    /// Checks the shape is buildable.
+    pub fn validate(&self) -> Result<(), String> {
+        self.autoencoder.validate()?;
+        if self.identities < 2 {
+            return Err("a face swap needs at least 2 identities".into());
+        }
+        Ok(())
+    }
+
+    /// Builds the shared encoder and one decoder per identity.
+    pub fn init(&self, device: &Device) -> FaceSwap {
+        FaceSwap {
+            encoder: self.autoencoder.init_encoder(device),
+            decoders: (0..self.identities)
+                .map(|_| self.autoencoder.init_decoder(device))
+                .collect(),
+        }
+    }
+}
+
+/// The classic DeepFakes face swap: one shared encoder, one decoder per identity.
+#[derive(Module, Debug)]
+pub struct FaceSwap {
+    /// Shared by all identities.
+    pub encoder: AeEncoder,
+    /// One per identity.
+    pub decoders: Vec<AeDecoder>,
+}
+
+impl FaceSwap {
+    /// Identities this model can render.
+    pub fn identities(&self) -> usize {
+        self.decoders.len()
+    }
+
+    /// Renders `faces` as `identity` (a swap when the faces are someone else, a reconstruction
+    /// when they are `identity`). Returns `None` for an identity the model does not have.
+    ///
+    /// # Shapes
+    /// - `faces`: `[B, 3, R, R]` in 0..1; returns the same shape.
+    pub fn render_as(&self, faces: Tensor<4>, identity: usize) -> Option<Tensor<4>> {
+        let decoder = self.decoders.get(identity)?;
+        Some(decoder.forward(self.encoder.forward(faces)))
+    }
+}

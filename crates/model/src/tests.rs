@@ -1,0 +1,299 @@
+//! Tests of the networks, the attack layers, the simulators and weights I/O (flex backend).
+
+use burn::tensor::{Tensor, TensorData};
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+
+use crate::model::{DecoderConfig, EncoderConfig, TaggerNetConfig};
+use crate::noise::jpeg::{DiffJpeg, Rounding};
+use crate::noise::simulators::{AutoencoderConfig, FaceSwapConfig};
+use crate::noise::{NoiseConfig, NoiseKind, NoiseOp, Noiser};
+use crate::{Backend, Device, ModelError, weights};
+
+fn device() -> Device {
+    Backend::Flex.device().unwrap()
+}
+
+fn to_vec<const D: usize>(t: Tensor<D>) -> Vec<f32> {
+    t.into_data().try_to_vec::<f32>().unwrap()
+}
+
+/// A smooth synthetic RGB image with some texture, `[1, 3, side, side]` in 0..1.
+fn test_image(side: usize, seed: u64) -> Vec<f32> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let noise = crate::noise::normal_samples(&mut rng, 3 * side * side);
+    (0..3 * side * side)
+        .map(|i| {
+            let (c, y, x) = (i / (side * side), (i / side) % side, i % side);
+            let (fx, fy) = (x as f32 / side as f32, y as f32 / side as f32);
+            let base = 0.5 + 0.3 * (6.0 * fx + c as f32).sin() * (4.0 * fy).cos();
+            (base + 0.02 * noise[i]).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+fn image_tensor(side: usize, seed: u64, device: &Device) -> Tensor<4> {
+    Tensor::from_data(
+        TensorData::new(test_image(side, seed), [1, 3, side, side]),
+        device,
+    )
+}
+
+#[test]
+fn networks_have_the_documented_shapes_and_costs() {
+    let device = device();
+    let config = TaggerNetConfig::standard();
+    config.validate().unwrap();
+    let net = config.init(&device);
+    let images = Tensor::<4>::zeros([2, 3, 128, 128], &device).add_scalar(0.5);
+    let bits = Tensor::<2>::ones([2, 256], &device);
+    let residual = net.encoder.forward(images.clone(), bits);
+    assert_eq!(residual.dims(), [2, 3, 128, 128]);
+    assert_eq!(net.decoder.forward(images).dims(), [2, 256]);
+    // the CPU budget the design was made for: under 100 M multiply-accumulates each
+    assert!(
+        config.encoder.macs() < 100_000_000,
+        "{}",
+        config.encoder.macs()
+    );
+    assert!(
+        config.decoder.macs() < 100_000_000,
+        "{}",
+        config.decoder.macs()
+    );
+}
+
+#[test]
+fn configs_that_cannot_be_built_are_refused() {
+    assert!(
+        EncoderConfig::new()
+            .with_resolution(100)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        EncoderConfig::new()
+            .with_message_grid(0)
+            .validate()
+            .is_err()
+    );
+    assert!(
+        DecoderConfig::new()
+            .with_resolution(120)
+            .validate()
+            .is_err()
+    );
+    let mismatched = TaggerNetConfig::new(
+        EncoderConfig::new(),
+        DecoderConfig::new().with_channel_bits(128),
+    );
+    assert!(mismatched.validate().unwrap_err().contains("disagree"));
+    assert!(AutoencoderConfig::new().with_levels(7).validate().is_err());
+    assert!(
+        FaceSwapConfig::new(AutoencoderConfig::new())
+            .with_identities(1)
+            .validate()
+            .is_err()
+    );
+}
+
+#[test]
+fn diff_jpeg_tracks_a_real_jpeg_encoder() {
+    use image::codecs::jpeg::JpegEncoder;
+    let device = device();
+    let side = 64;
+    let pixels = test_image(side, 3);
+    // the same picture through the image crate's JPEG encoder (quality 50)
+    let rgb: Vec<u8> = (0..side * side)
+        .flat_map(|i| (0..3).map(move |c| (c, i)))
+        .map(|(c, i)| (pixels[c * side * side + i] * 255.0).round() as u8)
+        .collect();
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, 50)
+        .encode(
+            &rgb,
+            side as u32,
+            side as u32,
+            image::ExtendedColorType::Rgb8,
+        )
+        .unwrap();
+    let real = image::load_from_memory(&bytes).unwrap().to_rgb8();
+    let real: Vec<f32> = (0..3 * side * side)
+        .map(|i| {
+            let (c, p) = (i / (side * side), i % (side * side));
+            f32::from(real.as_raw()[p * 3 + c]) / 255.0
+        })
+        .collect();
+    let quantised: Vec<f32> = pixels.iter().map(|v| (v * 255.0).round() / 255.0).collect();
+    let x = Tensor::<4>::from_data(
+        TensorData::new(quantised.clone(), [1, 3, side, side]),
+        &device,
+    );
+    let approx = to_vec(DiffJpeg::new(&device).forward(x, 50.0, Rounding::StraightThrough));
+    let mae = |a: &[f32], b: &[f32]| {
+        a.iter().zip(b).map(|(x, y)| (x - y).abs()).sum::<f32>() / a.len() as f32
+    };
+    let jpeg_distortion = mae(&quantised, &real);
+    let approximation_error = mae(&approx, &real);
+    assert!(
+        jpeg_distortion > 0.003,
+        "quality 50 must change the picture: {jpeg_distortion}"
+    );
+    assert!(
+        approximation_error < 0.6 * jpeg_distortion,
+        "diff-JPEG is {approximation_error} from real JPEG, which moved pixels by {jpeg_distortion}"
+    );
+}
+
+#[test]
+fn straight_through_rounding_passes_gradients_unchanged() {
+    let device = device().autodiff();
+    let x = image_tensor(32, 4, &device).require_grad();
+    let y = DiffJpeg::new(&device).forward(x.clone(), 40.0, Rounding::StraightThrough);
+    let grads = y.sum().backward();
+    let g = to_vec(x.grad(&grads).unwrap());
+    // the whole map is linear except the rounding: d(sum)/dx = 1 everywhere
+    assert!(g.iter().all(|v| (v - 1.0).abs() < 1e-3), "{:?}", &g[..4]);
+}
+
+#[test]
+fn attack_layers_keep_shapes_and_flat_images_flat() {
+    let device = device();
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let flat = Tensor::<4>::zeros([2, 3, 64, 64], &device).add_scalar(0.4);
+    let mut rng = StdRng::seed_from_u64(1);
+    for op in [
+        NoiseOp::Identity,
+        NoiseOp::Jpeg { quality: 60.0 },
+        NoiseOp::Resize { scale: 0.5 },
+        NoiseOp::Crop {
+            area: 0.7,
+            x: 0.2,
+            y: 0.9,
+        },
+        NoiseOp::Cutout {
+            area: 0.2,
+            x: 0.5,
+            y: 0.5,
+        },
+        NoiseOp::Blur { sigma: 1.5 },
+        NoiseOp::Colour {
+            brightness: 0.0,
+            contrast: 1.2,
+            saturation: 0.7,
+            hue: 0.03,
+        },
+        NoiseOp::CoverMix { alpha: 0.3 },
+    ] {
+        let out = noiser.apply_op(flat.clone(), &flat, op, &mut rng);
+        assert_eq!(out.dims(), [2, 3, 64, 64], "{op}");
+        let v = to_vec(out);
+        let worst = v.iter().map(|p| (p - 0.4).abs()).fold(0f32, f32::max);
+        // JPEG rounds the flat level to its quantisation step; everything else is exact
+        assert!(worst < 0.02, "{op} moved a flat grey image by {worst}");
+    }
+}
+
+#[test]
+fn noise_is_reproducible_from_the_seed_and_blur_smooths() {
+    let device = device();
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let x = image_tensor(32, 5, &device);
+    let run = |seed| {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let ops = noiser.sample(&mut rng);
+        (
+            ops.clone(),
+            to_vec(noiser.apply(x.clone(), &x, &ops, &mut rng)),
+        )
+    };
+    assert_eq!(run(9), run(9));
+    let mut rng = StdRng::seed_from_u64(0);
+    let noisy = noiser.apply_op(x.clone(), &x, NoiseOp::Noise { sigma: 0.1 }, &mut rng);
+    let blurred = noiser.blur(noisy.clone(), 1.0);
+    let roughness = |t: Tensor<4>| {
+        let v = to_vec(t);
+        v.windows(2).map(|w| (w[1] - w[0]).abs()).sum::<f32>()
+    };
+    assert!(roughness(blurred) < 0.5 * roughness(noisy));
+}
+
+#[test]
+fn attack_kinds_are_drawn_by_weight() {
+    let device = device();
+    let only_jpeg = NoiseConfig::clean().with_identity(0.0).with_jpeg(1.0);
+    only_jpeg.validate().unwrap();
+    let noiser = Noiser::new(only_jpeg, &device);
+    let mut rng = StdRng::seed_from_u64(2);
+    for _ in 0..50 {
+        assert!(
+            matches!(noiser.sample_op(&mut rng), NoiseOp::Jpeg { quality } if (30.0..=95.0).contains(&quality))
+        );
+    }
+    assert!(NoiseConfig::clean().with_identity(0.0).validate().is_err());
+    assert!(NoiseConfig::new().with_resize_min(0.0).validate().is_err());
+    let op = noiser.sample_params(NoiseKind::Blur, &mut rng);
+    assert!(matches!(op, NoiseOp::Blur { sigma } if (0.0..=2.0).contains(&sigma)));
+}
+
+#[test]
+fn simulators_render_images() {
+    let device = device();
+    let ae_config = AutoencoderConfig::new()
+        .with_resolution(64)
+        .with_width(8)
+        .with_levels(2);
+    assert_eq!(ae_config.bottleneck_side(), 8);
+    assert_eq!(ae_config.bottleneck_size(), 32 * 64);
+    let ae = ae_config.init(&device);
+    let x = image_tensor(64, 6, &device);
+    let v = to_vec(ae.forward(x.clone()));
+    assert_eq!(v.len(), 3 * 64 * 64);
+    assert!(v.iter().all(|p| (0.0..=1.0).contains(p)));
+    let swap = FaceSwapConfig::new(ae_config)
+        .with_identities(3)
+        .init(&device);
+    assert_eq!(swap.identities(), 3);
+    assert_eq!(swap.render_as(x.clone(), 2).unwrap().dims(), [1, 3, 64, 64]);
+    assert!(swap.render_as(x, 3).is_none());
+}
+
+#[test]
+fn weights_round_trip_and_wrong_files_are_refused() {
+    let device = device();
+    let dir = tempfile::tempdir().unwrap();
+    let small = TaggerNetConfig::new(
+        EncoderConfig::new()
+            .with_resolution(32)
+            .with_channel_bits(32)
+            .with_message_grid(4),
+        DecoderConfig::new()
+            .with_resolution(32)
+            .with_channel_bits(32),
+    );
+    let net = small.init(&device);
+    let x = image_tensor(32, 7, &device);
+    let before = to_vec(net.decoder.forward(x.clone()));
+    weights::save(net, &small, dir.path(), "t").unwrap();
+    let (_, loaded) = weights::load_tagger_net(dir.path(), "t", &device).unwrap();
+    assert_eq!(to_vec(loaded.decoder.forward(x)), before);
+
+    let files = weights::WeightsFiles::new(dir.path(), "t");
+    let record = std::fs::read(&files.record).unwrap();
+    // truncated record
+    std::fs::write(&files.record, &record[..record.len() / 2]).unwrap();
+    let err = weights::load_tagger_net(dir.path(), "t", &device).unwrap_err();
+    assert!(matches!(err, ModelError::BadWeights { .. }), "{err}");
+    // a record of other shapes than its config
+    std::fs::write(&files.record, &record).unwrap();
+    let wider = TaggerNetConfig::new(small.encoder.clone().with_width(16), small.decoder.clone());
+    let err = weights::tagger_net_from_parts(wider, record, &files.record, &device).unwrap_err();
+    assert!(err.to_string().contains("does not fit"), "{err}");
+    // not a config
+    std::fs::write(&files.config, b"{\"encoder\": 3}").unwrap();
+    let err = weights::load_tagger_net(dir.path(), "t", &device).unwrap_err();
+    assert!(err.to_string().contains("not a valid config"), "{err}");
+    // missing files
+    let err = weights::load_tagger_net(dir.path(), "absent", &device).unwrap_err();
+    assert!(err.to_string().contains("absent.json"), "{err}");
+}

@@ -1,0 +1,105 @@
+//! The only code that reads or writes weights: a network's record (`<name>.bpk`, burn's
+//! burnpack format) always travels with the config that shapes it (`<name>.json`).
+//! Loading rebuilds the network from the config, then applies the record, so a record that does
+//! not fit its config is refused with the names of the tensors that disagree.
+
+use std::path::{Path, PathBuf};
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::store::ModuleRecord;
+use burn::tensor::{Bytes, Device};
+
+use crate::ModelError;
+use crate::model::{TaggerNet, TaggerNetConfig};
+
+/// Extension of the record file.
+pub const RECORD_EXTENSION: &str = "bpk";
+/// Extension of the config file.
+pub const CONFIG_EXTENSION: &str = "json";
+
+/// The two files of a named network in `dir`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WeightsFiles {
+    /// `<dir>/<name>.json`.
+    pub config: PathBuf,
+    /// `<dir>/<name>.bpk`.
+    pub record: PathBuf,
+}
+
+impl WeightsFiles {
+    /// The files of `name` in `dir`.
+    pub fn new(dir: &Path, name: &str) -> Self {
+        Self {
+            config: dir.join(format!("{name}.{CONFIG_EXTENSION}")),
+            record: dir.join(format!("{name}.{RECORD_EXTENSION}")),
+        }
+    }
+}
+
+fn bad(path: &Path, reason: impl ToString) -> ModelError {
+    ModelError::BadWeights {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Saves `module` and its `config` as `<dir>/<name>.{bpk,json}` (config first).
+pub fn save<M: Module, C: Config>(
+    module: M,
+    config: &C,
+    dir: &Path,
+    name: &str,
+) -> Result<WeightsFiles, ModelError> {
+    let files = WeightsFiles::new(dir, name);
+    std::fs::create_dir_all(dir).map_err(|e| bad(dir, e))?;
+    config
+        .save(&files.config)
+        .map_err(|e| bad(&files.config, e))?;
+    module
+        .save_file(&files.record)
+        .map_err(|e| bad(&files.record, e))?;
+    Ok(files)
+}
+
+/// Reads a config file.
+pub fn load_config<C: Config>(path: &Path) -> Result<C, ModelError> {
+    let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
+    C::load_binary(&bytes).map_err(|e| bad(path, format!("not a valid config: {e}")))
+}
+
+/// Applies the record in `bytes` (named `source` in errors) to `module`.
+pub fn apply_record<M: Module>(module: M, bytes: Vec<u8>, source: &Path) -> Result<M, ModelError> {
+    let record = ModuleRecord::from_bytes(Bytes::from_bytes_vec(bytes))
+        .map_err(|e| bad(source, format!("not a burnpack record: {e}")))?;
+    module
+        .try_load_record(record)
+        .map_err(|e| bad(source, format!("does not fit its config: {e}")))
+}
+
+/// Loads a tagger network from `<dir>/<name>.{json,bpk}`.
+pub fn load_tagger_net(
+    dir: &Path,
+    name: &str,
+    device: &Device,
+) -> Result<(TaggerNetConfig, TaggerNet), ModelError> {
+    let files = WeightsFiles::new(dir, name);
+    let config: TaggerNetConfig = load_config(&files.config)?;
+    let record = std::fs::read(&files.record).map_err(|e| bad(&files.record, e))?;
+    tagger_net_from_parts(config, record, &files.record, device)
+}
+
+/// Builds a tagger network from a config and the bytes of its record (e.g. compiled into a
+/// binary with `include_bytes!`).
+pub fn tagger_net_from_parts(
+    config: TaggerNetConfig,
+    record: Vec<u8>,
+    source: &Path,
+    device: &Device,
+) -> Result<(TaggerNetConfig, TaggerNet), ModelError> {
+    config
+        .validate()
+        .map_err(|reason| bad(source, format!("invalid config: {reason}")))?;
+    let net = apply_record(config.init(device), record, source)?;
+    Ok((config, net))
+}

@@ -1,0 +1,215 @@
+//! The learned scheme: faketagger-model's trained encoder and decoder on photos of any size.
+//!
+//! The networks work on an R×R square (R = 128 for the shipped weights). Embedding resizes the
+//! photo to R×R, lets the encoder compute a residual there, scales the residual back up to the
+//! photo with bilinear interpolation and adds it (TrustMark's approach, arXiv 2311.18297, §3.3),
+//! so any size and aspect ratio is tagged in one encoder pass. Decoding resizes the photo to R×R.
+
+use std::path::Path;
+
+use faketagger_attacks::same_layout;
+use faketagger_codec::ChannelBits;
+use faketagger_model::burn::config::Config;
+use faketagger_model::burn::module::Module;
+use faketagger_model::burn::tensor::{Tensor, TensorData};
+use faketagger_model::weights::{self, WeightsFiles};
+use faketagger_model::{Device, TaggerNet, TaggerNetConfig};
+use image::imageops::{self, FilterType};
+use image::{DynamicImage, Rgb32FImage};
+
+use crate::Error;
+
+/// Name of the tagger network's files inside a weights directory: `tagger.{json,bpk}`.
+pub const NETWORK_NAME: &str = "tagger";
+
+/// A loaded encoder/decoder pair.
+#[derive(Debug, Clone)]
+pub struct LearnedScheme {
+    config: TaggerNetConfig,
+    net: TaggerNet,
+    device: Device,
+}
+
+impl LearnedScheme {
+    /// Loads `<dir>/tagger.{json,bpk}` onto `device`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, Error> {
+        let (config, net) = weights::load_tagger_net(dir, NETWORK_NAME, device)?;
+        Ok(Self::new(config, net, device))
+    }
+
+    /// From a config file's and a record's bytes (`source` names them in errors).
+    pub fn from_bytes(
+        config_json: &[u8],
+        record: Vec<u8>,
+        source: &Path,
+        device: &Device,
+    ) -> Result<Self, Error> {
+        let config = <TaggerNetConfig as Config>::load_binary(config_json).map_err(|e| {
+            faketagger_model::ModelError::BadWeights {
+                path: source.to_path_buf(),
+                reason: format!("not a valid config: {e}"),
+            }
+        })?;
+        let (config, net) = weights::tagger_net_from_parts(config, record, source, device)?;
+        Ok(Self::new(config, net, device))
+    }
+
+    fn new(config: TaggerNetConfig, net: TaggerNet, device: &Device) -> Self {
+        Self {
+            config,
+            net: net.valid(),
+            device: device.clone(),
+        }
+    }
+
+    /// The files [`LearnedScheme::load`] reads in `dir`.
+    pub fn files(dir: &Path) -> WeightsFiles {
+        WeightsFiles::new(dir, NETWORK_NAME)
+    }
+
+    /// The networks' config.
+    pub fn config(&self) -> &TaggerNetConfig {
+        &self.config
+    }
+
+    /// Side of the square the networks work on.
+    pub fn resolution(&self) -> u32 {
+        self.config.resolution() as u32
+    }
+
+    /// Channel bits carried.
+    pub fn channel_bits(&self) -> usize {
+        self.net.decoder_bits()
+    }
+
+    /// Tags `image` with `bits`; the residual is multiplied by `strength`. Keeps the image's
+    /// size, colour type, bit depth and alpha.
+    pub fn embed(&self, image: &DynamicImage, bits: &ChannelBits, strength: f32) -> DynamicImage {
+        let r = self.resolution();
+        let mut rgba = image.to_rgba32f();
+        let small = to_square(image, r);
+        let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
+        let residual = self
+            .net
+            .encoder
+            .forward(
+                planar_tensor(&small, &self.device),
+                Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
+            )
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let (w, h) = rgba.dimensions();
+        let plane = (r * r) as usize;
+        let scaled: Vec<Vec<f32>> = (0..3)
+            .map(|c| {
+                residual
+                    .get(c * plane..(c + 1) * plane)
+                    .map_or_else(|| vec![0.0; (w * h) as usize], |p| bilinear(p, r, r, w, h))
+            })
+            .collect();
+        for (i, pixel) in rgba.pixels_mut().enumerate() {
+            for (value, plane) in pixel.0.iter_mut().zip(&scaled) {
+                *value = (*value + strength * plane[i]).clamp(0.0, 1.0);
+            }
+        }
+        same_layout(DynamicImage::ImageRgba32F(rgba), image)
+    }
+
+    /// Channel-bit logits (ln P(1)/P(0)) read from `image`.
+    pub fn logits(&self, image: &DynamicImage) -> Vec<f32> {
+        let small = to_square(image, self.resolution());
+        self.net
+            .decoder
+            .forward(planar_tensor(&small, &self.device))
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default()
+    }
+}
+
+/// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.
+fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
+    let rgb = image.to_rgb32f();
+    if rgb.dimensions() == (side, side) {
+        rgb
+    } else {
+        // values stay in 0..1, where `image`'s float resize does not clamp anything away
+        imageops::resize(&rgb, side, side, FilterType::Triangle)
+    }
+}
+
+/// `[1, 3, H, W]` tensor of an RGB float image.
+fn planar_tensor(rgb: &Rgb32FImage, device: &Device) -> Tensor<4> {
+    let (w, h) = rgb.dimensions();
+    let plane = (w * h) as usize;
+    let mut data = vec![0f32; 3 * plane];
+    for (i, p) in rgb.pixels().enumerate() {
+        for c in 0..3 {
+            data[c * plane + i] = p.0[c];
+        }
+    }
+    Tensor::from_data(
+        TensorData::new(data, [1, 3, h as usize, w as usize]),
+        device,
+    )
+}
+
+/// Bilinear resize of one plane (half-pixel centres, edges clamped), signed values kept.
+pub(crate) fn bilinear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
+    let taps = |src_n: u32, dst_n: u32| -> Vec<(usize, usize, f32)> {
+        let scale = src_n as f32 / dst_n as f32;
+        (0..dst_n)
+            .map(|d| {
+                let s = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, (src_n - 1) as f32);
+                let i0 = s.floor() as usize;
+                let i1 = (i0 + 1).min(src_n as usize - 1);
+                (i0, i1, s - i0 as f32)
+            })
+            .collect()
+    };
+    let (xs, ys) = (taps(sw, dw), taps(sh, dh));
+    let sw = sw as usize;
+    // rows first (sh × dw), then columns
+    let mut rows = vec![0f32; sh as usize * dw as usize];
+    for y in 0..sh as usize {
+        let line = &src[y * sw..(y + 1) * sw];
+        for (x, &(x0, x1, f)) in xs.iter().enumerate() {
+            rows[y * dw as usize + x] = line[x0] * (1.0 - f) + line[x1] * f;
+        }
+    }
+    let dw = dw as usize;
+    let mut out = vec![0f32; dh as usize * dw];
+    for (y, &(y0, y1, f)) in ys.iter().enumerate() {
+        let (a, b) = (&rows[y0 * dw..(y0 + 1) * dw], &rows[y1 * dw..(y1 + 1) * dw]);
+        for (o, (&p, &q)) in out[y * dw..(y + 1) * dw].iter_mut().zip(a.iter().zip(b)) {
+            *o = p * (1.0 - f) + q * f;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bilinear_keeps_signed_constants_and_interpolates_ramps() {
+        let src = vec![-0.25f32; 16];
+        assert!(
+            bilinear(&src, 4, 4, 9, 7)
+                .iter()
+                .all(|&v| (v + 0.25).abs() < 1e-6)
+        );
+        // a horizontal ramp upsampled 2× keeps its mean and stays monotone
+        let ramp: Vec<f32> = (0..4)
+            .flat_map(|_| (0..4).map(|x| x as f32 - 1.5))
+            .collect();
+        let up = bilinear(&ramp, 4, 4, 8, 8);
+        let row = &up[..8];
+        assert!(row.windows(2).all(|w| w[1] >= w[0]));
+        assert!((row.iter().sum::<f32>() / 8.0).abs() < 1e-6);
+        // same size is the identity
+        assert_eq!(bilinear(&ramp, 4, 4, 4, 4), ramp);
+    }
+}

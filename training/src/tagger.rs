@@ -1,0 +1,317 @@
+//! The tagger's training step: cover + random channel bits → encoder → residual added and
+//! quantised to 8 bits → attack layers → decoder → logits.
+//!
+//! Losses: image MSE (weighted, ramped in over the first steps so the message path forms first)
+//! plus binary cross-entropy of the logits against the bits.
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::activation::softplus;
+use burn::tensor::{Device, Tensor, TensorData};
+use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
+use faketagger_model::{TaggerNet, TaggerNetConfig, weights};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::TrainError;
+use crate::data::FaceSet;
+
+/// Everything that shapes a training run of the tagger.
+#[derive(Config, Debug)]
+pub struct TaggerTrainingConfig {
+    /// The networks.
+    pub net: TaggerNetConfig,
+    /// The attack layers.
+    #[config(default = "NoiseConfig::new()")]
+    pub noise: NoiseConfig,
+    /// Images per step.
+    #[config(default = 16)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[config(default = 1e-3)]
+    pub learning_rate: f64,
+    /// Weight of the image MSE (0..1 pixel units) against the message BCE.
+    #[config(default = 300.0)]
+    pub image_weight: f32,
+    /// Steps over which the covers fade in from flat grey: the decoder first learns to read
+    /// the residual alone, then to separate it from ever more of the cover.
+    #[config(default = 400)]
+    pub cover_fade: usize,
+    /// Steps at the start with no image loss, so the message path forms first.
+    #[config(default = 500)]
+    pub message_warmup: usize,
+    /// Steps after the warm-up over which the image weight ramps from 0 to `image_weight`.
+    #[config(default = 1000)]
+    pub image_weight_ramp: usize,
+    /// Seed of every random draw (weights, batches, bits, attacks).
+    #[config(default = 42)]
+    pub seed: u64,
+}
+
+/// What one training step measured (on the attacked batch it trained on).
+#[derive(Debug, Clone)]
+pub struct StepStats {
+    /// Step number, from 1.
+    pub step: usize,
+    /// Weighted total loss.
+    pub loss: f32,
+    /// Image MSE in 0..1 units.
+    pub image_mse: f32,
+    /// Message BCE.
+    pub message_bce: f32,
+    /// Mean PSNR of the tagged batch (dB).
+    pub psnr: f32,
+    /// Fraction of channel bits decoded right.
+    pub bit_accuracy: f32,
+    /// The attacks the batch went through.
+    pub ops: Vec<NoiseOp>,
+}
+
+/// What an evaluation measured.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalStats {
+    /// Mean PSNR of the tagged images (dB), before the attack.
+    pub psnr: f32,
+    /// Fraction of channel bits decoded right after the attack.
+    pub bit_accuracy: f32,
+}
+
+/// Trains an encoder/decoder pair.
+pub struct TaggerTrainer {
+    config: TaggerTrainingConfig,
+    net: TaggerNet,
+    optimizer: ModuleOptimizer,
+    noiser: Noiser,
+    rng: StdRng,
+    device: Device,
+    step: usize,
+}
+
+impl TaggerTrainer {
+    /// A fresh run on `device` (autodiff is added here).
+    pub fn new(config: TaggerTrainingConfig, device: &Device) -> Result<Self, TrainError> {
+        config.net.validate().map_err(TrainError::Config)?;
+        config.noise.validate().map_err(TrainError::Config)?;
+        if config.batch_size == 0 {
+            return Err(TrainError::Config("batch_size must be positive".into()));
+        }
+        let device = device.clone().autodiff();
+        device.seed(config.seed);
+        let net = config.net.init(&device);
+        Ok(Self {
+            noiser: Noiser::new(config.noise.clone(), &device),
+            optimizer: AdamConfig::new().init(),
+            rng: StdRng::seed_from_u64(config.seed ^ 0x5eed),
+            net,
+            config,
+            device,
+            step: 0,
+        })
+    }
+
+    /// Continues from the trained network in `<dir>/<name>.{json,bpk}`, which must have this
+    /// run's shapes.
+    pub fn with_weights(mut self, dir: &std::path::Path, name: &str) -> Result<Self, TrainError> {
+        let files = weights::WeightsFiles::new(dir, name);
+        let saved: TaggerNetConfig = weights::load_config(&files.config)?;
+        if saved.to_string() != self.config.net.to_string() {
+            return Err(TrainError::Config(format!(
+                "{} has other shapes than this run's net config",
+                files.config.display()
+            )));
+        }
+        let record = std::fs::read(&files.record).map_err(|e| TrainError::Dataset {
+            path: files.record.clone(),
+            reason: e.to_string(),
+        })?;
+        // applied to a network built on the autodiff device, so its parameters are tracked
+        self.net =
+            weights::apply_record(self.config.net.init(&self.device), record, &files.record)?;
+        Ok(self)
+    }
+
+    /// The network as trained so far, for inference (no autodiff).
+    pub fn net(&self) -> TaggerNet {
+        self.net.valid()
+    }
+
+    /// The config.
+    pub fn config(&self) -> &TaggerTrainingConfig {
+        &self.config
+    }
+
+    /// Steps taken.
+    pub fn steps(&self) -> usize {
+        self.step
+    }
+
+    /// One optimisation step on a random batch of `faces`.
+    pub fn step(&mut self, faces: &FaceSet) -> StepStats {
+        self.step += 1;
+        let cover = faces.random_batch(self.config.batch_size, &mut self.rng, &self.device);
+        let fade = (self.step as f32 / self.config.cover_fade.max(1) as f32).min(1.0);
+        let cover = if fade < 1.0 {
+            cover.mul_scalar(fade).add_scalar(0.5 * (1.0 - fade))
+        } else {
+            cover
+        };
+        let bits = random_bits(
+            self.config.batch_size,
+            self.config.net.encoder.channel_bits,
+            &mut self.rng,
+            &self.device,
+        );
+        let ops = self.noiser.sample(&mut self.rng);
+
+        let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);
+        let image_mse = (tagged.clone() - cover.clone()).powi_scalar(2).mean();
+        let attacked = self.noiser.apply(tagged, &cover, &ops, &mut self.rng);
+        let logits = self.net.decoder.forward(attacked);
+        let message_bce = bce_with_logits(logits.clone(), bits.clone());
+
+        let ramp = (self.step.saturating_sub(self.config.message_warmup) as f32
+            / self.config.image_weight_ramp.max(1) as f32)
+            .min(1.0);
+        let loss = message_bce.clone()
+            + image_mse
+                .clone()
+                .mul_scalar(self.config.image_weight * ramp);
+        let grads = GradientsParams::from_grads(loss.backward(), &self.net);
+        self.net = self
+            .optimizer
+            .step(self.config.learning_rate, self.net.clone(), grads);
+
+        let image_mse = scalar(image_mse);
+        StepStats {
+            step: self.step,
+            loss: scalar(loss),
+            psnr: psnr_of_mse(image_mse),
+            image_mse,
+            message_bce: scalar(message_bce),
+            bit_accuracy: bit_accuracy(logits, bits),
+            ops,
+        }
+    }
+
+    /// Tags `faces` (in order, in batches) with random bits drawn from `seed`, applies `op`, and
+    /// measures PSNR and bit accuracy with the current network.
+    pub fn evaluate(&self, faces: &FaceSet, op: NoiseOp, strength: f32, seed: u64) -> EvalStats {
+        evaluate(
+            &self.net(),
+            faces,
+            &self.noiser,
+            op,
+            strength,
+            seed,
+            &self.device.clone().inner(),
+        )
+    }
+}
+
+impl std::fmt::Debug for TaggerTrainer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TaggerTrainer")
+            .field("config", &self.config)
+            .field("step", &self.step)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Random ±1 channel bits.
+///
+/// # Shapes
+/// - returns `[batch, bits]`
+pub fn random_bits(batch: usize, bits: usize, rng: &mut impl Rng, device: &Device) -> Tensor<2> {
+    let data: Vec<f32> = (0..batch * bits)
+        .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
+        .collect();
+    Tensor::from_data(TensorData::new(data, [batch, bits]), device)
+}
+
+/// Tags `cover` with `bits` at `strength`: residual added, clamped to 0..1 and quantised to 8 bits
+/// (straight-through), as a saved image would be.
+pub fn embed(net: &TaggerNet, cover: Tensor<4>, bits: Tensor<2>, strength: f32) -> Tensor<4> {
+    let residual = net.encoder.forward(cover.clone(), bits);
+    let tagged = (cover + residual.mul_scalar(strength)).clamp(0.0, 1.0);
+    let quantised = tagged
+        .clone()
+        .detach()
+        .mul_scalar(255.0)
+        .round()
+        .div_scalar(255.0);
+    tagged.clone() - tagged.detach() + quantised
+}
+
+/// Mean binary cross-entropy of logits against ±1 bits.
+pub fn bce_with_logits(logits: Tensor<2>, bits: Tensor<2>) -> Tensor<1> {
+    let targets = bits.add_scalar(1.0).div_scalar(2.0);
+    (softplus(logits.clone(), 1.0) - logits * targets).mean()
+}
+
+/// Fraction of logits whose sign matches the ±1 bits.
+pub fn bit_accuracy(logits: Tensor<2>, bits: Tensor<2>) -> f32 {
+    let agree = logits.mul(bits).greater_elem(0.0).float().mean();
+    scalar(agree)
+}
+
+fn scalar(t: Tensor<1>) -> f32 {
+    t.into_data()
+        .try_to_vec::<f32>()
+        .ok()
+        .and_then(|v| v.first().copied())
+        .unwrap_or(f32::NAN)
+}
+
+/// PSNR in dB of an MSE in 0..1 units.
+pub fn psnr_of_mse(mse: f32) -> f32 {
+    if mse <= 0.0 {
+        f32::INFINITY
+    } else {
+        -10.0 * mse.log10()
+    }
+}
+
+/// Evaluation batch size.
+const EVAL_BATCH: usize = 32;
+
+/// Tags every face in `faces` with seeded random bits, applies `op` and decodes.
+pub fn evaluate(
+    net: &TaggerNet,
+    faces: &FaceSet,
+    noiser: &Noiser,
+    op: NoiseOp,
+    strength: f32,
+    seed: u64,
+    device: &Device,
+) -> EvalStats {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let bits_n = net.decoder_bits();
+    let (mut psnr_sum, mut correct, mut total) = (0f64, 0f64, 0f64);
+    let indices: Vec<usize> = (0..faces.len()).collect();
+    for chunk in indices.chunks(EVAL_BATCH) {
+        let cover = faces.batch(chunk, &[], device);
+        let bits = random_bits(chunk.len(), bits_n, &mut rng, device);
+        let tagged = embed(net, cover.clone(), bits.clone(), strength);
+        let per_image: Vec<f32> = (tagged.clone() - cover.clone())
+            .powi_scalar(2)
+            .mean_dim(3)
+            .mean_dim(2)
+            .mean_dim(1)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        psnr_sum += per_image
+            .iter()
+            .map(|&m| f64::from(psnr_of_mse(m).min(100.0)))
+            .sum::<f64>();
+        let attacked = noiser.apply(tagged, &cover, &[op], &mut rng);
+        let logits = net.decoder.forward(attacked);
+        correct += f64::from(bit_accuracy(logits, bits)) * (chunk.len() * bits_n) as f64;
+        total += (chunk.len() * bits_n) as f64;
+    }
+    EvalStats {
+        psnr: (psnr_sum / faces.len().max(1) as f64) as f32,
+        bit_accuracy: (correct / total.max(1.0)) as f32,
+    }
+}
