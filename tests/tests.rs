@@ -5,4 +5,5 @@ mod bad_inputs;
 mod cli;
 mod codec_cli;
 mod engine;
+mod learned;
 mod util;

@@ -79,6 +79,9 @@ pub enum Attack {
     Identity,
     /// JPEG re-encoding at quality 1–100.
     Jpeg(u8),
+    /// Lossy WebP re-encoding (libwebp) at quality 1–100; `webp` alone means
+    /// [`DEFAULT_WEBP_QUALITY`].
+    Webp(u8),
     /// Scaling both sides by a factor in (0, 4], bilinear with antialiasing.
     Resize(f32),
     /// A centred crop keeping this fraction (0, 1] of the area (aspect ratio kept).
@@ -97,7 +100,7 @@ pub enum Attack {
 
 impl Attack {
     /// The kinds this crate parses, for messages.
-    pub const KINDS: &'static str = "identity, jpeg:Q, resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F";
+    pub const KINDS: &'static str = "identity, jpeg:Q, webp[:Q], resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F";
 
     /// Applies the attack; `seed` drives the random ones (noise).
     pub fn apply(&self, image: &DynamicImage, seed: u64) -> Result<DynamicImage, AttackError> {
@@ -106,6 +109,7 @@ impl Attack {
         let out = match *self {
             Attack::Identity => image.clone(),
             Attack::Jpeg(quality) => self.jpeg(image, quality)?,
+            Attack::Webp(quality) => self.webp(image, quality)?,
             Attack::Resize(f) => {
                 let (nw, nh) = scaled(f);
                 self.check_size(nw, nh)?;
@@ -160,6 +164,42 @@ impl Attack {
         ))
     }
 }
+
+impl Attack {
+    fn webp(&self, image: &DynamicImage, quality: u8) -> Result<DynamicImage, AttackError> {
+        let (w, h) = image.dimensions();
+        let alpha = image.color().has_alpha();
+        let pixels = if alpha {
+            image.to_rgba8().into_raw()
+        } else {
+            image.to_rgb8().into_raw()
+        };
+        let encoder = if alpha {
+            webp::Encoder::from_rgba(&pixels, w, h)
+        } else {
+            webp::Encoder::from_rgb(&pixels, w, h)
+        };
+        let bytes = encoder.encode(f32::from(quality));
+        let err = |reason: &str| AttackError::Codec {
+            attack: self.to_string(),
+            reason: reason.to_owned(),
+        };
+        let decoded = webp::Decoder::new(&bytes)
+            .decode()
+            .ok_or_else(|| err("libwebp could not decode its own output"))?;
+        let raw = decoded.to_vec();
+        let back = if decoded.is_alpha() {
+            image::RgbaImage::from_raw(w, h, raw).map(DynamicImage::ImageRgba8)
+        } else {
+            image::RgbImage::from_raw(w, h, raw).map(DynamicImage::ImageRgb8)
+        }
+        .ok_or_else(|| err("decoded size differs from the input"))?;
+        Ok(same_layout(back, image))
+    }
+}
+
+/// WebP quality of a bare `webp` attack: libwebp's and most platforms' default.
+pub const DEFAULT_WEBP_QUALITY: u8 = 75;
 
 /// Applies `f` to every colour sample on the [0, 1] scale (alpha kept), clamping the result,
 /// and returns the image in its original layout.
@@ -232,6 +272,7 @@ impl fmt::Display for Attack {
         match self {
             Attack::Identity => write!(f, "identity"),
             Attack::Jpeg(q) => write!(f, "jpeg:{q}"),
+            Attack::Webp(q) => write!(f, "webp:{q}"),
             Attack::Resize(x) => write!(f, "resize:{x}"),
             Attack::Crop(x) => write!(f, "crop:{x}"),
             Attack::Rotate(x) => write!(f, "rotate:{x}"),
@@ -290,6 +331,18 @@ impl FromStr for Attack {
                 }
                 Ok(Attack::Jpeg(q as u8))
             }
+            "webp" if param.is_none() => Ok(Attack::Webp(DEFAULT_WEBP_QUALITY)),
+            "webp" => {
+                let q = number("webp", 1.0, true, 100.0)?;
+                if q.fract() != 0.0 {
+                    return Err(AttackError::BadParameter {
+                        kind: "webp",
+                        param: q.to_string(),
+                        problem: "is not a whole quality".into(),
+                    });
+                }
+                Ok(Attack::Webp(q as u8))
+            }
             "resize" => Ok(Attack::Resize(number("resize", 0.0, false, 4.0)?)),
             "crop" => Ok(Attack::Crop(number("crop", 0.0, false, 1.0)?)),
             "rotate" => Ok(Attack::Rotate(number("rotate", -45.0, true, 45.0)?)),
@@ -334,6 +387,7 @@ mod tests {
         for text in [
             "identity",
             "jpeg:50",
+            "webp:60",
             "resize:0.5",
             "crop:0.8",
             "rotate:-5",
@@ -400,6 +454,7 @@ mod tests {
         );
         for (attack, lo, hi) in [
             (Attack::Jpeg(30), 0.5, 20.0),
+            (Attack::Webp(30), 0.5, 40.0),
             (Attack::Blur(2.0), 0.5, 40.0),
             (Attack::Noise(0.05), 5.0, 15.0),
             (Attack::Brightness(1.2), 5.0, 40.0),
@@ -432,6 +487,15 @@ mod tests {
         assert_eq!(
             Attack::Jpeg(80).apply(&gray, 0).unwrap().color(),
             gray.color()
+        );
+        for image in [&rgba, &gray] {
+            let out = Attack::Webp(80).apply(image, 0).unwrap();
+            assert_eq!(out.color(), image.color());
+            assert_eq!(out.dimensions(), image.dimensions());
+        }
+        assert_eq!(
+            "webp".parse::<Attack>().unwrap(),
+            Attack::Webp(DEFAULT_WEBP_QUALITY)
         );
     }
 }

@@ -90,7 +90,7 @@ pub struct ModelArgs {
 
 #[derive(Debug, Args)]
 pub struct AttackArgs {
-    /// The attack: identity, jpeg:Q, resize:F, crop:F (area kept), rotate:DEG, blur:SIGMA,
+    /// The attack: identity, jpeg:Q, webp[:Q] (lossy, default 75), resize:F, crop:F (area kept), rotate:DEG, blur:SIGMA,
     /// noise:SIGMA (0–1 scale), brightness:F, contrast:F.
     #[arg(value_name = "KIND[:PARAM]")]
     pub attack: String,

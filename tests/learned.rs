@@ -1,0 +1,127 @@
+//! The learned engine with the built-in weights: round trips on real val faces, photos of any
+//! size, unmarked photos, and weights directories that are wrong.
+
+use faketagger::model::Backend;
+use faketagger::{Error, SchemeKind, Tag, Tagger};
+use image::DynamicImage;
+use tempfile::tempdir;
+
+use crate::util::{run, s, shared_faces, synthetic_photo};
+
+fn builtin() -> Tagger {
+    let tagger = Tagger::builtin(&Backend::Flex.device().unwrap()).unwrap();
+    assert_eq!(tagger.scheme(), SchemeKind::Learned);
+    tagger
+}
+
+fn jpeg(image: &DynamicImage, quality: u8) -> DynamicImage {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&image.to_rgb8())
+        .unwrap();
+    image::load_from_memory(&bytes).unwrap()
+}
+
+#[test]
+fn val_faces_round_trip_and_unmarked_faces_say_no_tag() {
+    let faces = shared_faces("val", 12);
+    if faces.is_empty() {
+        eprintln!("skipped: ../shared/datasets/celeba-faces128 is not beside the project");
+        return;
+    }
+    let tagger = builtin();
+    let mut psnr_sum = 0.0;
+    for (i, path) in faces.iter().enumerate() {
+        let face = image::open(path).unwrap();
+        let tag = Tag::new(0x1234_5678_0000_0000 | i as u64);
+        let tagged = tagger.embed(&face, tag, 1.0).unwrap();
+        psnr_sum += tagged.psnr;
+        let found = tagger.decode(&tagged.image).unwrap();
+        assert_eq!(found.tag, Some(tag), "{}", path.display());
+        assert!(found.confidence > 0.8, "{}: {found:?}", path.display());
+        // saved as a high-quality JPEG, as most photos are
+        assert_eq!(
+            tagger.decode(&jpeg(&tagged.image, 95)).unwrap().tag,
+            Some(tag),
+            "{} JPEG q95",
+            path.display()
+        );
+        assert_eq!(
+            tagger.decode(&face).unwrap().tag,
+            None,
+            "{} unmarked",
+            path.display()
+        );
+    }
+    let mean = psnr_sum / faces.len() as f64;
+    assert!(mean > 30.0, "mean PSNR {mean}");
+}
+
+#[test]
+fn photos_of_any_size_and_aspect_ratio_round_trip() {
+    let tagger = builtin();
+    for (seed, (w, h)) in [(128, 128), (640, 360), (300, 500), (1024, 768)]
+        .into_iter()
+        .enumerate()
+    {
+        let photo = DynamicImage::ImageRgb8(synthetic_photo(w, h, 200 + seed as u64));
+        let tag = Tag::new(0xabcd_0000_0000_0000 | seed as u64);
+        let tagged = tagger.embed(&photo, tag, 1.0).unwrap();
+        assert_eq!(tagged.image.width(), w);
+        assert_eq!(tagged.image.height(), h);
+        assert_eq!(
+            tagger.decode(&tagged.image).unwrap().tag,
+            Some(tag),
+            "{w}x{h}"
+        );
+        assert_eq!(tagger.decode(&photo).unwrap().tag, None, "{w}x{h} unmarked");
+    }
+}
+
+#[test]
+fn weights_directories_that_are_wrong_get_clear_errors() {
+    let device = Backend::Flex.device().unwrap();
+    let dir = tempdir().unwrap();
+    // missing files
+    let err = Tagger::load(dir.path(), &device).unwrap_err();
+    assert!(matches!(err, Error::Model(_)), "{err}");
+    assert!(err.to_string().contains("tagger.json"), "{err}");
+    // a config that is not one, and a record that is not one
+    std::fs::write(dir.path().join("tagger.json"), b"not json").unwrap();
+    std::fs::write(dir.path().join("tagger.bpk"), b"not a record").unwrap();
+    let err = Tagger::load(dir.path(), &device).unwrap_err();
+    assert!(err.to_string().contains("not a valid config"), "{err}");
+    let builtin_dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/faketagger-v0");
+    std::fs::copy(
+        builtin_dir.join("tagger.json"),
+        dir.path().join("tagger.json"),
+    )
+    .unwrap();
+    let err = Tagger::load(dir.path(), &device).unwrap_err();
+    assert!(err.to_string().contains("not a burnpack record"), "{err}");
+    // the real directory loads
+    assert_eq!(
+        Tagger::load(&builtin_dir, &device).unwrap().scheme(),
+        SchemeKind::Learned
+    );
+
+    // through the CLI: exit code 2 and the flag named
+    let photo = dir.path().join("p.png");
+    synthetic_photo(128, 128, 1).save(&photo).unwrap();
+    let r = run(&["decode", s(&photo), "--weights", s(dir.path())]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--weights"), "{}", r.stderr);
+    assert!(r.stderr.contains("burnpack"), "{}", r.stderr);
+    let r = run(&[
+        "decode",
+        s(&photo),
+        "--weights",
+        s(&dir.path().join("nope")),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("not a directory"), "{}", r.stderr);
+    let r = run(&["decode", s(&photo), "--device", "tpu"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("unknown backend"), "{}", r.stderr);
+}
