@@ -31,8 +31,18 @@ pub struct LoadedImage {
     pub image: DynamicImage,
     /// The container format the bytes were in.
     pub format: ImageFormat,
+    /// Colour profile and EXIF to carry into outputs.
+    pub metadata: Metadata,
+}
+
+/// What outputs keep of an input besides its pixels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Metadata {
     /// Embedded ICC profile, if any.
     pub icc_profile: Option<Vec<u8>>,
+    /// The raw EXIF block (TIFF structure), if any, with its orientation reset to "upright":
+    /// the pixels were already turned.
+    pub exif: Option<Vec<u8>>,
 }
 
 /// Reads an image with the limits above.
@@ -69,13 +79,18 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
         .set_limits(limits)
         .map_err(|e| image_error(path, e))?;
     let icc_profile = decoder.icc_profile().ok().flatten();
+    let mut exif = decoder.exif_metadata().ok().flatten();
+    if let Some(chunk) = exif.as_mut() {
+        // the orientation it held is applied below; outputs are stored upright
+        let _ = image::metadata::Orientation::remove_from_exif_chunk(chunk);
+    }
     let orientation = decoder.orientation().map_err(|e| image_error(path, e))?;
     let mut image = DynamicImage::from_decoder(decoder).map_err(|e| image_error(path, e))?;
     image.apply_orientation(orientation);
     Ok(LoadedImage {
         image,
         format,
-        icc_profile,
+        metadata: Metadata { icc_profile, exif },
     })
 }
 
@@ -220,13 +235,14 @@ pub fn check_output(output: &Path, overwrite: Overwrite, inputs: &[PathBuf]) -> 
     Ok(())
 }
 
-/// Encodes `image` in `format` (JPEG at `quality`), keeping the ICC profile where the format
-/// carries one. Formats without alpha or 16-bit samples get the nearest layout they support.
+/// Encodes `image` in `format` (JPEG at `quality`), keeping the ICC profile and EXIF where the
+/// format carries them (JPEG and PNG). Formats without alpha or 16-bit samples get the nearest
+/// layout they support.
 pub fn encode_image(
     image: &DynamicImage,
     format: ImageFormat,
     quality: u8,
-    icc_profile: Option<&[u8]>,
+    metadata: &Metadata,
     path: &Path,
 ) -> Result<Vec<u8>, Error> {
     use image::codecs::{jpeg::JpegEncoder, png::PngEncoder};
@@ -248,7 +264,7 @@ pub fn encode_image(
             write_with_profile(
                 JpegEncoder::new_with_quality(&mut bytes, quality),
                 &flat,
-                icc_profile,
+                metadata,
             )
             .map_err(encode_err)?;
         }
@@ -258,7 +274,7 @@ pub fn encode_image(
                 DynamicImage::ImageRgba32F(_) => DynamicImage::ImageRgba16(image.to_rgba16()),
                 other => other.clone(),
             };
-            write_with_profile(PngEncoder::new(&mut bytes), &layout, icc_profile)
+            write_with_profile(PngEncoder::new(&mut bytes), &layout, metadata)
                 .map_err(encode_err)?;
         }
         ImageFormat::WebP | ImageFormat::Bmp => {
@@ -281,15 +297,18 @@ pub fn encode_image(
     Ok(bytes)
 }
 
-/// Writes `image` with `encoder`, embedding the ICC profile first; a profile the encoder refuses
-/// is dropped, not fatal.
+/// Writes `image` with `encoder`, embedding the ICC profile and EXIF first; metadata the encoder
+/// refuses is dropped, not fatal.
 fn write_with_profile(
     mut encoder: impl image::ImageEncoder,
     image: &DynamicImage,
-    icc_profile: Option<&[u8]>,
+    metadata: &Metadata,
 ) -> image::ImageResult<()> {
-    if let Some(icc) = icc_profile {
-        let _ = encoder.set_icc_profile(icc.to_vec());
+    if let Some(icc) = &metadata.icc_profile {
+        let _ = encoder.set_icc_profile(icc.clone());
+    }
+    if let Some(exif) = &metadata.exif {
+        let _ = encoder.set_exif_metadata(exif.clone());
     }
     encoder.write_image(
         image.as_bytes(),

@@ -6,15 +6,7 @@ use image::DynamicImage;
 use image::imageops::FilterType;
 use tempfile::tempdir;
 
-use crate::util::synthetic_photo;
-
-fn jpeg(image: &DynamicImage, quality: u8) -> DynamicImage {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-        .encode_image(&image.to_rgb8())
-        .unwrap();
-    image::load_from_memory(&bytes).unwrap()
-}
+use crate::util::{jpeg, synthetic_photo};
 
 #[test]
 fn baseline_survives_jpeg_and_odd_aspect_ratios() {
@@ -178,6 +170,29 @@ fn exif_orientation_is_applied_on_read() {
         (120, 200),
         "displayed upright"
     );
+    // the EXIF travels to outputs, turned upright like the pixels
+    let exif = loaded.metadata.exif.clone().expect("EXIF read");
+    assert_eq!(
+        image::metadata::Orientation::from_exif_chunk(&exif),
+        Some(image::metadata::Orientation::NoTransforms)
+    );
+    for format in [image::ImageFormat::Jpeg, image::ImageFormat::Png] {
+        let out = dir.path().join("out");
+        let bytes = faketagger::io::encode_image(&loaded.image, format, 90, &loaded.metadata, &out)
+            .unwrap();
+        std::fs::write(&out, bytes).unwrap();
+        let again = faketagger::io::read_image(&out).unwrap();
+        assert_eq!(
+            (again.image.width(), again.image.height()),
+            (120, 200),
+            "{format:?}"
+        );
+        assert_eq!(
+            again.metadata.exif.as_deref(),
+            Some(&exif[..]),
+            "{format:?}"
+        );
+    }
     let plain = dir.path().join("plain.jpg");
     std::fs::write(&plain, jpeg_with_orientation(200, 120, 1)).unwrap();
     let loaded = faketagger::io::read_image(&plain).unwrap();
@@ -201,20 +216,14 @@ fn icc_profiles_are_kept_in_png_and_jpeg_outputs() {
     std::fs::write(&input, &png).unwrap();
 
     let loaded = faketagger::io::read_image(&input).unwrap();
-    assert_eq!(loaded.icc_profile.as_deref(), Some(&profile[..]));
+    assert_eq!(loaded.metadata.icc_profile.as_deref(), Some(&profile[..]));
     for (name, format) in [
         ("out.png", image::ImageFormat::Png),
         ("out.jpg", image::ImageFormat::Jpeg),
     ] {
         let out = dir.path().join(name);
-        let bytes = faketagger::io::encode_image(
-            &loaded.image,
-            format,
-            90,
-            loaded.icc_profile.as_deref(),
-            &out,
-        )
-        .unwrap();
+        let bytes = faketagger::io::encode_image(&loaded.image, format, 90, &loaded.metadata, &out)
+            .unwrap();
         let mut decoder = image::ImageReader::new(std::io::Cursor::new(bytes))
             .with_guessed_format()
             .unwrap()

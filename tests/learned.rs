@@ -6,20 +6,12 @@ use faketagger::{Error, SchemeKind, Tag, Tagger};
 use image::DynamicImage;
 use tempfile::tempdir;
 
-use crate::util::{run, s, shared_faces, synthetic_photo};
+use crate::util::{jpeg, run, s, shared_faces, synthetic_photo};
 
 fn builtin() -> Tagger {
     let tagger = Tagger::builtin(&Backend::Flex.device().unwrap()).unwrap();
     assert_eq!(tagger.scheme(), SchemeKind::Learned);
     tagger
-}
-
-fn jpeg(image: &DynamicImage, quality: u8) -> DynamicImage {
-    let mut bytes = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-        .encode_image(&image.to_rgb8())
-        .unwrap();
-    image::load_from_memory(&bytes).unwrap()
 }
 
 #[test]

@@ -116,3 +116,12 @@ pub fn leftover_temporaries(dir: &Path) -> Vec<PathBuf> {
         })
         .collect()
 }
+
+/// `image` re-encoded as a JPEG at `quality` and decoded again.
+pub fn jpeg(image: &image::DynamicImage, quality: u8) -> image::DynamicImage {
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
+        .encode_image(&image.to_rgb8())
+        .unwrap();
+    image::load_from_memory(&bytes).unwrap()
+}

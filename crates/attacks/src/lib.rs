@@ -318,31 +318,22 @@ impl FromStr for Attack {
             }
             Ok(value)
         };
+        let quality = |kind: &'static str| -> Result<u8, AttackError> {
+            let q = number(kind, 1.0, true, 100.0)?;
+            if q.fract() != 0.0 {
+                return Err(AttackError::BadParameter {
+                    kind,
+                    param: q.to_string(),
+                    problem: "is not a whole quality".into(),
+                });
+            }
+            Ok(q as u8)
+        };
         match kind.to_ascii_lowercase().as_str() {
             "identity" | "none" => Ok(Attack::Identity),
-            "jpeg" | "jpg" => {
-                let q = number("jpeg", 1.0, true, 100.0)?;
-                if q.fract() != 0.0 {
-                    return Err(AttackError::BadParameter {
-                        kind: "jpeg",
-                        param: q.to_string(),
-                        problem: "is not a whole quality".into(),
-                    });
-                }
-                Ok(Attack::Jpeg(q as u8))
-            }
+            "jpeg" | "jpg" => Ok(Attack::Jpeg(quality("jpeg")?)),
             "webp" if param.is_none() => Ok(Attack::Webp(DEFAULT_WEBP_QUALITY)),
-            "webp" => {
-                let q = number("webp", 1.0, true, 100.0)?;
-                if q.fract() != 0.0 {
-                    return Err(AttackError::BadParameter {
-                        kind: "webp",
-                        param: q.to_string(),
-                        problem: "is not a whole quality".into(),
-                    });
-                }
-                Ok(Attack::Webp(q as u8))
-            }
+            "webp" => Ok(Attack::Webp(quality("webp")?)),
             "resize" => Ok(Attack::Resize(number("resize", 0.0, false, 4.0)?)),
             "crop" => Ok(Attack::Crop(number("crop", 0.0, false, 1.0)?)),
             "rotate" => Ok(Attack::Rotate(number("rotate", -45.0, true, 45.0)?)),

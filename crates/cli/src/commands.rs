@@ -52,13 +52,7 @@ fn process<T>(
     io::check_output(&job.output, overwrite, inputs)?;
     let loaded = read_image(&job.input)?;
     let (image, report) = transform(&loaded.image)?;
-    let bytes = io::encode_image(
-        &image,
-        job.format,
-        quality,
-        loaded.icc_profile.as_deref(),
-        &job.output,
-    )?;
+    let bytes = io::encode_image(&image, job.format, quality, &loaded.metadata, &job.output)?;
     io::write_atomic(&job.output, &bytes, overwrite, inputs)?;
     Ok(report)
 }
