@@ -211,3 +211,44 @@ fn alpha_input_to_jpeg_output_is_flattened_not_refused() {
     );
     assert_eq!(run(&["decode", s(&output)]).code, 0);
 }
+
+#[test]
+fn cmyk_jpegs_are_read_tagged_and_written_as_rgb() {
+    let dir = tempdir().unwrap();
+    let photo = synthetic_photo(160, 120, 40);
+    // RGB → CMYK the naive way (K = 1 − max, as print drivers start from)
+    let cmyk: Vec<u8> = photo
+        .pixels()
+        .flat_map(|p| {
+            let [r, g, b] = p.0.map(|v| f32::from(v) / 255.0);
+            let k = 1.0 - r.max(g).max(b);
+            let d = (1.0 - k).max(1e-6);
+            [(1.0 - r - k) / d, (1.0 - g - k) / d, (1.0 - b - k) / d, k]
+                .map(|v| (v * 255.0).round() as u8)
+        })
+        .collect();
+    let input = dir.path().join("cmyk.jpg");
+    jpeg_encoder::Encoder::new_file(&input, 95)
+        .unwrap()
+        .encode(&cmyk, 160, 120, jpeg_encoder::ColorType::Cmyk)
+        .unwrap();
+    let loaded = faketagger::io::read_image(&input).unwrap();
+    assert!(loaded.image.color().has_color());
+    // the colours come back close to the RGB they were made from
+    let back = loaded.image.to_rgb8();
+    let mean_diff = back
+        .as_raw()
+        .iter()
+        .zip(photo.as_raw())
+        .map(|(a, b)| (f32::from(*a) - f32::from(*b)).abs())
+        .sum::<f32>()
+        / back.as_raw().len() as f32;
+    assert!(mean_diff < 8.0, "CMYK decoded {mean_diff} levels off on average");
+    let output = dir.path().join("tagged.jpg");
+    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let r = run(&["decode", s(&output)]);
+    assert_eq!(r.code, 0, "{}", r.stdout);
+    assert!(r.stdout.contains(TAG));
+    assert_eq!(image::open(&output).unwrap().color(), image::ColorType::Rgb8);
+}
