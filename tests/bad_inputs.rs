@@ -243,12 +243,18 @@ fn cmyk_jpegs_are_read_tagged_and_written_as_rgb() {
         .map(|(a, b)| (f32::from(*a) - f32::from(*b)).abs())
         .sum::<f32>()
         / back.as_raw().len() as f32;
-    assert!(mean_diff < 8.0, "CMYK decoded {mean_diff} levels off on average");
+    assert!(
+        mean_diff < 8.0,
+        "CMYK decoded {mean_diff} levels off on average"
+    );
     let output = dir.path().join("tagged.jpg");
     let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let r = run(&["decode", s(&output)]);
     assert_eq!(r.code, 0, "{}", r.stdout);
     assert!(r.stdout.contains(TAG));
-    assert_eq!(image::open(&output).unwrap().color(), image::ColorType::Rgb8);
+    assert_eq!(
+        image::open(&output).unwrap().color(),
+        image::ColorType::Rgb8
+    );
 }

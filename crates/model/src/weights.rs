@@ -77,16 +77,44 @@ pub fn apply_record<M: Module>(module: M, bytes: Vec<u8>, source: &Path) -> Resu
         .map_err(|e| bad(source, format!("does not fit its config: {e}")))
 }
 
+/// Loads any network from `<dir>/<name>.{json,bpk}`: the config is read, `build` makes the
+/// network from it (checking it first), and the record is applied.
+///
+/// ```no_run
+/// use faketagger_model::noise::simulators::{FaceSwap, FaceSwapConfig};
+/// use faketagger_model::{Backend, weights};
+/// let device = Backend::Flex.device()?;
+/// let (config, swap): (FaceSwapConfig, FaceSwap) =
+///     weights::load("weights/simulators".as_ref(), "faceswap", &device, |c: &FaceSwapConfig, d| {
+///         c.validate()?;
+///         Ok(c.init(d))
+///     })?;
+/// # Ok::<(), faketagger_model::ModelError>(())
+/// ```
+pub fn load<C: Config, M: Module>(
+    dir: &Path,
+    name: &str,
+    device: &Device,
+    build: impl FnOnce(&C, &Device) -> Result<M, String>,
+) -> Result<(C, M), ModelError> {
+    let files = WeightsFiles::new(dir, name);
+    let config: C = load_config(&files.config)?;
+    let module = build(&config, device)
+        .map_err(|reason| bad(&files.config, format!("invalid config: {reason}")))?;
+    let record = std::fs::read(&files.record).map_err(|e| bad(&files.record, e))?;
+    Ok((config, apply_record(module, record, &files.record)?))
+}
+
 /// Loads a tagger network from `<dir>/<name>.{json,bpk}`.
 pub fn load_tagger_net(
     dir: &Path,
     name: &str,
     device: &Device,
 ) -> Result<(TaggerNetConfig, TaggerNet), ModelError> {
-    let files = WeightsFiles::new(dir, name);
-    let config: TaggerNetConfig = load_config(&files.config)?;
-    let record = std::fs::read(&files.record).map_err(|e| bad(&files.record, e))?;
-    tagger_net_from_parts(config, record, &files.record, device)
+    load(dir, name, device, |config: &TaggerNetConfig, device| {
+        config.validate()?;
+        Ok(config.init(device))
+    })
 }
 
 /// Builds a tagger network from a config and the bytes of its record (e.g. compiled into a
