@@ -378,3 +378,72 @@ fn attack_errors_name_the_kind_or_file() {
     assert!(r.stderr.contains("input"), "{}", r.stderr);
     assert!(!out.exists());
 }
+
+#[test]
+fn faceswap_attack_pastes_one_face_over_another_both_ways() {
+    let dir = tempdir().unwrap();
+    let target = dir.path().join("target.png");
+    let donor = dir.path().join("donor.png");
+    synthetic_photo(128, 128, 50).save(&target).unwrap();
+    synthetic_photo(200, 160, 51).save(&donor).unwrap();
+    let over = dir.path().join("over.png");
+    let r = run(&[
+        "attack",
+        "faceswap",
+        s(&target),
+        "-o",
+        s(&over),
+        "--donor",
+        s(&donor),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let (t, o) = (
+        image::open(&target).unwrap().to_rgb8(),
+        image::open(&over).unwrap().to_rgb8(),
+    );
+    assert_eq!(o.dimensions(), (128, 128));
+    assert_eq!(
+        t.get_pixel(1, 1),
+        o.get_pixel(1, 1),
+        "outside the face is kept"
+    );
+    assert_ne!(
+        t.get_pixel(64, 81),
+        o.get_pixel(64, 81),
+        "the nose is replaced"
+    );
+    // the other way: the target's face goes into the donor photo, which sets the size
+    let into = dir.path().join("into.png");
+    let r = run(&[
+        "attack",
+        "faceswap:into",
+        s(&target),
+        "-o",
+        s(&into),
+        "--donor",
+        s(&donor),
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(image::open(&into).unwrap().dimensions(), (200, 160));
+    // misuse is refused with the flag named
+    let r = run(&[
+        "attack",
+        "faceswap",
+        s(&target),
+        "-o",
+        s(&dir.path().join("x.png")),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("--donor"), "{}", r.stderr);
+    let r = run(&[
+        "attack",
+        "blur:1",
+        s(&target),
+        "-o",
+        s(&dir.path().join("y.png")),
+        "--donor",
+        s(&donor),
+    ]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("faceswap attack only"), "{}", r.stderr);
+}

@@ -20,6 +20,8 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod faceswap;
+
 use std::fmt;
 use std::str::FromStr;
 

@@ -90,8 +90,10 @@ pub struct ModelArgs {
 
 #[derive(Debug, Args)]
 pub struct AttackArgs {
-    /// The attack: identity, jpeg:Q, webp[:Q] (lossy, default 75), resize:F, crop:F (area kept), rotate:DEG, blur:SIGMA,
-    /// noise:SIGMA (0–1 scale), brightness:F, contrast:F.
+    /// The attack: identity, jpeg:Q, webp[:Q] (lossy, default 75), resize:F, crop:F (area kept),
+    /// rotate:DEG, blur:SIGMA, noise:SIGMA (0–1 scale), brightness:F, contrast:F; faceswap
+    /// (the --donor's face pasted over INPUT) or faceswap:into (INPUT's face pasted into the
+    /// --donor photo).
     #[arg(value_name = "KIND[:PARAM]")]
     pub attack: String,
     /// The photo to attack (never modified).
@@ -103,6 +105,14 @@ pub struct AttackArgs {
     /// Seed of the random attacks (noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// faceswap: the other face.
+    #[arg(long, value_name = "PHOTO")]
+    pub donor: Option<PathBuf>,
+    /// faceswap: a CelebA-style meta.csv with the landmarks (lm0_x … lm4_y) of INPUT and the
+    /// donor, looked up by file name (default: the meta.csv beside each photo, else the layout
+    /// of an aligned face crop).
+    #[arg(long, value_name = "CSV")]
+    pub landmarks: Option<PathBuf>,
     /// JPEG quality when the output is a JPEG file (1–100).
     #[arg(long, value_name = "Q", default_value_t = 95)]
     pub quality: u8,

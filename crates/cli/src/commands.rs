@@ -9,7 +9,7 @@ use faketagger::{ChannelBits, Codec, Detection, Embedded, Error};
 use image::DynamicImage;
 use serde_json::json;
 
-use crate::settings::{AttackSettings, DecodeSettings, EmbedSettings, Job, parse_tag};
+use crate::settings::{AttackKind, AttackSettings, DecodeSettings, EmbedSettings, Job, parse_tag};
 
 /// Exit codes, as ripgrep's: found / not found / error.
 pub const EXIT_FOUND: u8 = 0;
@@ -120,7 +120,7 @@ pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
         settings.quality,
         settings.overwrite,
         std::slice::from_ref(&job.input),
-        |image| Ok((settings.attack.apply(image, settings.seed)?, ())),
+        |image| Ok((apply_attack(&settings, image)?, ())),
     );
     if let Err(e) = result {
         report(&e);
@@ -135,6 +135,39 @@ pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
         );
     }
     Ok(ExitCode::from(EXIT_FOUND))
+}
+
+fn apply_attack(settings: &AttackSettings, image: &DynamicImage) -> Result<DynamicImage, Error> {
+    use faketagger::attacks::faceswap::{aligned_landmarks, face_swap, landmarks_from_csv};
+    let (into, donor_path, landmarks) = match &settings.attack {
+        AttackKind::Image(attack) => return Ok(attack.apply(image, settings.seed)?),
+        AttackKind::FaceSwap {
+            into,
+            donor,
+            landmarks,
+        } => (*into, donor, landmarks),
+    };
+    let donor = read_image(donor_path)?.image;
+    // landmarks: the given CSV, else the meta.csv beside each photo, else an aligned crop's
+    let find = |path: &std::path::Path, img: &DynamicImage| {
+        let csv = landmarks
+            .clone()
+            .or_else(|| path.parent().map(|d| d.join("meta.csv")));
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        csv.and_then(|c| std::fs::read_to_string(c).ok())
+            .and_then(|text| landmarks_from_csv(&text, name))
+            .unwrap_or_else(|| aligned_landmarks(img.width(), img.height()))
+    };
+    let input_lm = find(&settings.job.input, image);
+    let donor_lm = find(donor_path, &donor);
+    Ok(if into {
+        face_swap(&donor, &donor_lm, image, &input_lm)?
+    } else {
+        face_swap(image, &input_lm, &donor, &donor_lm)?
+    })
 }
 
 /// PSNR of an unchanged image is +∞, which JSON cannot carry.

@@ -181,9 +181,39 @@ fn check_quality(quality: u8) -> Result<()> {
     Ok(())
 }
 
+/// A real attack on one photo, or a face swap with a second one.
+#[derive(Debug, Clone)]
+pub enum AttackKind {
+    Image(Attack),
+    FaceSwap {
+        /// INPUT's face goes into the donor photo (else the donor's face over INPUT).
+        into: bool,
+        donor: PathBuf,
+        landmarks: Option<PathBuf>,
+    },
+}
+
+impl std::fmt::Display for AttackKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AttackKind::Image(a) => write!(f, "{a}"),
+            AttackKind::FaceSwap {
+                into: false, donor, ..
+            } => {
+                write!(f, "faceswap (face of {})", donor.display())
+            }
+            AttackKind::FaceSwap {
+                into: true, donor, ..
+            } => {
+                write!(f, "faceswap:into {}", donor.display())
+            }
+        }
+    }
+}
+
 #[derive(Debug)]
 pub struct AttackSettings {
-    pub attack: Attack,
+    pub attack: AttackKind,
     pub job: Job,
     pub seed: u64,
     pub quality: u8,
@@ -192,10 +222,28 @@ pub struct AttackSettings {
 
 impl AttackSettings {
     pub fn from_args(args: AttackArgs) -> Result<Self> {
-        let attack = args
-            .attack
-            .parse::<Attack>()
-            .with_context(|| format!("KIND {:?}", args.attack))?;
+        let attack = match args.attack.to_ascii_lowercase().as_str() {
+            kind @ ("faceswap" | "faceswap:into") => {
+                let Some(donor) = args.donor else {
+                    bail!("{kind} needs --donor PHOTO: the other face");
+                };
+                AttackKind::FaceSwap {
+                    into: kind.ends_with(":into"),
+                    donor,
+                    landmarks: args.landmarks,
+                }
+            }
+            _ => {
+                if args.donor.is_some() || args.landmarks.is_some() {
+                    bail!("--donor and --landmarks go with the faceswap attack only");
+                }
+                AttackKind::Image(
+                    args.attack
+                        .parse::<Attack>()
+                        .with_context(|| format!("KIND {:?}", args.attack))?,
+                )
+            }
+        };
         check_quality(args.quality)?;
         let format = output_format(&args.output)?;
         Ok(Self {

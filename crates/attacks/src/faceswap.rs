@@ -1,0 +1,297 @@
+//! A landmark face swap in the classical FaceSwap manner (as in Marek Kowalski's FaceSwap and the
+//! OpenCV tutorials): the donor's face is aligned onto the target's with the similarity transform
+//! that best maps its five landmarks onto the target's, its colours are matched to the target's
+//! face (mean and spread per channel), and it is blended in through a feathered ellipse that
+//! covers eyes, nose and mouth.
+//!
+//! Landmarks are the five points of CelebA's aligned crops (`meta.csv` columns `lm0_x`…`lm4_y`):
+//! left eye, right eye, nose, left and right mouth corner, in pixels.
+
+use image::{DynamicImage, Rgba32FImage};
+
+use crate::{AttackError, same_layout};
+
+/// Five facial landmarks in pixels: eyes, nose, mouth corners.
+pub type Landmarks = [[f32; 2]; 5];
+
+/// Where the landmarks of an aligned face crop sit, as fractions of its side (the mean layout of
+/// the 128×128 CelebA crops this project uses).
+pub const ALIGNED_LAYOUT: Landmarks = [
+    [0.375, 0.473],
+    [0.625, 0.477],
+    [0.498, 0.633],
+    [0.391, 0.727],
+    [0.613, 0.723],
+];
+
+/// The aligned layout scaled to an image of `width` × `height`.
+pub fn aligned_landmarks(width: u32, height: u32) -> Landmarks {
+    ALIGNED_LAYOUT.map(|[x, y]| [x * width as f32, y * height as f32])
+}
+
+/// The landmarks of `file_name` in a CelebA-style `meta.csv` (columns `file` and
+/// `lm0_x` … `lm4_y`), if it lists the file.
+pub fn landmarks_from_csv(csv: &str, file_name: &str) -> Option<Landmarks> {
+    let mut lines = csv.lines();
+    let header: Vec<&str> = lines.next()?.split(',').map(str::trim).collect();
+    let col = |name: &str| header.iter().position(|h| *h == name);
+    let file = col("file")?;
+    let coords: Vec<usize> = (0..5)
+        .flat_map(|k| [format!("lm{k}_x"), format!("lm{k}_y")])
+        .map(|name| col(&name))
+        .collect::<Option<_>>()?;
+    let row: Vec<&str> = lines
+        .map(|l| l.split(',').map(str::trim).collect::<Vec<_>>())
+        .find(|f| f.get(file) == Some(&file_name))?
+        .clone();
+    let v: Vec<f32> = coords
+        .iter()
+        .map(|&c| row.get(c)?.parse().ok())
+        .collect::<Option<_>>()?;
+    Some(std::array::from_fn(|k| [v[2 * k], v[2 * k + 1]]))
+}
+
+/// Feathered fraction of the ellipse's radius: the blend ramps from 0 to 1 over its outer 30%.
+const FEATHER: f32 = 0.3;
+/// Ellipse half-width in eye distances, and half-height in eye-to-mouth distances.
+const HALF_WIDTH: f32 = 1.1;
+const HALF_HEIGHT: f32 = 1.5;
+
+/// `x' = [a −b; b a]·x + t`.
+#[derive(Debug, Clone, Copy)]
+struct Similarity {
+    a: f32,
+    b: f32,
+    t: [f32; 2],
+}
+
+impl Similarity {
+    /// Least-squares similarity mapping `from` onto `to` (closed form for 2-D).
+    fn fit(from: &Landmarks, to: &Landmarks) -> Option<Self> {
+        let mean = |p: &Landmarks| {
+            let s = p.iter().fold([0.0, 0.0], |s, q| [s[0] + q[0], s[1] + q[1]]);
+            [s[0] / 5.0, s[1] / 5.0]
+        };
+        let (mf, mt) = (mean(from), mean(to));
+        let (mut num_a, mut num_b, mut den) = (0.0, 0.0, 0.0);
+        for (f, t) in from.iter().zip(to) {
+            let (fx, fy, tx, ty) = (f[0] - mf[0], f[1] - mf[1], t[0] - mt[0], t[1] - mt[1]);
+            num_a += fx * tx + fy * ty;
+            num_b += fx * ty - fy * tx;
+            den += fx * fx + fy * fy;
+        }
+        if den < 1e-6 {
+            return None;
+        }
+        let (a, b) = (num_a / den, num_b / den);
+        let t = [
+            mt[0] - (a * mf[0] - b * mf[1]),
+            mt[1] - (b * mf[0] + a * mf[1]),
+        ];
+        Some(Self { a, b, t })
+    }
+
+    fn apply(self, [x, y]: [f32; 2]) -> [f32; 2] {
+        [
+            self.a * x - self.b * y + self.t[0],
+            self.b * x + self.a * y + self.t[1],
+        ]
+    }
+}
+
+fn bad(reason: &str) -> AttackError {
+    AttackError::Codec {
+        attack: "faceswap".into(),
+        reason: reason.into(),
+    }
+}
+
+/// Pastes `donor`'s face over `target`'s. Returns the target with the swapped face, in the
+/// target's layout (alpha kept).
+pub fn face_swap(
+    target: &DynamicImage,
+    target_landmarks: &Landmarks,
+    donor: &DynamicImage,
+    donor_landmarks: &Landmarks,
+) -> Result<DynamicImage, AttackError> {
+    if target_landmarks
+        .iter()
+        .chain(donor_landmarks)
+        .flatten()
+        .any(|v| !v.is_finite())
+    {
+        return Err(bad("landmarks must be finite numbers"));
+    }
+    // landmarks all in one spot give no scale or angle to align with
+    if Similarity::fit(donor_landmarks, donor_landmarks).is_none() {
+        return Err(bad("the donor's landmarks are degenerate"));
+    }
+    let to_donor = Similarity::fit(target_landmarks, donor_landmarks)
+        .ok_or_else(|| bad("the target's landmarks are degenerate"))?;
+    let src = donor.to_rgba32f();
+    let mut out = target.to_rgba32f();
+    let (w, h) = out.dimensions();
+    let mask = ellipse_mask(w, h, target_landmarks);
+    // the donor face, warped into the target's frame
+    let warped: Vec<Option<[f32; 3]>> = (0..w * h)
+        .map(|i| {
+            if mask[i as usize] <= 0.0 {
+                return None;
+            }
+            let p = to_donor.apply([(i % w) as f32, (i / w) as f32]);
+            bilinear(&src, p)
+        })
+        .collect();
+    let gain = colour_match(&out, &warped, &mask);
+    for (i, pixel) in out.pixels_mut().enumerate() {
+        let (Some(face), m) = (warped[i], mask[i]) else {
+            continue;
+        };
+        for c in 0..3 {
+            let matched = ((face[c] - gain[c].0) * gain[c].1 + gain[c].2).clamp(0.0, 1.0);
+            pixel.0[c] = m * matched + (1.0 - m) * pixel.0[c];
+        }
+    }
+    Ok(same_layout(DynamicImage::ImageRgba32F(out), target))
+}
+
+/// Blend weights: 1 inside the face ellipse, ramping to 0 across its feathered rim.
+fn ellipse_mask(w: u32, h: u32, lm: &Landmarks) -> Vec<f32> {
+    let dist = |p: [f32; 2], q: [f32; 2]| ((p[0] - q[0]).powi(2) + (p[1] - q[1]).powi(2)).sqrt();
+    let eyes = [(lm[0][0] + lm[1][0]) / 2.0, (lm[0][1] + lm[1][1]) / 2.0];
+    let mouth = [(lm[3][0] + lm[4][0]) / 2.0, (lm[3][1] + lm[4][1]) / 2.0];
+    let centre = [(eyes[0] + mouth[0]) / 2.0, (eyes[1] + mouth[1]) / 2.0];
+    let rx = (HALF_WIDTH * dist(lm[0], lm[1])).max(1.0);
+    let ry = (HALF_HEIGHT * dist(eyes, mouth)).max(1.0);
+    // the face's own tilt: the eye line's angle
+    let (sin, cos) = (lm[1][1] - lm[0][1]).atan2(lm[1][0] - lm[0][0]).sin_cos();
+    (0..w * h)
+        .map(|i| {
+            let (dx, dy) = ((i % w) as f32 - centre[0], (i / w) as f32 - centre[1]);
+            let (u, v) = (cos * dx + sin * dy, -sin * dx + cos * dy);
+            let r = ((u / rx).powi(2) + (v / ry).powi(2)).sqrt();
+            ((1.0 - r) / FEATHER).clamp(0.0, 1.0)
+        })
+        .collect()
+}
+
+fn bilinear(img: &Rgba32FImage, [x, y]: [f32; 2]) -> Option<[f32; 3]> {
+    let (w, h) = img.dimensions();
+    if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
+        return None;
+    }
+    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
+    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+    let p = |x, y| img.get_pixel(x, y).0;
+    let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
+    Some(std::array::from_fn(|k| {
+        (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy
+    }))
+}
+
+/// Per channel (donor mean, gain, target mean) over the face region, weighted by the mask.
+fn colour_match(
+    target: &Rgba32FImage,
+    warped: &[Option<[f32; 3]>],
+    mask: &[f32],
+) -> [(f32, f32, f32); 3] {
+    let mut sums = [[0f64; 5]; 3]; // Σm, Σm·d, Σm·d², Σm·t, Σm·t²
+    for ((t, d), &m) in target.pixels().zip(warped).zip(mask) {
+        let Some(d) = d else { continue };
+        for c in 0..3 {
+            let (m, dv, tv) = (f64::from(m), f64::from(d[c]), f64::from(t.0[c]));
+            let s = &mut sums[c];
+            s[0] += m;
+            s[1] += m * dv;
+            s[2] += m * dv * dv;
+            s[3] += m * tv;
+            s[4] += m * tv * tv;
+        }
+    }
+    sums.map(|s| {
+        if s[0] < 1.0 {
+            return (0.0, 1.0, 0.0);
+        }
+        let (md, mt) = (s[1] / s[0], s[3] / s[0]);
+        let sd = (s[2] / s[0] - md * md).max(0.0).sqrt();
+        let st = (s[4] / s[0] - mt * mt).max(0.0).sqrt();
+        let gain = if sd > 1e-4 {
+            (st / sd).clamp(0.25, 4.0)
+        } else {
+            1.0
+        };
+        (md as f32, gain as f32, mt as f32)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use image::{GenericImageView, Rgb, RgbImage};
+
+    fn face(side: u32, hue: [f32; 3]) -> DynamicImage {
+        DynamicImage::ImageRgb8(RgbImage::from_fn(side, side, |x, y| {
+            let v = 0.5 + 0.3 * ((x as f32 / 9.0).sin() * (y as f32 / 7.0).cos());
+            Rgb(hue.map(|h| ((v * h).clamp(0.0, 1.0) * 255.0) as u8))
+        }))
+    }
+
+    #[test]
+    fn similarity_fit_recovers_a_known_transform() {
+        let from = aligned_landmarks(128, 128);
+        let truth = Similarity {
+            a: 1.2 * 0.3f32.cos(),
+            b: 1.2 * 0.3f32.sin(),
+            t: [5.0, -3.0],
+        };
+        let to = from.map(|p| truth.apply(p));
+        let fit = Similarity::fit(&from, &to).unwrap();
+        for p in from {
+            let (q, r) = (fit.apply(p), truth.apply(p));
+            assert!((q[0] - r[0]).abs() < 1e-3 && (q[1] - r[1]).abs() < 1e-3);
+        }
+        assert!(Similarity::fit(&[[1.0, 1.0]; 5], &to).is_none());
+    }
+
+    #[test]
+    fn landmarks_are_read_from_meta_csv() {
+        let csv = "file,split,lm0_x,lm0_y,lm1_x,lm1_y,lm2_x,lm2_y,lm3_x,lm3_y,lm4_x,lm4_y\n\
+                   a.jpg,test,1,2,3,4,5,6,7,8,9,10\n";
+        assert_eq!(
+            landmarks_from_csv(csv, "a.jpg"),
+            Some([[1.0, 2.0], [3.0, 4.0], [5.0, 6.0], [7.0, 8.0], [9.0, 10.0]])
+        );
+        assert_eq!(landmarks_from_csv(csv, "b.jpg"), None);
+        assert_eq!(landmarks_from_csv("file,x\na.jpg,1\n", "a.jpg"), None);
+    }
+
+    #[test]
+    fn the_face_region_is_replaced_and_the_rest_kept() {
+        let target = face(128, [1.0, 0.6, 0.4]);
+        let donor = face(160, [0.4, 0.7, 1.0]);
+        let out = face_swap(
+            &target,
+            &aligned_landmarks(128, 128),
+            &donor,
+            &aligned_landmarks(160, 160),
+        )
+        .unwrap();
+        assert_eq!(out.dimensions(), (128, 128));
+        assert_eq!(out.color(), target.color());
+        let (t, o) = (target.to_rgb8(), out.to_rgb8());
+        // corners untouched
+        assert_eq!(t.get_pixel(2, 2), o.get_pixel(2, 2));
+        assert_eq!(t.get_pixel(125, 125), o.get_pixel(125, 125));
+        // the nose region carries the donor's texture at the target's colour statistics
+        let nose = aligned_landmarks(128, 128)[2];
+        let (nx, ny) = (nose[0] as u32, nose[1] as u32);
+        let changed = (ny - 10..ny + 10)
+            .flat_map(|y| (nx - 10..nx + 10).map(move |x| (x, y)))
+            .filter(|&(x, y)| t.get_pixel(x, y) != o.get_pixel(x, y))
+            .count();
+        assert!(changed > 300, "{changed} of 400 pixels changed");
+        let bad = [[f32::NAN, 0.0]; 5];
+        assert!(face_swap(&target, &bad, &donor, &aligned_landmarks(160, 160)).is_err());
+    }
+}
