@@ -1,11 +1,12 @@
 //! Exact-tag recovery per real attack on a face split, until `faketagger eval` lands:
 //! `cargo run --release --example quick_eval -- DATA_DIR SPLIT COUNT [WEIGHTS_DIR]`.
 //! Tags each face with its own tag at strength 1, applies each attack of `crates/attacks`, decodes,
-//! and counts exact tags; also counts tags found on the untouched originals (false positives).
+//! and counts exact tags; also counts tags found on the untouched originals (false positives), and
+//! exact tags after landmark face swaps with the next face of the split, both ways.
 
 use std::path::PathBuf;
 
-use faketagger::attacks::Attack;
+use faketagger::attacks::{Attack, faceswap};
 use faketagger::model::Backend;
 use faketagger::{Tag, Tagger};
 
@@ -47,6 +48,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|a| a.parse())
         .collect::<Result<_, _>>()?;
     let mut exact = vec![0usize; attacks.len()];
+    // face swaps with the next face of the split as the other face, landmarks from meta.csv
+    let landmarks = |path: &PathBuf| {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        faceswap::landmarks_from_csv(&meta, name)
+    };
+    let (mut swapped_over, mut swapped_into) = (0usize, 0usize);
     let (mut psnr, mut psnr_min, mut false_tags) = (0.0, f64::INFINITY, 0usize);
     for (i, path) in files.iter().enumerate() {
         let face = image::open(path)?;
@@ -63,6 +73,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 exact[k] += 1;
             }
         }
+        let other_path = &files[(i + 1) % files.len()];
+        let other = image::open(other_path)?;
+        if let (Some(lm), Some(other_lm)) = (landmarks(path), landmarks(other_path)) {
+            let over = faceswap::face_swap(&tagged.image, &lm, &other, &other_lm)?;
+            swapped_over += usize::from(tagger.decode(&over)?.tag == Some(tag));
+            let into = faceswap::face_swap(&other, &other_lm, &tagged.image, &lm)?;
+            swapped_into += usize::from(tagger.decode(&into)?.tag == Some(tag));
+        }
     }
     let n = files.len();
     println!(
@@ -70,10 +88,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         psnr / n as f64
     );
     println!("| attack | exact tag |\n|---|---|");
-    for (attack, e) in ATTACKS.iter().zip(&exact) {
+    let rows = ATTACKS.iter().copied().zip(exact.iter().copied()).chain([
+        ("faceswap (other face over the tagged photo)", swapped_over),
+        (
+            "faceswap:into (tagged face into another photo)",
+            swapped_into,
+        ),
+    ]);
+    for (attack, e) in rows {
         println!(
             "| {attack} | {e}/{n} ({:.1}%) |",
-            100.0 * *e as f64 / n as f64
+            100.0 * e as f64 / n as f64
         );
     }
     Ok(())
