@@ -1,11 +1,13 @@
-//! One training step of the standard tagger (batch 16, 128×128, all attack layers drawn as in
-//! training) on the flex backend, on synthetic covers.
+//! One training step of the standard tagger (batch 16, 128×128) on the flex backend, on
+//! synthetic covers: with all attack layers drawn as in training, and with the identity attack
+//! only (what `benches/pytorch_reference.py` times).
 //!
 //! `cargo bench -p faketagger-train --bench step`
 
 #![allow(clippy::unwrap_used)]
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use faketagger_model::noise::NoiseConfig;
 use faketagger_model::{Backend, TaggerNetConfig};
 use faketagger_train::data::{Face, FaceSet};
 use faketagger_train::{TaggerTrainer, TaggerTrainingConfig};
@@ -31,14 +33,17 @@ fn covers() -> FaceSet {
 fn step(c: &mut Criterion) {
     let device = Backend::Flex.device().unwrap();
     let faces = covers();
-    let mut trainer = TaggerTrainer::new(
-        TaggerTrainingConfig::new(TaggerNetConfig::standard()),
-        &device,
-    )
-    .unwrap();
     let mut group = c.benchmark_group("train step (flex, batch 16, 128 px)");
     group.sample_size(10);
-    group.bench_function("standard", |b| b.iter(|| trainer.step(&faces)));
+    for (name, noise) in [
+        ("all attack layers", NoiseConfig::new()),
+        // what benches/pytorch_reference.py times
+        ("identity attack", NoiseConfig::clean()),
+    ] {
+        let config = TaggerTrainingConfig::new(TaggerNetConfig::standard()).with_noise(noise);
+        let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        group.bench_function(name, |b| b.iter(|| trainer.step(&faces)));
+    }
     group.finish();
 }
 
