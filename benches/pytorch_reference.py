@@ -135,13 +135,36 @@ def main():
                 ts.append(time.perf_counter() - t)
         return 1000 * statistics.median(ts)
 
+    def profile(rounds=8):
+        # the split crates/model/examples/profile_step.rs prints for burn
+        cover = torch.full((args.batch, 3, RES, RES), 0.5)
+        bits = torch.ones(args.batch, BITS)
+        acc = [0.0] * 4
+        for r in range(rounds + 2):
+            t0 = time.perf_counter()
+            residual = enc(cover, bits)
+            t1 = time.perf_counter()
+            loss = dec(cover + residual).pow(2).mean()
+            t2 = time.perf_counter()
+            opt.zero_grad()
+            loss.backward()
+            t3 = time.perf_counter()
+            opt.step()
+            t4 = time.perf_counter()
+            if r >= 2:
+                for k, v in enumerate([t1 - t0, t2 - t1, t3 - t2, t4 - t3]):
+                    acc[k] += 1000 * v / rounds
+        return [round(v, 1) for v in acc]
+
+    split_ms = profile()
     infer_1 = infer(1)
     infer_n = infer(args.threads)
     params = sum(p.numel() for p in enc.parameters()) + sum(p.numel() for p in dec.parameters())
     e, d = macs()
     print(json.dumps({
         "torch": torch.__version__, "threads": args.threads, "batch": args.batch,
-        "train_step_s": round(step_s, 4), "inference_ms_1_thread": round(infer_1, 2),
+        "train_step_s": round(step_s, 4),
+        "encoder_fwd_decoder_fwd_backward_optim_ms": split_ms, "inference_ms_1_thread": round(infer_1, 2),
         f"inference_ms_{args.threads}_threads": round(infer_n, 2), "params": params,
         "encoder_mmac": round(e / 1e6, 1), "decoder_mmac": round(d / 1e6, 1),
     }))
