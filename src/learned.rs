@@ -22,6 +22,12 @@ use crate::Error;
 /// Name of the tagger network's files inside a weights directory: `tagger.{json,bpk}`.
 pub const NETWORK_NAME: &str = "tagger";
 
+/// An encoder residual at a photo's size: one plane per RGB channel, row-major.
+#[derive(Debug, Clone)]
+pub struct Residual {
+    planes: [Vec<f32>; 3],
+}
+
 /// A loaded encoder/decoder pair.
 #[derive(Debug, Clone)]
 pub struct LearnedScheme {
@@ -85,8 +91,13 @@ impl LearnedScheme {
     /// Tags `image` with `bits`; the residual is multiplied by `strength`. Keeps the image's
     /// size, colour type, bit depth and alpha.
     pub fn embed(&self, image: &DynamicImage, bits: &ChannelBits, strength: f32) -> DynamicImage {
+        self.apply(image, &self.residual(image, bits), strength)
+    }
+
+    /// The encoder's residual for `image` and `bits`, scaled up to the image's size: one encoder
+    /// pass, which [`LearnedScheme::apply`] can then add at any strength.
+    pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Residual {
         let r = self.resolution();
-        let mut rgba = image.to_rgba32f();
         let small = to_square(image, r);
         let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
         let residual = self
@@ -99,17 +110,22 @@ impl LearnedScheme {
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default();
-        let (w, h) = rgba.dimensions();
+        let (w, h) = (image.width(), image.height());
         let plane = (r * r) as usize;
-        let scaled: Vec<Vec<f32>> = (0..3)
-            .map(|c| {
-                residual
-                    .get(c * plane..(c + 1) * plane)
-                    .map_or_else(|| vec![0.0; (w * h) as usize], |p| bilinear(p, r, r, w, h))
-            })
-            .collect();
+        let planes = std::array::from_fn(|c| {
+            residual
+                .get(c * plane..(c + 1) * plane)
+                .map_or_else(|| vec![0.0; (w * h) as usize], |p| bilinear(p, r, r, w, h))
+        });
+        Residual { planes }
+    }
+
+    /// `image` plus `strength` × `residual` (made for this image), clamped, in the image's
+    /// layout (alpha kept).
+    pub fn apply(&self, image: &DynamicImage, residual: &Residual, strength: f32) -> DynamicImage {
+        let mut rgba = image.to_rgba32f();
         for (i, pixel) in rgba.pixels_mut().enumerate() {
-            for (value, plane) in pixel.0.iter_mut().zip(&scaled) {
+            for (value, plane) in pixel.0.iter_mut().zip(&residual.planes) {
                 *value = (*value + strength * plane[i]).clamp(0.0, 1.0);
             }
         }

@@ -187,8 +187,10 @@ impl Tagger {
         bits: &ChannelBits,
         strength: f32,
     ) -> Result<DynamicImage, Error> {
+        // the encoder runs once; only the strength changes between attempts
+        let residual = learned.residual(image, bits);
         let mut strength = strength;
-        let mut tagged = learned.embed(image, bits, strength);
+        let mut tagged = learned.apply(image, &residual, strength);
         for _ in 0..MAX_BOOSTS {
             let decoded = self.codec.decode_soft(&learned.logits(&tagged))?;
             if decoded.tag() == Some(tag)
@@ -197,7 +199,7 @@ impl Tagger {
                 break;
             }
             strength *= BOOST;
-            tagged = learned.embed(image, bits, strength);
+            tagged = learned.apply(image, &residual, strength);
         }
         Ok(tagged)
     }
