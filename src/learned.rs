@@ -9,7 +9,6 @@ use std::path::Path;
 
 use faketagger_attacks::same_layout;
 use faketagger_codec::ChannelBits;
-use faketagger_model::burn::config::Config;
 use faketagger_model::burn::module::Module;
 use faketagger_model::burn::tensor::{Tensor, TensorData};
 use faketagger_model::weights::{self, WeightsFiles};
@@ -50,12 +49,7 @@ impl LearnedScheme {
         source: &Path,
         device: &Device,
     ) -> Result<Self, Error> {
-        let config = <TaggerNetConfig as Config>::load_binary(config_json).map_err(|e| {
-            faketagger_model::ModelError::BadWeights {
-                path: source.to_path_buf(),
-                reason: format!("not a valid config: {e}"),
-            }
-        })?;
+        let config = weights::parse_config(config_json, source)?;
         let (config, net) = weights::tagger_net_from_parts(config, record, source, device)?;
         Ok(Self::new(config, net, device))
     }

@@ -349,6 +349,12 @@ impl TaggerNetConfig {
         self.encoder.resolution
     }
 
+    /// Checks the config, then builds both networks.
+    pub fn try_init(&self, device: &Device) -> Result<TaggerNet, String> {
+        self.validate()?;
+        Ok(self.init(device))
+    }
+
     /// Builds both networks with freshly initialised weights.
     pub fn init(&self, device: &Device) -> TaggerNet {
         TaggerNet {

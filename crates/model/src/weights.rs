@@ -65,7 +65,12 @@ pub fn save<M: Module, C: Config>(
 /// Reads a config file.
 pub fn load_config<C: Config>(path: &Path) -> Result<C, ModelError> {
     let bytes = std::fs::read(path).map_err(|e| bad(path, e))?;
-    C::load_binary(&bytes).map_err(|e| bad(path, format!("not a valid config: {e}")))
+    parse_config(&bytes, path)
+}
+
+/// Parses a config from its JSON bytes (named `source` in errors).
+pub fn parse_config<C: Config>(bytes: &[u8], source: &Path) -> Result<C, ModelError> {
+    C::load_binary(bytes).map_err(|e| bad(source, format!("not a valid config: {e}")))
 }
 
 /// Applies the record in `bytes` (named `source` in errors) to `module`.
@@ -111,10 +116,7 @@ pub fn load_tagger_net(
     name: &str,
     device: &Device,
 ) -> Result<(TaggerNetConfig, TaggerNet), ModelError> {
-    load(dir, name, device, |config: &TaggerNetConfig, device| {
-        config.validate()?;
-        Ok(config.init(device))
-    })
+    load(dir, name, device, TaggerNetConfig::try_init)
 }
 
 /// Builds a tagger network from a config and the bytes of its record (e.g. compiled into a
@@ -125,9 +127,9 @@ pub fn tagger_net_from_parts(
     source: &Path,
     device: &Device,
 ) -> Result<(TaggerNetConfig, TaggerNet), ModelError> {
-    config
-        .validate()
+    let net = config
+        .try_init(device)
         .map_err(|reason| bad(source, format!("invalid config: {reason}")))?;
-    let net = apply_record(config.init(device), record, source)?;
+    let net = apply_record(net, record, source)?;
     Ok((config, net))
 }
