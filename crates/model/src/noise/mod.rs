@@ -414,17 +414,11 @@ impl Noiser {
                 resize(resize(x, [sh, sw]), [h, w])
             }
             NoiseOp::Crop { area, x: px, y: py } => {
-                let side = area.clamp(0.01, 1.0).sqrt();
-                let (ch, cw) = (scaled(h, side), scaled(w, side));
-                let y0 = ((h - ch) as f32 * py.clamp(0.0, 1.0)).round() as usize;
-                let x0 = ((w - cw) as f32 * px.clamp(0.0, 1.0)).round() as usize;
+                let [y0, x0, ch, cw] = window([h, w], area.clamp(0.01, 1.0), [px, py]);
                 resize(x.slice([0..b, 0..c, y0..y0 + ch, x0..x0 + cw]), [h, w])
             }
             NoiseOp::Cutout { area, x: px, y: py } => {
-                let side = area.clamp(0.0, 1.0).sqrt();
-                let (ch, cw) = (scaled(h, side), scaled(w, side));
-                let y0 = ((h - ch) as f32 * py.clamp(0.0, 1.0)).round() as usize;
-                let x0 = ((w - cw) as f32 * px.clamp(0.0, 1.0)).round() as usize;
+                let [y0, x0, ch, cw] = window([h, w], area.clamp(0.0, 1.0), [px, py]);
                 let mut mask = vec![1f32; h * w];
                 for row in y0..y0 + ch {
                     mask[row * w + x0..row * w + x0 + cw].fill(0.0);
@@ -499,6 +493,16 @@ impl Noiser {
 const MIN_BLUR_SIGMA: f32 = 0.05;
 /// Kernel radius cap: 3σ for σ ≤ 5.
 const MAX_BLUR_RADIUS: usize = 15;
+
+/// `[top, left, height, width]` of a window covering `area` of an `[h, w]` image, with the
+/// image's aspect ratio, placed at relative position `[x, y]` ∈ 0..1 in the room left.
+fn window([h, w]: [usize; 2], area: f32, [x, y]: [f32; 2]) -> [usize; 4] {
+    let side = area.sqrt();
+    let (ch, cw) = (scaled(h, side), scaled(w, side));
+    let top = ((h - ch) as f32 * y.clamp(0.0, 1.0)).round() as usize;
+    let left = ((w - cw) as f32 * x.clamp(0.0, 1.0)).round() as usize;
+    [top, left, ch, cw]
+}
 
 fn scaled(n: usize, f: f32) -> usize {
     ((n as f32 * f).round() as usize).clamp(1, n)
