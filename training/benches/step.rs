@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+use rand::SeedableRng;
 use criterion::{Criterion, criterion_group, criterion_main};
 use faketagger_model::noise::NoiseConfig;
 use faketagger_model::{Backend, TaggerNetConfig};
@@ -42,6 +43,7 @@ fn step(c: &mut Criterion) {
     ] {
         let config = TaggerTrainingConfig::new(TaggerNetConfig::standard()).with_noise(noise);
         let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(1);
         group.bench_function(name, |b| b.iter(|| trainer.step(&faces)));
     }
     group.finish();

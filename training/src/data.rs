@@ -104,6 +104,13 @@ impl FaceSet {
         Tensor::from_data(TensorData::new(data, [indices.len(), 3, r, r]), device)
     }
 
+    /// Face `index` as an image.
+    pub fn image(&self, index: usize) -> image::RgbImage {
+        let side = self.resolution as u32;
+        image::RgbImage::from_raw(side, side, self.faces[index % self.faces.len()].rgb.clone())
+            .unwrap_or_else(|| image::RgbImage::new(side, side))
+    }
+
     /// A random batch of `size` faces with random flips.
     pub fn random_batch(&self, size: usize, rng: &mut impl Rng, device: &Device) -> Tensor<4> {
         let indices: Vec<usize> = (0..size).map(|_| rng.random_range(0..self.len())).collect();

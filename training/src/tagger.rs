@@ -10,6 +10,7 @@ use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor, TensorData};
 use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
+use faketagger_model::noise::simulators::Simulator;
 use faketagger_model::{TaggerNet, TaggerNetConfig, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -44,9 +45,37 @@ pub struct TaggerTrainingConfig {
     /// Steps after the warm-up over which the image weight ramps from 0 to `image_weight`.
     #[config(default = 1000)]
     pub image_weight_ramp: usize,
+    /// Fraction of batches sent through a DeepFake simulator (when the trainer has any)
+    /// instead of the attack layers.
+    #[config(default = 0.0)]
+    pub simulator: f32,
     /// Seed of every random draw (weights, batches, bits, attacks).
     #[config(default = 42)]
     pub seed: u64,
+}
+
+impl TaggerTrainingConfig {
+    /// Checks every part of the config.
+    pub fn validate(&self) -> Result<(), TrainError> {
+        self.net.validate().map_err(TrainError::Config)?;
+        self.noise.validate().map_err(TrainError::Config)?;
+        if self.batch_size == 0 {
+            return Err(TrainError::Config("batch_size must be positive".into()));
+        }
+        if !(0.0..=1.0).contains(&self.simulator) {
+            return Err(TrainError::Config(format!(
+                "simulator must be a fraction in 0..=1, not {}",
+                self.simulator
+            )));
+        }
+        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
+            return Err(TrainError::Config(format!(
+                "learning_rate must be positive, not {}",
+                self.learning_rate
+            )));
+        }
+        Ok(())
+    }
 }
 
 /// What one training step measured (on the attacked batch it trained on).
@@ -64,8 +93,8 @@ pub struct StepStats {
     pub psnr: f32,
     /// Fraction of channel bits decoded right.
     pub bit_accuracy: f32,
-    /// The attacks the batch went through.
-    pub ops: Vec<NoiseOp>,
+    /// The attacks the batch went through (`+`-joined), or `simulatorI:V`.
+    pub attack: String,
 }
 
 /// What an evaluation measured.
@@ -83,7 +112,7 @@ pub struct TaggerTrainer {
     net: TaggerNet,
     optimizer: ModuleOptimizer,
     noiser: Noiser,
-    rng: StdRng,
+    simulators: Vec<Simulator>,
     device: Device,
     step: usize,
 }
@@ -91,23 +120,74 @@ pub struct TaggerTrainer {
 impl TaggerTrainer {
     /// A fresh run on `device` (autodiff is added here).
     pub fn new(config: TaggerTrainingConfig, device: &Device) -> Result<Self, TrainError> {
-        config.net.validate().map_err(TrainError::Config)?;
-        config.noise.validate().map_err(TrainError::Config)?;
-        if config.batch_size == 0 {
-            return Err(TrainError::Config("batch_size must be positive".into()));
-        }
+        config.validate()?;
         let device = device.clone().autodiff();
-        device.seed(config.seed);
-        let net = config.net.init(&device);
+        let net = faketagger_model::init_seeded(&device, config.seed, |d| config.net.init(d));
         Ok(Self {
             noiser: Noiser::new(config.noise.clone(), &device),
             optimizer: AdamConfig::new().init(),
-            rng: StdRng::seed_from_u64(config.seed ^ 0x5eed),
+            simulators: Vec::new(),
             net,
             config,
             device,
             step: 0,
         })
+    }
+
+    /// Frozen DeepFake simulators, loaded from their weights directories: a
+    /// [`TaggerTrainingConfig::simulator`] fraction of batches goes through one of them.
+    pub fn with_simulators(mut self, dirs: &[std::path::PathBuf]) -> Result<Self, TrainError> {
+        for dir in dirs {
+            let sim = Simulator::load(dir, &self.device)?.no_grad();
+            self.simulators.push(sim);
+        }
+        Ok(self)
+    }
+
+    /// The simulators this trainer uses.
+    pub fn simulators(&self) -> &[Simulator] {
+        &self.simulators
+    }
+
+    /// Switches to another config of the same networks (a curriculum stage): attacks, losses,
+    /// learning rate. The networks and the optimizer state are kept.
+    pub fn set_config(&mut self, config: TaggerTrainingConfig) -> Result<(), TrainError> {
+        config.validate()?;
+        if config.net.to_string() != self.config.net.to_string() {
+            return Err(TrainError::Config(
+                "a stage may not change the networks' shapes (net)".into(),
+            ));
+        }
+        self.noiser = Noiser::new(config.noise.clone(), &self.device);
+        self.config = config;
+        Ok(())
+    }
+
+    /// Sets the number of steps taken (when resuming from a checkpoint).
+    pub fn set_steps(&mut self, steps: usize) {
+        self.step = steps;
+    }
+
+    /// Saves the networks as `<dir>/<name>.{json,bpk}`.
+    pub fn save(&self, dir: &std::path::Path, name: &str) -> Result<(), TrainError> {
+        weights::save(self.net(), &self.config.net, dir, name)?;
+        Ok(())
+    }
+
+    /// Saves Adam's moments to `path`.
+    pub fn save_optimizer(&self, path: &std::path::Path) -> Result<(), TrainError> {
+        self.optimizer
+            .save(path)
+            .map_err(|e| crate::io_error(path, e))
+    }
+
+    /// Loads Adam's moments from `path` (after [`TaggerTrainer::with_weights`]).
+    pub fn load_optimizer(mut self, path: &std::path::Path) -> Result<Self, TrainError> {
+        self.optimizer = AdamConfig::new()
+            .init()
+            .load(path)
+            .map_err(|e| crate::io_error(path, e))?;
+        Ok(self)
     }
 
     /// Continues from the trained network in `<dir>/<name>.{json,bpk}`, which must have this
@@ -146,10 +226,10 @@ impl TaggerTrainer {
         self.step
     }
 
-    /// One optimisation step on a random batch of `faces`.
-    pub fn step(&mut self, faces: &FaceSet) -> StepStats {
+    /// One optimisation step on a random batch of `faces`, every random draw taken from `rng`.
+    pub fn step(&mut self, faces: &FaceSet, rng: &mut StdRng) -> StepStats {
         self.step += 1;
-        let cover = faces.random_batch(self.config.batch_size, &mut self.rng, &self.device);
+        let cover = faces.random_batch(self.config.batch_size, rng, &self.device);
         let fade = (self.step as f32 / self.config.cover_fade.max(1) as f32).min(1.0);
         let cover = if fade < 1.0 {
             cover.mul_scalar(fade).add_scalar(0.5 * (1.0 - fade))
@@ -159,14 +239,33 @@ impl TaggerTrainer {
         let bits = random_bits(
             self.config.batch_size,
             self.config.net.encoder.channel_bits,
-            &mut self.rng,
+            rng,
             &self.device,
         );
-        let ops = self.noiser.sample(&mut self.rng);
+        let simulate = !self.simulators.is_empty() && rng.random::<f32>() < self.config.simulator;
+        let ops = if simulate {
+            Vec::new()
+        } else {
+            self.noiser.sample(rng)
+        };
 
         let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);
         let image_mse = (tagged.clone() - cover.clone()).powi_scalar(2).mean();
-        let attacked = self.noiser.apply(tagged, &cover, &ops, &mut self.rng);
+        let (attacked, attack) = if simulate {
+            let which = rng.random_range(0..self.simulators.len());
+            let sim = &self.simulators[which];
+            let variant = rng.random_range(0..sim.variants());
+            (
+                sim.forward(tagged, variant),
+                format!("simulator{which}:{variant}"),
+            )
+        } else {
+            let names: Vec<String> = ops.iter().map(ToString::to_string).collect();
+            (
+                self.noiser.apply(tagged, &cover, &ops, rng),
+                names.join("+"),
+            )
+        };
         let logits = self.net.decoder.forward(attacked);
         let message_bce = bce_with_logits(logits.clone(), bits.clone());
 
@@ -190,7 +289,7 @@ impl TaggerTrainer {
             image_mse,
             message_bce: scalar(message_bce),
             bit_accuracy: bit_accuracy(logits, bits),
-            ops,
+            attack,
         }
     }
 
@@ -214,6 +313,7 @@ impl std::fmt::Debug for TaggerTrainer {
         f.debug_struct("TaggerTrainer")
             .field("config", &self.config)
             .field("step", &self.step)
+            .field("simulators", &self.simulators.len())
             .finish_non_exhaustive()
     }
 }

@@ -76,8 +76,9 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     let val = synthetic_faces(16, 2);
     let mut trainer = TaggerTrainer::new(tiny_config(), &device).unwrap();
     let before = trainer.evaluate(&val, NoiseOp::Identity, 1.0, 5);
+    let mut rng = StdRng::seed_from_u64(3);
     for _ in 0..TINY_STEPS {
-        trainer.step(&train);
+        trainer.step(&train, &mut rng);
     }
     let after = trainer.evaluate(&val, NoiseOp::Identity, 1.0, 5);
     assert!(
@@ -90,17 +91,15 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     assert!(after.psnr > 30.0, "trained: {after:?}");
 
     // the same run again gives the same numbers (seeded)
-    let mut again = TaggerTrainer::new(tiny_config(), &device).unwrap();
-    for _ in 0..3 {
-        again.step(&train);
-    }
-    let mut first = TaggerTrainer::new(tiny_config(), &device).unwrap();
-    let a: Vec<f32> = (0..3).map(|_| first.step(&train).loss).collect();
-    let b: Vec<f32> = (0..3).map(|_| again.step(&train).loss).collect();
-    assert_ne!(a, b, "different step counts must differ");
-    let mut twin = TaggerTrainer::new(tiny_config(), &device).unwrap();
-    let c: Vec<f32> = (0..3).map(|_| twin.step(&train).loss).collect();
-    assert_eq!(a, c);
+    let run3 = |trainer: &mut TaggerTrainer, seed: u64| -> Vec<f32> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        (0..3).map(|_| trainer.step(&train, &mut rng).loss).collect()
+    };
+    let a = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 1);
+    let twin = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 1);
+    let other = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 2);
+    assert_eq!(a, twin);
+    assert_ne!(a, other, "other draws must differ");
 
     // weights saved and loaded back into a new run carry on where it stopped
     let dir = tempfile::tempdir().unwrap();
@@ -112,7 +111,7 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     let reloaded = resumed.evaluate(&val, NoiseOp::Identity, 1.0, 5);
     assert!((reloaded.bit_accuracy - after.bit_accuracy).abs() < 1e-6);
     let mut resumed = resumed;
-    assert!(resumed.step(&train).loss.is_finite());
+    assert!(resumed.step(&train, &mut rng).loss.is_finite());
     // weights of other shapes are refused
     let mut other = tiny_config();
     other.net = TaggerNetConfig::standard();
@@ -121,4 +120,200 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
         .with_weights(dir.path(), "tiny")
         .unwrap_err();
     assert!(err.to_string().contains("other shapes"), "{err}");
+}
+
+/// A dataset folder of synthetic 32×32 faces: `meta.csv` with a train split over two
+/// identities and a val split.
+fn synthetic_folder(dir: &std::path::Path) {
+    let train = synthetic_faces(24, 21);
+    let val = synthetic_faces(8, 22);
+    let mut meta = String::from("file,identity,split\n");
+    for (split, set) in [("train", &train), ("val", &val)] {
+        for (i, _) in set.faces.iter().enumerate() {
+            let file = format!("{split}-{i:03}.png");
+            set.image(i).save(dir.join(&file)).unwrap();
+            meta.push_str(&format!("{file},person{},{split}\n", i % 2));
+        }
+    }
+    std::fs::write(dir.join("meta.csv"), meta).unwrap();
+}
+
+fn tiny_run(data: &std::path::Path, out: &std::path::Path, extra: &str) -> crate::RunConfig {
+    crate::RunConfig::parse(&format!(
+        r#"
+kind = "tagger"
+data = "{}"
+out = "{}"
+seed = 5
+eval_every = 2
+eval_faces = 8
+val_attacks = ["identity", "jpeg:80"]
+{extra}
+
+[model]
+batch_size = 4
+net = {{ encoder = {{ resolution = 32, width = 8, message_grid = 4, blocks = 1 }}, decoder = {{ resolution = 32, width = 8 }} }}
+
+[[stages]]
+name = "clean"
+steps = 3
+set = {{ noise = {{ crop = 0.0, jpeg = 0.0, resize = 0.0, cutout = 0.0, blur = 0.0, noise = 0.0, colour = 0.0, cover_mix = 0.0 }} }}
+
+[[stages]]
+name = "attacks"
+steps = 3
+set = {{ learning_rate = 3e-4, noise = {{ jpeg = 1.0, crop = 1.0 }} }}
+"#,
+        data.display(),
+        out.display()
+    ))
+    .unwrap()
+}
+
+fn log_without_seconds(out: &std::path::Path, file: &str) -> Vec<String> {
+    std::fs::read_to_string(out.join(file))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let mut f: Vec<&str> = l.split(',').collect();
+            if file == "log.csv" {
+                f.remove(2);
+            }
+            f.join(",")
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_stopped_and_resumed_takes_exactly_the_uninterrupted_steps() {
+    use crate::run::{Run, Start};
+    let device = Backend::Flex.device().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    synthetic_folder(data.path());
+    let runs = tempfile::tempdir().unwrap();
+    let (straight, split) = (runs.path().join("straight"), runs.path().join("split"));
+    let reporter = crate::SilentReporter;
+
+    let whole = Run::new(tiny_run(data.path(), &straight, ""), &device, &reporter)
+        .execute(Start::Fresh, None)
+        .unwrap();
+    assert_eq!((whole.steps, whole.total), (6, 6));
+    let rows: Vec<&str> = whole.validation.iter().map(|r| r.attack.as_str()).collect();
+    assert_eq!(rows, ["identity", "jpeg:80", "unmarked"]);
+
+    let config = tiny_run(data.path(), &split, "");
+    let first = Run::new(config.clone(), &device, &reporter)
+        .execute(Start::Fresh, Some(4))
+        .unwrap();
+    assert_eq!((first.steps, first.weights), (4, None));
+    // a second fresh start in the same folder is refused, not overwritten
+    let err = Run::new(config.clone(), &device, &reporter)
+        .execute(Start::Fresh, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("resume it or restart it"), "{err}");
+    let rest = Run::new(config.clone(), &device, &reporter)
+        .execute(Start::Resume, None)
+        .unwrap();
+    assert_eq!(rest.steps, 6);
+    assert_eq!(
+        log_without_seconds(&straight, "log.csv"),
+        log_without_seconds(&split, "log.csv")
+    );
+    assert_eq!(
+        log_without_seconds(&straight, "val.csv"),
+        log_without_seconds(&split, "val.csv")
+    );
+    // the same weights (the records differ only in burn's random parameter ids)
+    let net = |dir: &std::path::Path| weights::load_tagger_net(dir, "tagger", &device).unwrap().1;
+    let (a, b) = (net(&straight), net(&split));
+    let faces = FaceSet::load(data.path(), Some("val"), SIDE, Some(4)).unwrap();
+    let cover = faces.batch(&[0, 1, 2, 3], &[], &device);
+    let bits = crate::tagger::random_bits(4, 256, &mut StdRng::seed_from_u64(1), &device);
+    let out = |n: &faketagger_model::TaggerNet| {
+        let residual = n.encoder.forward(cover.clone(), bits.clone());
+        let logits = n.decoder.forward(cover.clone());
+        let mut v = residual.into_data().try_to_vec::<f32>().unwrap();
+        v.extend(logits.into_data().try_to_vec::<f32>().unwrap());
+        v
+    };
+    assert!(out(&a) == out(&b), "resumed weights differ from the uninterrupted run's");
+
+    // a resume with other networks is refused; nothing to resume in a new folder
+    let mut other = config.clone();
+    other.seed = 6;
+    let err = Run::new(other, &device, &reporter)
+        .execute(Start::Resume, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("restart it"), "{err}");
+    let empty = tiny_run(data.path(), &runs.path().join("empty"), "");
+    let err = Run::new(empty, &device, &reporter)
+        .execute(Start::Resume, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("no checkpoint"), "{err}");
+
+    // plots of both logs
+    let plots = crate::plot::plot_run(&split).unwrap();
+    assert_eq!(plots.len(), 2);
+    for plot in plots {
+        let svg = std::fs::read_to_string(plot).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg:.200}");
+    }
+}
+
+#[test]
+fn simulators_train_and_the_tagger_trains_through_them() {
+    use crate::run::{Run, Start};
+    use faketagger_model::noise::simulators::Simulator;
+    let device = Backend::Flex.device().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    synthetic_folder(data.path());
+    let runs = tempfile::tempdir().unwrap();
+    let swap_dir = runs.path().join("swap");
+    let swap = crate::RunConfig::parse(&format!(
+        r#"
+kind = "simulator"
+data = "{}"
+out = "{}"
+eval_faces = 4
+[model]
+identities = 2
+batch_size = 4
+autoencoder = {{ resolution = 32, width = 8, levels = 2, bottleneck_channels = 8 }}
+[[stages]]
+name = "reconstruct"
+steps = 4
+"#,
+        data.path().display(),
+        swap_dir.display()
+    ))
+    .unwrap();
+    let summary = Run::new(swap, &device, &crate::SilentReporter)
+        .execute(Start::Fresh, None)
+        .unwrap();
+    let row = &summary.validation[0];
+    assert_eq!(row.attack, "reconstruction");
+    assert!(row.psnr.unwrap() > 5.0 && row.ssim.unwrap() < 1.0, "{row:?}");
+    let grid = image::open(swap_dir.join("samples.png")).unwrap();
+    // originals + one row per identity
+    assert_eq!((grid.width(), grid.height()), (32 * 4, 32 * 3));
+    let sim = Simulator::load(&swap_dir, &device).unwrap();
+    assert_eq!(sim.variants(), 2);
+
+    let tagger_dir = runs.path().join("tagger");
+    let mut run = tiny_run(
+        data.path(),
+        &tagger_dir,
+        &format!("simulators = [\"{}\"]", swap_dir.display()),
+    );
+    run.model.insert("simulator".into(), toml::Value::Float(1.0));
+    let summary = Run::new(run, &device, &crate::SilentReporter)
+        .execute(Start::Fresh, Some(2))
+        .unwrap();
+    let rows: Vec<&str> = summary.validation.iter().map(|r| r.attack.as_str()).collect();
+    assert_eq!(
+        rows,
+        ["identity", "jpeg:80", "simulator0:0", "simulator0:1", "unmarked"]
+    );
+    let log = std::fs::read_to_string(tagger_dir.join("log.csv")).unwrap();
+    assert!(log.lines().skip(1).all(|l| l.contains("simulator0:")), "{log}");
 }

@@ -21,6 +21,7 @@
 #![deny(missing_docs)]
 
 pub mod faceswap;
+pub mod metrics;
 
 use std::fmt;
 use std::str::FromStr;

@@ -251,3 +251,61 @@ impl FaceSwap {
         Some(decoder.forward(self.encoder.forward(faces)))
     }
 }
+
+/// File stem of a reconstruction autoencoder in a weights directory.
+pub const AUTOENCODER_NAME: &str = "autoencoder";
+/// File stem of a face-swap model in a weights directory.
+pub const FACESWAP_NAME: &str = "faceswap";
+
+/// A trained simulator, as loaded from a weights directory.
+#[derive(Module, Debug)]
+pub enum Simulator {
+    /// A reconstruction autoencoder.
+    Autoencoder(Autoencoder),
+    /// A face-swap model: renders a face as one of its identities.
+    FaceSwap(FaceSwap),
+}
+
+impl Simulator {
+    /// Loads the simulator in `dir`: `autoencoder.{json,bpk}` or `faceswap.{json,bpk}`.
+    pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self, crate::ModelError> {
+        if crate::weights::WeightsFiles::new(dir, FACESWAP_NAME)
+            .config
+            .is_file()
+        {
+            let (_, swap) = crate::weights::load(dir, FACESWAP_NAME, device, |c: &FaceSwapConfig, d| {
+                c.validate()?;
+                Ok(c.init(d))
+            })?;
+            return Ok(Simulator::FaceSwap(swap));
+        }
+        let (_, ae) = crate::weights::load(dir, AUTOENCODER_NAME, device, |c: &AutoencoderConfig, d| {
+            c.validate()?;
+            Ok(c.init(d))
+        })?;
+        Ok(Simulator::Autoencoder(ae))
+    }
+
+    /// Ways this simulator can render a face: 1 for an autoencoder, one per identity for a
+    /// face swap.
+    pub fn variants(&self) -> usize {
+        match self {
+            Simulator::Autoencoder(_) => 1,
+            Simulator::FaceSwap(swap) => swap.identities(),
+        }
+    }
+
+    /// Regenerates `faces` (variant taken modulo [`Simulator::variants`]).
+    ///
+    /// # Shapes
+    /// - `faces`: `[B, 3, R, R]` in 0..1; returns the same shape.
+    pub fn forward(&self, faces: Tensor<4>, variant: usize) -> Tensor<4> {
+        match self {
+            Simulator::Autoencoder(ae) => ae.forward(faces),
+            Simulator::FaceSwap(swap) => {
+                let decoder = &swap.decoders[variant % swap.decoders.len().max(1)];
+                decoder.forward(swap.encoder.forward(faces))
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The tagger's validation with the real attacks of `crates/attacks` and the simulators: faces
+//! are tagged with codec words of seeded random tags, saved to 8-bit images, attacked, resized
+//! back to the networks' side and decoded; bit accuracy is counted on the channel bits and
+//! exact-tag recovery through the codec, as the engine decodes.
+
+use burn::tensor::{Device, Tensor, TensorData};
+use faketagger_attacks::Attack;
+use faketagger_attacks::metrics;
+use faketagger_codec::{Codec, Tag};
+use faketagger_model::TaggerNet;
+use faketagger_model::noise::simulators::Simulator;
+use image::imageops::FilterType;
+use image::{DynamicImage, RgbImage};
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::data::FaceSet;
+use crate::run::ValRow;
+use crate::simulators::{from_images, to_images};
+use crate::tagger::embed;
+
+/// Faces per validation batch.
+const VAL_BATCH: usize = 32;
+
+/// What a validation row attacks with.
+#[derive(Debug, Clone)]
+pub enum ValAttack {
+    /// A real attack.
+    Real(Attack),
+    /// Simulator `index` of the trainer, in variant `variant`.
+    Simulator {
+        /// Which simulator.
+        index: usize,
+        /// Which rendering (identity of a face swap).
+        variant: usize,
+    },
+}
+
+/// Tags `faces` at `strength` with seeded random tags, applies every attack and decodes.
+/// Returns one row per attack plus a row `unmarked` whose `exact_tag` is the fraction of the
+/// untagged faces the codec reports a tag on (false positives).
+#[allow(clippy::too_many_arguments)]
+pub fn validate_tagger(
+    net: &TaggerNet,
+    simulators: &[Simulator],
+    faces: &FaceSet,
+    attacks: &[(String, ValAttack)],
+    codec: &Codec,
+    strength: f32,
+    seed: u64,
+    device: &Device,
+) -> Vec<ValRow> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let side = faces.resolution as u32;
+    let n_bits = codec.channel_bits();
+    let mut bits_right = vec![0usize; attacks.len()];
+    let mut exact = vec![0usize; attacks.len()];
+    let (mut psnr, mut ssim, mut false_tags) = (0.0, 0.0, 0usize);
+    let indices: Vec<usize> = (0..faces.len()).collect();
+    for chunk in indices.chunks(VAL_BATCH) {
+        let tags: Vec<Tag> = chunk.iter().map(|_| Tag::new(rng.random())).collect();
+        let words: Vec<Vec<bool>> = tags
+            .iter()
+            .map(|&t| codec.encode(t).iter().collect())
+            .collect();
+        let signs: Vec<f32> = words
+            .iter()
+            .flatten()
+            .map(|&b| if b { 1.0 } else { -1.0 })
+            .collect();
+        let bits = Tensor::from_data(TensorData::new(signs, [chunk.len(), n_bits]), device);
+        let cover = faces.batch(chunk, &[], device);
+        let tagged = to_images(embed(net, cover.clone(), bits, strength));
+        let originals: Vec<RgbImage> = chunk.iter().map(|&i| faces.image(i)).collect();
+        for (o, t) in originals.iter().zip(&tagged) {
+            psnr += metrics::psnr(o, t).unwrap_or_default().min(100.0);
+            ssim += metrics::ssim(o, t).unwrap_or_default();
+        }
+        for logits in decode_logits(net, from_images(&originals, device)) {
+            if codec.decode_soft(&logits).ok().and_then(|d| d.tag()).is_some() {
+                false_tags += 1;
+            }
+        }
+        let tagged_batch = from_images(&tagged, device);
+        for (a, (_, attack)) in attacks.iter().enumerate() {
+            let attacked = match attack {
+                ValAttack::Real(attack) => {
+                    let images: Vec<RgbImage> = tagged
+                        .iter()
+                        .enumerate()
+                        .map(|(k, img)| {
+                            let out = attack
+                                .apply(&DynamicImage::ImageRgb8(img.clone()), seed ^ k as u64)
+                                .map(|d| d.to_rgb8())
+                                .unwrap_or_else(|_| img.clone());
+                            if out.dimensions() == (side, side) {
+                                out
+                            } else {
+                                image::imageops::resize(&out, side, side, FilterType::Triangle)
+                            }
+                        })
+                        .collect();
+                    from_images(&images, device)
+                }
+                ValAttack::Simulator { index, variant } => match simulators.get(*index) {
+                    Some(sim) => {
+                        from_images(&to_images(sim.forward(tagged_batch.clone(), *variant)), device)
+                    }
+                    None => tagged_batch.clone(),
+                },
+            };
+            for ((logits, word), &tag) in decode_logits(net, attacked)
+                .iter()
+                .zip(&words)
+                .zip(&tags)
+            {
+                bits_right[a] += logits
+                    .iter()
+                    .zip(word)
+                    .filter(|&(&l, &b)| (l > 0.0) == b)
+                    .count();
+                if codec.decode_soft(logits).ok().and_then(|d| d.tag()) == Some(tag) {
+                    exact[a] += 1;
+                }
+            }
+        }
+    }
+    let n = faces.len().max(1) as f64;
+    let mut rows: Vec<ValRow> = attacks
+        .iter()
+        .enumerate()
+        .map(|(a, (name, _))| ValRow {
+            attack: name.clone(),
+            psnr: Some(psnr / n),
+            ssim: Some(ssim / n),
+            bit_accuracy: Some(bits_right[a] as f64 / (n * n_bits as f64)),
+            exact_tag: Some(exact[a] as f64 / n),
+        })
+        .collect();
+    rows.push(ValRow {
+        attack: "unmarked".into(),
+        psnr: None,
+        ssim: None,
+        bit_accuracy: None,
+        exact_tag: Some(false_tags as f64 / n),
+    });
+    rows
+}
+
+/// The decoder's logits per image of a batch.
+fn decode_logits(net: &TaggerNet, images: Tensor<4>) -> Vec<Vec<f32>> {
+    let logits = net.decoder.forward(images);
+    let [b, n] = logits.dims();
+    let data = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
+    (0..b)
+        .map(|k| data.get(k * n..(k + 1) * n).unwrap_or_default().to_vec())
+        .collect()
+}
