@@ -6,4 +6,5 @@ mod cli;
 mod codec_cli;
 mod engine;
 mod learned;
+mod train;
 mod util;

@@ -175,6 +175,12 @@ impl RunConfig {
                 "only tagger runs train through simulators".into(),
             ));
         }
+        if let Some(dir) = self.simulators.iter().find(|d| !d.is_dir()) {
+            return Err(TrainError::Config(format!(
+                "simulator {}: not a directory (train it first: kind = \"simulator\")",
+                dir.display()
+            )));
+        }
         for attack in &self.val_attacks {
             attack
                 .parse::<faketagger_attacks::Attack>()

@@ -142,7 +142,7 @@ enum Job {
 impl Job {
     fn columns(&self) -> &'static str {
         match self {
-            Job::Tagger { .. } => "loss,image_mse,message_bce,psnr,bit_accuracy,attack",
+            Job::Tagger { .. } => "loss,image_mse,message_bce,psnr,ssim,bit_accuracy,attack",
             Job::Simulator(_) => "mse,psnr",
         }
     }
@@ -163,8 +163,8 @@ impl Job {
                 let s = trainer.step(faces, rng);
                 (
                     format!(
-                        "{},{},{},{},{},{}",
-                        s.loss, s.image_mse, s.message_bce, s.psnr, s.bit_accuracy, s.attack
+                        "{},{},{},{},{},{},{}",
+                        s.loss, s.image_mse, s.message_bce, s.psnr, s.ssim, s.bit_accuracy, s.attack
                     ),
                     format!(
                         "loss {:.4} psnr {:.2} acc {:.4} [{}]",
@@ -323,6 +323,25 @@ impl<'r> Run<'r> {
         })
     }
 
+    /// Merges and checks every stage's config before the first step, so that a typo in the last
+    /// stage does not stop a run hours in.
+    fn check_stages(&self) -> Result<(), TrainError> {
+        for index in 0..self.config.stages.len() {
+            match self.config.kind {
+                RunKind::Tagger => {
+                    let c: TaggerTrainingConfig = self.config.stage_config(&tagger_defaults(), index)?;
+                    c.validate()?;
+                }
+                RunKind::Simulator => {
+                    let c: SimulatorTrainingConfig =
+                        self.config.stage_config(&SimulatorTrainingConfig::new(), index)?;
+                    c.validate()?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn resolution(&self) -> Result<usize, TrainError> {
         Ok(match self.config.kind {
             RunKind::Tagger => {
@@ -345,6 +364,7 @@ impl<'r> Run<'r> {
         max_steps: Option<usize>,
     ) -> Result<RunSummary, TrainError> {
         let run = &self.config;
+        self.check_stages()?;
         let checkpoint = self.out(CHECKPOINT);
         let resumable = checkpoint.join(STATE_FILE).is_file();
         let started_before = self.out(RUN_FILE).is_file();

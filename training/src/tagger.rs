@@ -45,6 +45,10 @@ pub struct TaggerTrainingConfig {
     /// Steps after the warm-up over which the image weight ramps from 0 to `image_weight`.
     #[config(default = 1000)]
     pub image_weight_ramp: usize,
+    /// Weight of the structural term, 1 − SSIM (11×11 Gaussian window), added to the image loss
+    /// with the same ramp as `image_weight`.
+    #[config(default = 0.0)]
+    pub ssim_weight: f32,
     /// Fraction of batches sent through a DeepFake simulator (when the trainer has any)
     /// instead of the attack layers.
     #[config(default = 0.0)]
@@ -91,6 +95,8 @@ pub struct StepStats {
     pub message_bce: f32,
     /// Mean PSNR of the tagged batch (dB).
     pub psnr: f32,
+    /// Mean SSIM of the tagged batch.
+    pub ssim: f32,
     /// Fraction of channel bits decoded right.
     pub bit_accuracy: f32,
     /// The attacks the batch went through (`+`-joined), or `simulatorI:V`.
@@ -251,6 +257,7 @@ impl TaggerTrainer {
 
         let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);
         let image_mse = (tagged.clone() - cover.clone()).powi_scalar(2).mean();
+        let ssim = ssim(tagged.clone(), cover.clone());
         let (attacked, attack) = if simulate {
             let which = rng.random_range(0..self.simulators.len());
             let sim = &self.simulators[which];
@@ -272,10 +279,18 @@ impl TaggerTrainer {
         let ramp = (self.step.saturating_sub(self.config.message_warmup) as f32
             / self.config.image_weight_ramp.max(1) as f32)
             .min(1.0);
-        let loss = message_bce.clone()
+        let mut loss = message_bce.clone()
             + image_mse
                 .clone()
                 .mul_scalar(self.config.image_weight * ramp);
+        if self.config.ssim_weight > 0.0 {
+            loss = loss
+                + ssim
+                    .clone()
+                    .neg()
+                    .add_scalar(1.0)
+                    .mul_scalar(self.config.ssim_weight * ramp);
+        }
         let grads = GradientsParams::from_grads(loss.backward(), &self.net);
         self.net = self
             .optimizer
@@ -286,6 +301,7 @@ impl TaggerTrainer {
             step: self.step,
             loss: scalar(loss),
             psnr: psnr_of_mse(image_mse),
+            ssim: scalar(ssim),
             image_mse,
             message_bce: scalar(message_bce),
             bit_accuracy: bit_accuracy(logits, bits),
@@ -341,6 +357,55 @@ pub fn embed(net: &TaggerNet, cover: Tensor<4>, bits: Tensor<2>, strength: f32) 
         .round()
         .div_scalar(255.0);
     tagged.clone() - tagged.detach() + quantised
+}
+
+/// Radius of the SSIM window (11×11, Wang et al. 2004), σ = 1.5.
+const SSIM_RADIUS: usize = 5;
+const SSIM_SIGMA: f32 = 1.5;
+/// SSIM's stabilisers for a 0..1 range: (0.01)², (0.03)² (Wang et al. 2004).
+const SSIM_C1: f32 = 1e-4;
+const SSIM_C2: f32 = 9e-4;
+
+/// Mean SSIM of two image batches in 0..1, per channel with a Gaussian window, differentiable
+/// (the same definition as `faketagger_attacks::metrics::ssim`, on 0..1 values).
+///
+/// # Shapes
+/// - `a`, `b`: `[B, C, H, W]` with H, W ≥ 11; returns `[1]`
+pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let [_, channels, _, _] = a.dims();
+    let device = a.device();
+    let side = 2 * SSIM_RADIUS + 1;
+    let mut kernel: Vec<f32> = (0..side)
+        .map(|i| {
+            let d = i as f32 - SSIM_RADIUS as f32;
+            (-d * d / (2.0 * SSIM_SIGMA * SSIM_SIGMA)).exp()
+        })
+        .collect();
+    let total: f32 = kernel.iter().sum();
+    kernel.iter_mut().for_each(|v| *v /= total);
+    let taps: Vec<f32> = (0..channels).flat_map(|_| kernel.iter().copied()).collect();
+    let row = Tensor::<4>::from_data(TensorData::new(taps.clone(), [channels, 1, 1, side]), &device);
+    let column = Tensor::<4>::from_data(TensorData::new(taps, [channels, 1, side, 1]), &device);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], channels);
+    let blur = |x: Tensor<4>| {
+        conv2d(
+            conv2d(x, row.clone(), None, options.clone()),
+            column.clone(),
+            None,
+            options.clone(),
+        )
+    };
+    let (mu_a, mu_b) = (blur(a.clone()), blur(b.clone()));
+    let var_a = blur(a.clone().powi_scalar(2)) - mu_a.clone().powi_scalar(2);
+    let var_b = blur(b.clone().powi_scalar(2)) - mu_b.clone().powi_scalar(2);
+    let cov = blur(a * b) - mu_a.clone() * mu_b.clone();
+    let numerator = (mu_a.clone() * mu_b.clone()).mul_scalar(2.0).add_scalar(SSIM_C1)
+        * cov.mul_scalar(2.0).add_scalar(SSIM_C2);
+    let denominator = (mu_a.powi_scalar(2) + mu_b.powi_scalar(2)).add_scalar(SSIM_C1)
+        * (var_a + var_b).add_scalar(SSIM_C2);
+    (numerator / denominator).mean()
 }
 
 /// Mean binary cross-entropy of logits against ±1 bits.

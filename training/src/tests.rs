@@ -317,3 +317,27 @@ steps = 4
     let log = std::fs::read_to_string(tagger_dir.join("log.csv")).unwrap();
     assert!(log.lines().skip(1).all(|l| l.contains("simulator0:")), "{log}");
 }
+
+#[test]
+fn the_ssim_loss_matches_the_reported_ssim() {
+    let device = Backend::Flex.device().unwrap();
+    let faces = synthetic_faces(2, 31);
+    let mut rng = StdRng::seed_from_u64(4);
+    let noisy: Vec<image::RgbImage> = (0..2)
+        .map(|i| {
+            let mut img = faces.image(i);
+            for p in img.iter_mut() {
+                *p = (i16::from(*p) + rng.random_range(-12i16..=12)).clamp(0, 255) as u8;
+            }
+            img
+        })
+        .collect();
+    let a = faces.batch(&[0, 1], &[], &device);
+    let b = crate::simulators::from_images(&noisy, &device);
+    let tensor: f32 = crate::tagger::ssim(a, b).into_scalar();
+    let host: f64 = (0..2)
+        .map(|i| faketagger_attacks::metrics::ssim(&faces.image(i), &noisy[i]).unwrap())
+        .sum::<f64>()
+        / 2.0;
+    assert!(tensor < 0.99 && (f64::from(tensor) - host).abs() < 1e-3, "{tensor} vs {host}");
+}

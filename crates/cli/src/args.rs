@@ -36,6 +36,42 @@ pub enum Command {
     /// Tag ⇄ channel bits, without images (for integrations and debugging).
     #[command(subcommand)]
     Codec(CodecCommand),
+    /// Train the tagger or a DeepFake simulator from a run file (training/configs/*.toml).
+    Train(TrainArgs),
+    /// Draw a training run's logs as SVG plots (RUN_DIR/plots/).
+    Plot(PlotArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    /// The run file: kind, data, output folder, training config and curriculum.
+    #[arg(long, value_name = "TOML")]
+    pub config: PathBuf,
+    /// Continue the run in its output folder from its last checkpoint.
+    #[arg(long, conflicts_with = "restart")]
+    pub resume: bool,
+    /// Discard the output folder's checkpoint and logs and start the run again.
+    #[arg(long)]
+    pub restart: bool,
+    /// Stop after this many steps (with a checkpoint; --resume carries on).
+    #[arg(long, value_name = "N")]
+    pub max_steps: Option<usize>,
+    /// Dataset folder, instead of the run file's `data`.
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// Output folder, instead of the run file's `out`.
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Backend: flex (CPU), cuda or wgpu (when built with that feature).
+    #[arg(long, value_name = "NAME", default_value = "flex")]
+    pub device: String,
+}
+
+#[derive(Debug, Args)]
+pub struct PlotArgs {
+    /// A run's output folder (with log.csv and val.csv).
+    #[arg(value_name = "RUN_DIR")]
+    pub run: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -266,3 +266,49 @@ pub fn codec_decode(bits: &str, json_out: bool) -> Result<ExitCode> {
         EXIT_NOT_FOUND
     }))
 }
+
+pub fn train(settings: crate::settings::TrainSettings, quiet: bool) -> Result<ExitCode> {
+    use anyhow::Context;
+    let device = settings
+        .backend
+        .device()
+        .with_context(|| format!("--device {}", settings.backend))?;
+    let reporter = crate::reporter::TrainProgress::new(quiet);
+    let out = settings.run.out.clone();
+    let summary = faketagger_train::Run::new(settings.run, &device, &reporter)
+        .execute(settings.start, settings.max_steps)
+        .map_err(|e| match e {
+            faketagger_train::TrainError::Resume { .. } => anyhow::anyhow!(
+                "{e}\nhint: pass --resume to continue from its checkpoint, or --restart to start over"
+            ),
+            other => anyhow::Error::new(other),
+        })?;
+    if !quiet {
+        let hours = summary.seconds / 3600.0;
+        match &summary.weights {
+            Some(weights) => println!(
+                "finished {} steps in {hours:.2} h; weights {}",
+                summary.steps,
+                weights.display()
+            ),
+            None => println!(
+                "stopped at step {} of {} ({hours:.2} h so far); continue with --resume",
+                summary.steps, summary.total
+            ),
+        }
+        for path in faketagger_train::plot::plot_run(&out)? {
+            println!("plot {}", path.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn plot(run: &std::path::Path) -> Result<ExitCode> {
+    use anyhow::Context;
+    let written = faketagger_train::plot::plot_run(run)
+        .with_context(|| format!("{}: not a training run folder (log.csv)", run.display()))?;
+    for path in written {
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}

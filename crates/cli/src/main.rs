@@ -2,6 +2,7 @@
 
 mod args;
 mod commands;
+mod reporter;
 mod settings;
 
 use std::process::ExitCode;
@@ -33,5 +34,9 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Decode(args) => commands::decode(settings::DecodeSettings::from_args(args)?),
         Command::Codec(CodecCommand::Encode { tag, json }) => commands::codec_encode(&tag, json),
         Command::Codec(CodecCommand::Decode { bits, json }) => commands::codec_decode(&bits, json),
+        Command::Train(args) => {
+            commands::train(settings::TrainSettings::from_args(args)?, cli.quiet)
+        }
+        Command::Plot(args) => commands::plot(&args.run),
     }
 }

@@ -10,7 +10,7 @@ use image::ImageFormat;
 
 use faketagger::attacks::Attack;
 
-use crate::args::{AttackArgs, DecodeArgs, EmbedArgs, ModelArgs};
+use crate::args::{AttackArgs, DecodeArgs, EmbedArgs, ModelArgs, TrainArgs};
 
 /// Which scheme runs: built-in networks, networks from a directory, or the baseline.
 #[derive(Debug, Clone)]
@@ -293,6 +293,53 @@ impl DecodeSettings {
             threads,
             json: args.json,
             model: ModelSettings::from_args(args.model)?,
+        })
+    }
+}
+
+/// What `faketagger train` runs.
+#[derive(Debug)]
+pub struct TrainSettings {
+    pub run: faketagger_train::RunConfig,
+    pub start: faketagger_train::run::Start,
+    pub max_steps: Option<usize>,
+    pub backend: faketagger::model::Backend,
+}
+
+impl TrainSettings {
+    pub fn from_args(args: TrainArgs) -> Result<Self> {
+        use faketagger_train::run::Start;
+        // the error names the file
+        let mut run = faketagger_train::RunConfig::load(&args.config)?;
+        if let Some(data) = args.data {
+            run.data = data;
+        }
+        if let Some(out) = args.out {
+            run.out = out;
+        }
+        if !run.data.is_dir() {
+            bail!(
+                "dataset {}: not a directory\nhint: point the run file's `data` or --data at a folder of face images (with meta.csv for splits)",
+                run.data.display()
+            );
+        }
+        if args.max_steps == Some(0) {
+            bail!("--max-steps 0: nothing to do");
+        }
+        let backend = args
+            .device
+            .parse()
+            .with_context(|| format!("--device {}", args.device))?;
+        let start = match (args.resume, args.restart) {
+            (true, _) => Start::Resume,
+            (_, true) => Start::Restart,
+            _ => Start::Fresh,
+        };
+        Ok(Self {
+            run,
+            start,
+            max_steps: args.max_steps,
+            backend,
         })
     }
 }
