@@ -60,7 +60,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Tagger::builtin(&device)?,
     };
     let mut simulators = Vec::new();
-    for dir in option("--simulators").map(|s| s.split(',').collect()).unwrap_or_else(Vec::new) {
+    for dir in option("--simulators")
+        .map(|s| s.split(',').collect())
+        .unwrap_or_else(Vec::new)
+    {
         simulators.push((dir.to_owned(), Simulator::load(dir.as_ref(), &device)?));
     }
     let strengths: Vec<f32> = match option("--strengths") {
@@ -75,9 +78,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .take(count)
         .map(|l| data.join(l.split(',').next().unwrap_or_default()))
         .collect();
-    let attacks: Vec<Attack> = ATTACKS.iter().map(|a| a.parse()).collect::<Result<_, _>>()?;
+    let attacks: Vec<Attack> = ATTACKS
+        .iter()
+        .map(|a| a.parse())
+        .collect::<Result<_, _>>()?;
     let landmarks = |path: &PathBuf| {
-        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
         faceswap::landmarks_from_csv(&meta, name)
     };
     let mut names: Vec<String> = ATTACKS.iter().map(|s| s.to_string()).collect();
@@ -100,7 +109,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut tally = vec![Tally::default(); names.len()];
         let (mut psnr, mut psnr_min, mut ssim, mut ssim_min) = (0.0, f64::INFINITY, 0.0, 1f64);
         for (i, face) in faces.iter().enumerate() {
-            let tag = Tag::new(0x5eed_0000_0000_0000 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+            let tag =
+                Tag::new(0x5eed_0000_0000_0000 ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
             let tagged = tagger.embed(face, tag, strength)?;
             psnr += tagged.psnr;
             psnr_min = psnr_min.min(tagged.psnr);
@@ -132,8 +142,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let other_path = &files[(i + 1) % n];
             let other = &faces[(i + 1) % n];
             if let (Some(lm), Some(other_lm)) = (landmarks(&files[i]), landmarks(other_path)) {
-                count(&faceswap::face_swap(&tagged.image, &lm, other, &other_lm)?, row)?;
-                count(&faceswap::face_swap(other, &other_lm, &tagged.image, &lm)?, row + 1)?;
+                count(
+                    &faceswap::face_swap(&tagged.image, &lm, other, &other_lm)?,
+                    row,
+                )?;
+                count(
+                    &faceswap::face_swap(other, &other_lm, &tagged.image, &lm)?,
+                    row + 1,
+                )?;
             }
         }
         println!(

@@ -287,19 +287,8 @@ impl Tagger {
     }
 }
 
-/// PSNR in dB between two images of the same size, over 8-bit RGB (∞ for identical images).
+/// PSNR in dB between two images of the same size, over 8-bit RGB (∞ for identical images,
+/// NaN for images of different sizes).
 pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
-    let (a, b) = (a.to_rgb8(), b.to_rgb8());
-    let sum: f64 = a
-        .as_raw()
-        .iter()
-        .zip(b.as_raw())
-        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
-        .sum();
-    let mse = sum / a.as_raw().len().max(1) as f64;
-    if mse == 0.0 {
-        f64::INFINITY
-    } else {
-        10.0 * (255.0f64 * 255.0 / mse).log10()
-    }
+    faketagger_attacks::metrics::psnr(&a.to_rgb8(), &b.to_rgb8()).unwrap_or(f64::NAN)
 }

@@ -82,14 +82,27 @@ fn train_stops_resumes_and_plots() {
 
     let r = run(&["train", "--config", s(&config), "--resume", "--quiet"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    for file in ["tagger.json", "tagger.bpk", "log.csv", "val.csv", "run.toml"] {
+    for file in [
+        "tagger.json",
+        "tagger.bpk",
+        "log.csv",
+        "val.csv",
+        "run.toml",
+    ] {
         assert!(out.join(file).is_file(), "{file}");
     }
     let log = std::fs::read_to_string(out.join("log.csv")).unwrap();
-    let steps: Vec<&str> = log.lines().skip(1).map(|l| &l[..l.find(',').unwrap()]).collect();
+    let steps: Vec<&str> = log
+        .lines()
+        .skip(1)
+        .map(|l| &l[..l.find(',').unwrap()])
+        .collect();
     assert_eq!(steps, ["1", "2", "3", "4"]);
     let val = std::fs::read_to_string(out.join("val.csv")).unwrap();
-    assert!(val.contains(",jpeg:70,") && val.contains(",unmarked,"), "{val}");
+    assert!(
+        val.contains(",jpeg:70,") && val.contains(",unmarked,"),
+        "{val}"
+    );
 
     // the trained weights load in embed (a 32 px network reads any photo resized to it)
     let photo = write_photo(dir.path(), "p.png", 9);
@@ -136,9 +149,19 @@ fn bad_run_files_and_folders_are_refused_naming_the_problem() {
     let r = run(&["train", "--config", s(&good), "--resume"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("no checkpoint"), "{}", r.stderr);
-    let r = run(&["train", "--config", s(&good), "--data", s(&dir.path().join("nope"))]);
+    let r = run(&[
+        "train",
+        "--config",
+        s(&good),
+        "--data",
+        s(&dir.path().join("nope")),
+    ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("--data") || r.stderr.contains("nope"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--data") || r.stderr.contains("nope"),
+        "{}",
+        r.stderr
+    );
     let r = run(&["train", "--config", s(&dir.path().join("missing.toml"))]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("missing.toml"), "{}", r.stderr);

@@ -6,12 +6,12 @@
 
 #![allow(clippy::unwrap_used)]
 
-use rand::SeedableRng;
 use criterion::{Criterion, criterion_group, criterion_main};
 use faketagger_model::noise::NoiseConfig;
 use faketagger_model::{Backend, TaggerNetConfig};
 use faketagger_train::data::{Face, FaceSet};
 use faketagger_train::{TaggerTrainer, TaggerTrainingConfig};
+use rand::SeedableRng;
 
 const SIDE: usize = 128;
 
@@ -44,7 +44,7 @@ fn step(c: &mut Criterion) {
         let config = TaggerTrainingConfig::new(TaggerNetConfig::standard()).with_noise(noise);
         let mut trainer = TaggerTrainer::new(config, &device).unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        group.bench_function(name, |b| b.iter(|| trainer.step(&faces)));
+        group.bench_function(name, |b| b.iter(|| trainer.step(&faces, &mut rng)));
     }
     group.finish();
 }

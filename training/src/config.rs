@@ -152,7 +152,9 @@ impl RunConfig {
 
     fn check(&self) -> Result<(), TrainError> {
         if self.stages.is_empty() {
-            return Err(TrainError::Config("a run needs at least one [[stages]]".into()));
+            return Err(TrainError::Config(
+                "a run needs at least one [[stages]]".into(),
+            ));
         }
         if let Some(stage) = self.stages.iter().find(|s| s.steps == 0) {
             return Err(TrainError::Config(format!(
@@ -165,7 +167,7 @@ impl RunConfig {
                 "eval_every and eval_faces must be positive".into(),
             ));
         }
-        if !(self.checkpoint_minutes > 0.0) {
+        if self.checkpoint_minutes.is_nan() || self.checkpoint_minutes <= 0.0 {
             return Err(TrainError::Config(
                 "checkpoint_minutes must be positive".into(),
             ));
@@ -298,13 +300,21 @@ set = { learning_rate = 3e-4, noise = { jpeg = 2 } }
         let run = RunConfig::parse(RUN).unwrap();
         assert_eq!(run.total_steps(), 30);
         assert_eq!(
-            (run.stage_of(1), run.stage_of(10), run.stage_of(11), run.stage_of(99)),
+            (
+                run.stage_of(1),
+                run.stage_of(10),
+                run.stage_of(11),
+                run.stage_of(99)
+            ),
             (0, 0, 1, 1)
         );
         let defaults = TaggerTrainingConfig::new(TaggerNetConfig::standard());
         let clean: TaggerTrainingConfig = run.stage_config(&defaults, 0).unwrap();
         let attacks: TaggerTrainingConfig = run.stage_config(&defaults, 1).unwrap();
-        assert_eq!((clean.batch_size, clean.seed, clean.noise.jpeg), (8, 9, 0.0));
+        assert_eq!(
+            (clean.batch_size, clean.seed, clean.noise.jpeg),
+            (8, 9, 0.0)
+        );
         assert_eq!(clean.learning_rate, defaults.learning_rate);
         assert_eq!((attacks.batch_size, attacks.noise.jpeg), (8, 2.0));
         assert_eq!(attacks.learning_rate, 3e-4);
@@ -325,12 +335,21 @@ set = { learning_rate = 3e-4, noise = { jpeg = 2 } }
             .unwrap()
             .stage_config(&defaults, 1)
             .unwrap_err();
-        assert!(err.to_string().contains("stages.attacks.set.noise.jpge"), "{err}");
+        assert!(
+            err.to_string().contains("stages.attacks.set.noise.jpge"),
+            "{err}"
+        );
         for (bad, needle) in [
             (RUN.replace("steps = 20", "steps = 0"), "no steps"),
             (RUN.replace("kind = \"tagger\"", "kind = \"gan\""), "gan"),
-            (RUN.replace("seed = 9", "seed = 9\nval_attacks = [\"jpeg:500\"]"), "jpeg"),
-            (RUN.replace("seed = 9", "seed = 9\nsurprise = 1"), "surprise"),
+            (
+                RUN.replace("seed = 9", "seed = 9\nval_attacks = [\"jpeg:500\"]"),
+                "jpeg",
+            ),
+            (
+                RUN.replace("seed = 9", "seed = 9\nsurprise = 1"),
+                "surprise",
+            ),
         ] {
             let err = RunConfig::parse(&bad).unwrap_err().to_string();
             assert!(err.contains(needle), "{needle}: {err}");
@@ -340,7 +359,10 @@ set = { learning_rate = 3e-4, noise = { jpeg = 2 } }
             .unwrap()
             .stage_config(&defaults, 0)
             .unwrap_err();
-        assert!(err.to_string().contains("model.noise must be a table"), "{err}");
+        assert!(
+            err.to_string().contains("model.noise must be a table"),
+            "{err}"
+        );
     }
 
     #[test]

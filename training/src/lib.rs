@@ -88,3 +88,14 @@ pub(crate) fn io_error(path: &std::path::Path, reason: impl ToString) -> TrainEr
         reason: reason.to_string(),
     }
 }
+
+/// A learning rate must be positive and finite.
+pub(crate) fn check_learning_rate(learning_rate: f64) -> Result<(), TrainError> {
+    if learning_rate > 0.0 && learning_rate.is_finite() {
+        Ok(())
+    } else {
+        Err(TrainError::Config(format!(
+            "learning_rate must be positive, not {learning_rate}"
+        )))
+    }
+}

@@ -44,7 +44,9 @@ impl Table {
     }
 
     fn number(&self, row: &[String], col: usize) -> Option<f64> {
-        row.get(col).and_then(|v| v.parse::<f64>().ok()).filter(|v| v.is_finite())
+        row.get(col)
+            .and_then(|v| v.parse::<f64>().ok())
+            .filter(|v| v.is_finite())
     }
 }
 
@@ -86,7 +88,9 @@ fn smooth(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 }
 
 fn plot_training(log: &Table, path: &Path) -> Result<(), TrainError> {
-    let step_col = log.column("step").ok_or_else(|| io_error(&log.path, "no step column"))?;
+    let step_col = log
+        .column("step")
+        .ok_or_else(|| io_error(&log.path, "no step column"))?;
     // every numeric metric column but the bookkeeping ones
     let metrics: Vec<(usize, &str)> = log
         .header
@@ -116,12 +120,18 @@ fn plot_training(log: &Table, path: &Path) -> Result<(), TrainError> {
 }
 
 fn plot_validation(val: &Table, path: &Path) -> Result<(), TrainError> {
-    let col = |name: &str| val.column(name).ok_or_else(|| io_error(&val.path, format!("no {name} column")));
+    let col = |name: &str| {
+        val.column(name)
+            .ok_or_else(|| io_error(&val.path, format!("no {name} column")))
+    };
     let (step, attack) = (col("step")?, col("attack")?);
     let root = SVGBackend::new(path, SIZE).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
     let panels = root.split_evenly((2, 2));
-    for (metric, panel) in ["bit_accuracy", "exact_tag", "psnr", "ssim"].iter().zip(panels.iter()) {
+    for (metric, panel) in ["bit_accuracy", "exact_tag", "psnr", "ssim"]
+        .iter()
+        .zip(panels.iter())
+    {
         let m = col(metric)?;
         let mut series: BTreeMap<String, Vec<(f64, f64)>> = BTreeMap::new();
         for row in &val.rows {
@@ -133,10 +143,15 @@ fn plot_validation(val: &Table, path: &Path) -> Result<(), TrainError> {
         }
         // PSNR and SSIM are the same on every attack row: one curve
         if ["psnr", "ssim"].contains(metric) {
-            series = series.into_iter().take(1).map(|(_, v)| ("tagged".into(), v)).collect();
+            series = series
+                .into_iter()
+                .take(1)
+                .map(|(_, v)| ("tagged".into(), v))
+                .collect();
         }
         let series: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().collect();
-        draw_panel(panel, &format!("validation {metric}"), &series).map_err(|e| plot_err(path, e))?;
+        draw_panel(panel, &format!("validation {metric}"), &series)
+            .map_err(|e| plot_err(path, e))?;
     }
     root.present().map_err(|e| plot_err(path, e))
 }
@@ -167,7 +182,10 @@ fn draw_panel(
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         chart
-            .draw_series(LineSeries::new(points.iter().copied(), colour.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                points.iter().copied(),
+                colour.stroke_width(2),
+            ))?
             .label(name.clone())
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], colour));
     }

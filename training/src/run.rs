@@ -129,7 +129,8 @@ fn tagger_defaults() -> TaggerTrainingConfig {
     TaggerTrainingConfig::new(TaggerNetConfig::standard())
 }
 
-/// The trainer of a run's kind.
+/// The trainer of a run's kind (one per run: its variants' sizes do not matter).
+#[allow(clippy::large_enum_variant)]
 enum Job {
     Tagger {
         trainer: Box<TaggerTrainer>,
@@ -149,7 +150,9 @@ impl Job {
 
     fn set_stage(&mut self, run: &RunConfig, stage: usize) -> Result<(), TrainError> {
         match self {
-            Job::Tagger { trainer, .. } => trainer.set_config(run.stage_config(&tagger_defaults(), stage)?),
+            Job::Tagger { trainer, .. } => {
+                trainer.set_config(run.stage_config(&tagger_defaults(), stage)?)
+            }
             Job::Simulator(trainer) => {
                 trainer.set_config(run.stage_config(&SimulatorTrainingConfig::new(), stage)?)
             }
@@ -164,7 +167,13 @@ impl Job {
                 (
                     format!(
                         "{},{},{},{},{},{},{}",
-                        s.loss, s.image_mse, s.message_bce, s.psnr, s.ssim, s.bit_accuracy, s.attack
+                        s.loss,
+                        s.image_mse,
+                        s.message_bce,
+                        s.psnr,
+                        s.ssim,
+                        s.bit_accuracy,
+                        s.attack
                     ),
                     format!(
                         "loss {:.4} psnr {:.2} acc {:.4} [{}]",
@@ -175,7 +184,10 @@ impl Job {
             Job::Simulator(trainer) => {
                 let mse = trainer.step(faces, step, rng);
                 let psnr = crate::tagger::psnr_of_mse(mse);
-                (format!("{mse},{psnr}"), format!("mse {mse:.5} psnr {psnr:.2}"))
+                (
+                    format!("{mse},{psnr}"),
+                    format!("mse {mse:.5} psnr {psnr:.2}"),
+                )
             }
         }
     }
@@ -258,7 +270,9 @@ pub struct Run<'r> {
 
 impl std::fmt::Debug for Run<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Run").field("config", &self.config).finish_non_exhaustive()
+        f.debug_struct("Run")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
     }
 }
 
@@ -318,7 +332,11 @@ impl<'r> Run<'r> {
             RunKind::Simulator => {
                 let defaults = SimulatorTrainingConfig::new();
                 let config: SimulatorTrainingConfig = run.stage_config(&defaults, 0)?;
-                Job::Simulator(Box::new(SimulatorTrainer::new(config, train, &self.device)?))
+                Job::Simulator(Box::new(SimulatorTrainer::new(
+                    config,
+                    train,
+                    &self.device,
+                )?))
             }
         })
     }
@@ -329,12 +347,14 @@ impl<'r> Run<'r> {
         for index in 0..self.config.stages.len() {
             match self.config.kind {
                 RunKind::Tagger => {
-                    let c: TaggerTrainingConfig = self.config.stage_config(&tagger_defaults(), index)?;
+                    let c: TaggerTrainingConfig =
+                        self.config.stage_config(&tagger_defaults(), index)?;
                     c.validate()?;
                 }
                 RunKind::Simulator => {
-                    let c: SimulatorTrainingConfig =
-                        self.config.stage_config(&SimulatorTrainingConfig::new(), index)?;
+                    let c: SimulatorTrainingConfig = self
+                        .config
+                        .stage_config(&SimulatorTrainingConfig::new(), index)?;
                     c.validate()?;
                 }
             }
@@ -349,8 +369,9 @@ impl<'r> Run<'r> {
                 c.net.resolution()
             }
             RunKind::Simulator => {
-                let c: SimulatorTrainingConfig =
-                    self.config.stage_config(&SimulatorTrainingConfig::new(), 0)?;
+                let c: SimulatorTrainingConfig = self
+                    .config
+                    .stage_config(&SimulatorTrainingConfig::new(), 0)?;
                 c.autoencoder.resolution
             }
         })

@@ -68,13 +68,7 @@ impl SimulatorTrainingConfig {
                 self.warp
             )));
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(TrainError::Config(format!(
-                "learning_rate must be positive, not {}",
-                self.learning_rate
-            )));
-        }
-        Ok(())
+        crate::check_learning_rate(self.learning_rate)
     }
 
     /// Whether this trains a face swap.
@@ -132,7 +126,11 @@ impl SimulatorTrainer {
         let (train_lists, held_out, identities) = if config.is_face_swap() {
             split_identities(train, config.identities, config.holdout)?
         } else {
-            (vec![(0..train.len()).collect()], vec![Vec::new()], Vec::new())
+            (
+                vec![(0..train.len()).collect()],
+                vec![Vec::new()],
+                Vec::new(),
+            )
         };
         let net = faketagger_model::init_seeded(&device, config.seed, |d| {
             if config.is_face_swap() {
@@ -406,7 +404,12 @@ pub fn sample_grid(sim: &Simulator, val: &FaceSet, count: usize, device: &Device
     let mut grid = RgbImage::new(r * count as u32, r * rows.len() as u32);
     for (y, row) in rows.iter().enumerate() {
         for (x, img) in row.iter().enumerate() {
-            image::imageops::replace(&mut grid, img, i64::from(r) * x as i64, i64::from(r) * y as i64);
+            image::imageops::replace(
+                &mut grid,
+                img,
+                i64::from(r) * x as i64,
+                i64::from(r) * y as i64,
+            );
         }
     }
     grid

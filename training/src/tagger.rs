@@ -9,8 +9,8 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor, TensorData};
-use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
 use faketagger_model::noise::simulators::Simulator;
+use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
 use faketagger_model::{TaggerNet, TaggerNetConfig, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -72,13 +72,7 @@ impl TaggerTrainingConfig {
                 self.simulator
             )));
         }
-        if !(self.learning_rate > 0.0 && self.learning_rate.is_finite()) {
-            return Err(TrainError::Config(format!(
-                "learning_rate must be positive, not {}",
-                self.learning_rate
-            )));
-        }
-        Ok(())
+        crate::check_learning_rate(self.learning_rate)
     }
 }
 
@@ -386,7 +380,10 @@ pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     let total: f32 = kernel.iter().sum();
     kernel.iter_mut().for_each(|v| *v /= total);
     let taps: Vec<f32> = (0..channels).flat_map(|_| kernel.iter().copied()).collect();
-    let row = Tensor::<4>::from_data(TensorData::new(taps.clone(), [channels, 1, 1, side]), &device);
+    let row = Tensor::<4>::from_data(
+        TensorData::new(taps.clone(), [channels, 1, 1, side]),
+        &device,
+    );
     let column = Tensor::<4>::from_data(TensorData::new(taps, [channels, 1, side, 1]), &device);
     let options = ConvOptions::new([1, 1], [0, 0], [1, 1], channels);
     let blur = |x: Tensor<4>| {
@@ -401,7 +398,9 @@ pub fn ssim(a: Tensor<4>, b: Tensor<4>) -> Tensor<1> {
     let var_a = blur(a.clone().powi_scalar(2)) - mu_a.clone().powi_scalar(2);
     let var_b = blur(b.clone().powi_scalar(2)) - mu_b.clone().powi_scalar(2);
     let cov = blur(a * b) - mu_a.clone() * mu_b.clone();
-    let numerator = (mu_a.clone() * mu_b.clone()).mul_scalar(2.0).add_scalar(SSIM_C1)
+    let numerator = (mu_a.clone() * mu_b.clone())
+        .mul_scalar(2.0)
+        .add_scalar(SSIM_C1)
         * cov.mul_scalar(2.0).add_scalar(SSIM_C2);
     let denominator = (mu_a.powi_scalar(2) + mu_b.powi_scalar(2)).add_scalar(SSIM_C1)
         * (var_a + var_b).add_scalar(SSIM_C2);

@@ -1,4 +1,5 @@
 //! Training tests on small synthetic data (no dataset needed), flex backend.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use faketagger_model::noise::{NoiseConfig, NoiseOp};
 use faketagger_model::{Backend, DecoderConfig, EncoderConfig, TaggerNetConfig, weights};
@@ -93,7 +94,9 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     // the same run again gives the same numbers (seeded)
     let run3 = |trainer: &mut TaggerTrainer, seed: u64| -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
-        (0..3).map(|_| trainer.step(&train, &mut rng).loss).collect()
+        (0..3)
+            .map(|_| trainer.step(&train, &mut rng).loss)
+            .collect()
     };
     let a = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 1);
     let twin = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 1);
@@ -236,7 +239,10 @@ fn a_run_stopped_and_resumed_takes_exactly_the_uninterrupted_steps() {
         v.extend(logits.into_data().try_to_vec::<f32>().unwrap());
         v
     };
-    assert!(out(&a) == out(&b), "resumed weights differ from the uninterrupted run's");
+    assert!(
+        out(&a) == out(&b),
+        "resumed weights differ from the uninterrupted run's"
+    );
 
     // a resume with other networks is refused; nothing to resume in a new folder
     let mut other = config.clone();
@@ -256,7 +262,10 @@ fn a_run_stopped_and_resumed_takes_exactly_the_uninterrupted_steps() {
     assert_eq!(plots.len(), 2);
     for plot in plots {
         let svg = std::fs::read_to_string(plot).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "{svg:.200}");
+        assert!(
+            svg.starts_with("<svg") && svg.contains("polyline"),
+            "{svg:.200}"
+        );
     }
 }
 
@@ -292,7 +301,10 @@ steps = 4
         .unwrap();
     let row = &summary.validation[0];
     assert_eq!(row.attack, "reconstruction");
-    assert!(row.psnr.unwrap() > 5.0 && row.ssim.unwrap() < 1.0, "{row:?}");
+    assert!(
+        row.psnr.unwrap() > 5.0 && row.ssim.unwrap() < 1.0,
+        "{row:?}"
+    );
     let grid = image::open(swap_dir.join("samples.png")).unwrap();
     // originals + one row per identity
     assert_eq!((grid.width(), grid.height()), (32 * 4, 32 * 3));
@@ -305,17 +317,31 @@ steps = 4
         &tagger_dir,
         &format!("simulators = [\"{}\"]", swap_dir.display()),
     );
-    run.model.insert("simulator".into(), toml::Value::Float(1.0));
+    run.model
+        .insert("simulator".into(), toml::Value::Float(1.0));
     let summary = Run::new(run, &device, &crate::SilentReporter)
         .execute(Start::Fresh, Some(2))
         .unwrap();
-    let rows: Vec<&str> = summary.validation.iter().map(|r| r.attack.as_str()).collect();
+    let rows: Vec<&str> = summary
+        .validation
+        .iter()
+        .map(|r| r.attack.as_str())
+        .collect();
     assert_eq!(
         rows,
-        ["identity", "jpeg:80", "simulator0:0", "simulator0:1", "unmarked"]
+        [
+            "identity",
+            "jpeg:80",
+            "simulator0:0",
+            "simulator0:1",
+            "unmarked"
+        ]
     );
     let log = std::fs::read_to_string(tagger_dir.join("log.csv")).unwrap();
-    assert!(log.lines().skip(1).all(|l| l.contains("simulator0:")), "{log}");
+    assert!(
+        log.lines().skip(1).all(|l| l.contains("simulator0:")),
+        "{log}"
+    );
 }
 
 #[test]
@@ -339,5 +365,8 @@ fn the_ssim_loss_matches_the_reported_ssim() {
         .map(|i| faketagger_attacks::metrics::ssim(&faces.image(i), &noisy[i]).unwrap())
         .sum::<f64>()
         / 2.0;
-    assert!(tensor < 0.99 && (f64::from(tensor) - host).abs() < 1e-3, "{tensor} vs {host}");
+    assert!(
+        tensor < 0.99 && (f64::from(tensor) - host).abs() < 1e-3,
+        "{tensor} vs {host}"
+    );
 }

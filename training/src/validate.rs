@@ -77,7 +77,12 @@ pub fn validate_tagger(
             ssim += metrics::ssim(o, t).unwrap_or_default();
         }
         for logits in decode_logits(net, from_images(&originals, device)) {
-            if codec.decode_soft(&logits).ok().and_then(|d| d.tag()).is_some() {
+            if codec
+                .decode_soft(&logits)
+                .ok()
+                .and_then(|d| d.tag())
+                .is_some()
+            {
                 false_tags += 1;
             }
         }
@@ -103,16 +108,14 @@ pub fn validate_tagger(
                     from_images(&images, device)
                 }
                 ValAttack::Simulator { index, variant } => match simulators.get(*index) {
-                    Some(sim) => {
-                        from_images(&to_images(sim.forward(tagged_batch.clone(), *variant)), device)
-                    }
+                    Some(sim) => from_images(
+                        &to_images(sim.forward(tagged_batch.clone(), *variant)),
+                        device,
+                    ),
                     None => tagged_batch.clone(),
                 },
             };
-            for ((logits, word), &tag) in decode_logits(net, attacked)
-                .iter()
-                .zip(&words)
-                .zip(&tags)
+            for ((logits, word), &tag) in decode_logits(net, attacked).iter().zip(&words).zip(&tags)
             {
                 bits_right[a] += logits
                     .iter()

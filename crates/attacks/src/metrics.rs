@@ -66,9 +66,8 @@ pub fn ssim(a: &RgbImage, b: &RgbImage) -> Option<f64> {
                 .collect()
         };
         let (x, y) = (channel(a), channel(b));
-        let product = |p: &[f64], q: &[f64]| -> Vec<f64> {
-            p.iter().zip(q).map(|(u, v)| u * v).collect()
-        };
+        let product =
+            |p: &[f64], q: &[f64]| -> Vec<f64> { p.iter().zip(q).map(|(u, v)| u * v).collect() };
         let [mx, my, xx, yy, xy] = [
             filter(&x, w, h, &kernel),
             filter(&y, w, h, &kernel),
@@ -158,7 +157,10 @@ mod tests {
             ssim(&a, &mild).unwrap_or_default(),
             ssim(&a, &harsh).unwrap_or_default(),
         );
-        assert!(1.0 > s_mild && s_mild > s_harsh && s_harsh > 0.0, "{s_mild} {s_harsh}");
+        assert!(
+            1.0 > s_mild && s_mild > s_harsh && s_harsh > 0.0,
+            "{s_mild} {s_harsh}"
+        );
         let back = ssim(&mild, &a).unwrap_or_default();
         assert!((back - s_mild).abs() < 1e-12);
     }

@@ -79,7 +79,10 @@ impl Reporter for TrainProgress {
                 cell(first.ssim, 1.0, 4)
             ));
         }
-        for row in rows.iter().filter(|r| r.bit_accuracy.is_some() || r.attack == "unmarked") {
+        for row in rows
+            .iter()
+            .filter(|r| r.bit_accuracy.is_some() || r.attack == "unmarked")
+        {
             text.push_str(&format!(
                 "\n  {:<24} bits {:>6}%  exact {:>6}%",
                 row.attack,

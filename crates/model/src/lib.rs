@@ -145,6 +145,39 @@ impl FromStr for Backend {
 #[cfg(feature = "flex")]
 mod tests;
 
+/// Builds a module from `device`'s generator seeded with `seed`, and draws every parameter now.
+///
+/// burn initialises parameters lazily, at their first use, from the device's one global
+/// generator: two modules built in a row, or on two threads, would otherwise draw their weights
+/// in whatever order they are first used. Building and drawing here, under one lock, makes a
+/// module's initial weights depend on its seed alone.
+pub fn init_seeded<M: burn::module::Module>(
+    device: &Device,
+    seed: u64,
+    build: impl FnOnce(&Device) -> M,
+) -> M {
+    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _guard = INIT
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    device.seed(seed);
+    let module = build(device);
+    module.visit(&mut Materialise);
+    module
+}
+
+/// Reads every float parameter, which makes a lazy one draw its value.
+struct Materialise;
+
+impl burn::module::ModuleVisitor for Materialise {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<D>>,
+    ) {
+        let _ = param.val();
+    }
+}
+
 #[cfg(test)]
 mod backend_tests {
     use burn::tensor::Tensor;
@@ -179,33 +212,5 @@ mod backend_tests {
         let b = Tensor::<2>::from_floats([[0.5, -1.0], [2.0, 0.25]], &device);
         let product: Vec<f32> = a.matmul(b).into_data().try_to_vec::<f32>().unwrap();
         assert_eq!(product, vec![4.5, -0.5, 9.5, -2.0]);
-    }
-}
-
-/// Builds a module from `device`'s generator seeded with `seed`, and draws every parameter now.
-///
-/// burn initialises parameters lazily, at their first use, from the device's one global
-/// generator: two modules built in a row, or on two threads, would otherwise draw their weights
-/// in whatever order they are first used. Building and drawing here, under one lock, makes a
-/// module's initial weights depend on its seed alone.
-pub fn init_seeded<M: burn::module::Module>(
-    device: &Device,
-    seed: u64,
-    build: impl FnOnce(&Device) -> M,
-) -> M {
-    static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    let _guard = INIT.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    device.seed(seed);
-    let module = build(device);
-    module.visit(&mut Materialise);
-    module
-}
-
-/// Reads every float parameter, which makes a lazy one draw its value.
-struct Materialise;
-
-impl burn::module::ModuleVisitor for Materialise {
-    fn visit_float<const D: usize>(&mut self, param: &burn::module::Param<burn::tensor::Tensor<D>>) {
-        let _ = param.val();
     }
 }

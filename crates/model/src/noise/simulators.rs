@@ -258,6 +258,8 @@ pub const AUTOENCODER_NAME: &str = "autoencoder";
 pub const FACESWAP_NAME: &str = "faceswap";
 
 /// A trained simulator, as loaded from a weights directory.
+// one is held per loaded model: the variants' size difference costs nothing worth a box
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Simulator {
     /// A reconstruction autoencoder.
@@ -273,16 +275,18 @@ impl Simulator {
             .config
             .is_file()
         {
-            let (_, swap) = crate::weights::load(dir, FACESWAP_NAME, device, |c: &FaceSwapConfig, d| {
+            let (_, swap) =
+                crate::weights::load(dir, FACESWAP_NAME, device, |c: &FaceSwapConfig, d| {
+                    c.validate()?;
+                    Ok(c.init(d))
+                })?;
+            return Ok(Simulator::FaceSwap(swap));
+        }
+        let (_, ae) =
+            crate::weights::load(dir, AUTOENCODER_NAME, device, |c: &AutoencoderConfig, d| {
                 c.validate()?;
                 Ok(c.init(d))
             })?;
-            return Ok(Simulator::FaceSwap(swap));
-        }
-        let (_, ae) = crate::weights::load(dir, AUTOENCODER_NAME, device, |c: &AutoencoderConfig, d| {
-            c.validate()?;
-            Ok(c.init(d))
-        })?;
         Ok(Simulator::Autoencoder(ae))
     }
 
