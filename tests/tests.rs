@@ -6,5 +6,6 @@ mod cli;
 mod codec_cli;
 mod engine;
 mod learned;
+mod simulators;
 mod train;
 mod util;
