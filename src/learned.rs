@@ -138,6 +138,122 @@ impl LearnedScheme {
     }
 }
 
+/// Where a cropped photo may have sat in its original: the fraction of the original's width and
+/// height it keeps, and its position in the room the crop left (0 = left or top edge, 0.5 =
+/// centred, 1 = right or bottom edge).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Placement {
+    /// Fraction of the original's width kept, (0, 1].
+    pub width: f32,
+    /// Fraction of the original's height kept, (0, 1].
+    pub height: f32,
+    /// Horizontal position in the room left, 0..=1.
+    pub x: f32,
+    /// Vertical position in the room left, 0..=1.
+    pub y: f32,
+}
+
+/// Areas of the crops the decoder's search undoes (side fractions √0.9 … √0.6): neighbours differ
+/// by about 6% in scale, within what the networks, trained on random crops, read through.
+pub const SEARCH_AREAS: [f32; 4] = [0.9, 0.8, 0.7, 0.6];
+/// Fractions of one side kept by the one-axis crops the search undoes (a strip cut off the top,
+/// bottom, left or right).
+pub const SEARCH_STRIPS: [f32; 2] = [0.9, 0.8];
+/// Positions tried per axis: the centre and both edges.
+pub const SEARCH_POSITIONS: [f32; 3] = [0.5, 0.0, 1.0];
+
+/// The crop hypotheses of the decoder's search, mild and centred ones first: crops that keep the
+/// aspect ratio ([`SEARCH_AREAS`] × [`SEARCH_POSITIONS`]²), then one-axis crops
+/// ([`SEARCH_STRIPS`] × [`SEARCH_POSITIONS`] on each axis). 48 in all.
+pub fn crop_placements() -> Vec<Placement> {
+    let mut out = Vec::new();
+    for area in SEARCH_AREAS {
+        for y in SEARCH_POSITIONS {
+            for x in SEARCH_POSITIONS {
+                let side = area.sqrt();
+                out.push(Placement {
+                    width: side,
+                    height: side,
+                    x,
+                    y,
+                });
+            }
+        }
+    }
+    for strip in SEARCH_STRIPS {
+        for at in SEARCH_POSITIONS {
+            out.push(Placement {
+                width: 1.0,
+                height: strip,
+                x: 0.5,
+                y: at,
+            });
+            out.push(Placement {
+                width: strip,
+                height: 1.0,
+                x: at,
+                y: 0.5,
+            });
+        }
+    }
+    out
+}
+
+impl LearnedScheme {
+    /// Logits of `image` put back where each placement says it sat in an uncropped original:
+    /// scaled to the placement's share of the networks' square, the lost border filled by
+    /// repeating the edge pixels. One decoder pass over all placements.
+    pub fn logits_placed(&self, image: &DynamicImage, placements: &[Placement]) -> Vec<Vec<f32>> {
+        let r = self.resolution();
+        let rgb = image.to_rgb32f();
+        let plane = (r * r) as usize;
+        let mut data = vec![0f32; placements.len() * 3 * plane];
+        let mut scaled: Option<((u32, u32), Rgb32FImage)> = None;
+        let share =
+            |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
+        for (k, p) in placements.iter().enumerate() {
+            let (iw, ih) = (share(p.width), share(p.height));
+            if scaled.as_ref().is_none_or(|(size, _)| *size != (iw, ih)) {
+                scaled = Some((
+                    (iw, ih),
+                    imageops::resize(&rgb, iw, ih, FilterType::Triangle),
+                ));
+            }
+            let Some((_, small)) = &scaled else { continue };
+            let (ox, oy) = (
+                (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
+                (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,
+            );
+            let base = k * 3 * plane;
+            for cy in 0..r {
+                let sy = (i64::from(cy) - oy).clamp(0, i64::from(ih) - 1) as u32;
+                for cx in 0..r {
+                    let sx = (i64::from(cx) - ox).clamp(0, i64::from(iw) - 1) as u32;
+                    let px = small.get_pixel(sx, sy).0;
+                    let i = (cy * r + cx) as usize;
+                    for c in 0..3 {
+                        data[base + c * plane + i] = px[c];
+                    }
+                }
+            }
+        }
+        let n = placements.len();
+        let batch = Tensor::from_data(
+            TensorData::new(data, [n, 3, r as usize, r as usize]),
+            &self.device,
+        );
+        let logits = self
+            .net
+            .decoder
+            .forward(batch)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap_or_default();
+        let bits = logits.len() / n.max(1);
+        logits.chunks(bits.max(1)).map(<[f32]>::to_vec).collect()
+    }
+}
+
 /// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.
 fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
     let rgb = image.to_rgb32f();

@@ -39,6 +39,6 @@ pub use faketagger_codec as codec;
 pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 pub use faketagger_model as model;
 pub use tagger::{
-    BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, STRENGTH_RANGE, SchemeKind, Tagger,
-    psnr,
+    BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, SEARCH_RADIUS, STRENGTH_RANGE,
+    SchemeKind, Tagger, psnr,
 };

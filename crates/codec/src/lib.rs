@@ -464,8 +464,15 @@ impl Codec {
 
     /// The union bound on the probability that a uniformly random word decodes to a tag.
     pub fn false_positive_bound(&self) -> f64 {
+        self.false_positive_bound_at(self.radius)
+    }
+
+    /// The union bound on the probability that a uniformly random word lies within `radius` bits
+    /// of a valid codeword: what a caller that accepts only closer codewords (fewer
+    /// [`Found::corrected_bits`]) risks per word.
+    pub fn false_positive_bound_at(&self, radius: usize) -> f64 {
         let log2_valid = (self.versions.len() as f64).log2() + TAG_BITS as f64;
-        bound::false_positive_bound(self.n_bits, log2_valid, self.radius)
+        bound::false_positive_bound(self.n_bits, log2_valid, radius)
     }
 
     /// The channel word for `tag` under scheme 1.
