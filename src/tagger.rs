@@ -11,10 +11,10 @@ use crate::Error;
 use crate::classic::{ClassicScheme, DEFAULT_AMPLITUDE, GRIDS};
 use crate::learned::LearnedScheme;
 
-/// The weights compiled into this build ([`Tagger::builtin`]): `weights/faketagger-v0`.
-pub const BUILTIN_WEIGHTS: &str = "faketagger-v0";
-const BUILTIN_CONFIG: &[u8] = include_bytes!("../weights/faketagger-v0/tagger.json");
-const BUILTIN_RECORD: &[u8] = include_bytes!("../weights/faketagger-v0/tagger.bpk");
+/// The weights compiled into this build ([`Tagger::builtin`]): `weights/faketagger-v1`.
+pub const BUILTIN_WEIGHTS: &str = "faketagger-v1";
+const BUILTIN_CONFIG: &[u8] = include_bytes!("../weights/faketagger-v1/tagger.json");
+const BUILTIN_RECORD: &[u8] = include_bytes!("../weights/faketagger-v1/tagger.bpk");
 
 /// Strength factor per retry of an embedding whose output does not decode clean.
 pub const BOOST: f32 = 1.5;

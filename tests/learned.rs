@@ -84,7 +84,7 @@ fn weights_directories_that_are_wrong_get_clear_errors() {
     let err = Tagger::load(dir.path(), &device).unwrap_err();
     assert!(err.to_string().contains("not a valid config"), "{err}");
     let builtin_dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/faketagger-v0");
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/faketagger-v1");
     std::fs::copy(
         builtin_dir.join("tagger.json"),
         dir.path().join("tagger.json"),
@@ -116,4 +116,44 @@ fn weights_directories_that_are_wrong_get_clear_errors() {
     let r = run(&["decode", s(&photo), "--device", "tpu"]);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("unknown backend"), "{}", r.stderr);
+}
+
+#[test]
+fn issue4_tags_survive_crops_through_the_decoders_search() {
+    let faces = shared_faces("val", 8);
+    if faces.is_empty() {
+        eprintln!("skipped: ../shared/datasets/celeba-faces128 is not beside the project");
+        return;
+    }
+    let tagger = builtin();
+    let crops: [(&str, fn(&DynamicImage) -> DynamicImage); 4] = [
+        ("centre 80% of the area", |i| {
+            faketagger::attacks::Attack::Crop(0.8).apply(i, 0).unwrap()
+        }),
+        ("top-left 80%", |i| i.crop_imm(0, 0, 114, 114)),
+        ("bottom-right 90%", |i| i.crop_imm(7, 7, 121, 121)),
+        ("a strip off the top and bottom", |i| {
+            i.crop_imm(0, 10, 128, 108)
+        }),
+    ];
+    for (i, path) in faces.iter().enumerate() {
+        let face = image::open(path).unwrap();
+        let tag = Tag::new(0x4444_0000_0000_0000 | i as u64);
+        let tagged = tagger.embed(&face, tag, 1.0).unwrap().image;
+        for (name, crop) in &crops {
+            let cropped = crop(&tagged);
+            assert_eq!(
+                tagger.decode(&cropped).unwrap().tag,
+                Some(tag),
+                "{name}: {}",
+                path.display()
+            );
+            // the search finds nothing in the untagged face cropped the same way
+            assert_eq!(
+                tagger.decode(&crop(&face)).unwrap().tag,
+                None,
+                "{name} unmarked"
+            );
+        }
+    }
 }

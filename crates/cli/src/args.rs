@@ -12,8 +12,8 @@ use clap::{Args, Parser, Subcommand};
     version,
     about,
     max_term_width = 100,
-    after_help = "Status: embed and decode run the interim learned networks compiled into this build \
-                  (weights/faketagger-v0, see its MODEL_CARD.md for what they survive); --weights DIR \
+    after_help = "embed and decode run the learned networks compiled into this build \
+                  (weights/faketagger-v1, see its MODEL_CARD.md for what they survive); --weights DIR \
                   loads others, --baseline runs the classical DCT spread-spectrum scheme."
 )]
 pub struct Cli {

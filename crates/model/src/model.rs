@@ -163,6 +163,16 @@ pub struct Encoder {
 }
 
 impl Encoder {
+    /// The same encoder with its residual multiplied by `factor`: the last convolution is linear
+    /// in its weights and bias, so scaling both scales the residual exactly. This is how a trained
+    /// model's strength 1 is set to the operating point chosen on its strength → PSNR →
+    /// robustness curve.
+    pub fn scaled(mut self, factor: f32) -> Self {
+        self.smooth.weight = self.smooth.weight.map(|w| w.mul_scalar(factor));
+        self.smooth.bias = self.smooth.bias.map(|b| b.map(|b| b.mul_scalar(factor)));
+        self
+    }
+
     /// The residual to add to `image`.
     ///
     /// # Shapes

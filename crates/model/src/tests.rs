@@ -297,3 +297,35 @@ fn weights_round_trip_and_wrong_files_are_refused() {
     let err = weights::load_tagger_net(dir.path(), "absent", &device).unwrap_err();
     assert!(err.to_string().contains("absent.json"), "{err}");
 }
+
+#[test]
+fn a_scaled_encoder_scales_its_residual_exactly() {
+    let device = crate::Backend::Flex.device().unwrap();
+    let net = crate::TaggerNetConfig::standard().init(&device);
+    let image = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..3 * 128 * 128)
+                .map(|i| (i % 251) as f32 / 251.0)
+                .collect::<Vec<_>>(),
+            [1, 3, 128, 128],
+        ),
+        &device,
+    );
+    let bits = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..256)
+                .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+                .collect::<Vec<f32>>(),
+            [1, 256],
+        ),
+        &device,
+    );
+    let base = net.encoder.forward(image.clone(), bits.clone());
+    let scaled = net.encoder.clone().scaled(1.5).forward(image, bits);
+    let diff: f32 = (scaled - base.clone().mul_scalar(1.5))
+        .abs()
+        .max()
+        .into_scalar();
+    let size: f32 = base.abs().max().into_scalar();
+    assert!(size > 0.0 && diff <= 1e-5 * size, "{diff} vs {size}");
+}
