@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use faketagger_model::Backend;
 use faketagger_model::noise::simulators::Simulator;
 use faketagger_train::data::{Face, FaceSet};
-use faketagger_train::simulators::{from_images, to_images};
+use faketagger_train::simulators::{from_images, grid, to_images};
 use image::imageops::FilterType;
 
 /// Side of the simulators' input.
@@ -64,18 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             rows.push(made);
         }
     }
-    let mut grid = image::RgbImage::new(SIDE * set.len() as u32, SIDE * rows.len() as u32);
-    for (y, row) in rows.iter().enumerate() {
-        for (x, img) in row.iter().enumerate() {
-            image::imageops::replace(
-                &mut grid,
-                img,
-                i64::from(SIDE) * x as i64,
-                i64::from(SIDE) * y as i64,
-            );
-        }
-    }
-    grid.save(out)?;
+    grid(&rows, SIDE).save(out)?;
     println!("{out}");
     Ok(())
 }

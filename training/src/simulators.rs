@@ -401,16 +401,22 @@ pub fn sample_grid(sim: &Simulator, val: &FaceSet, count: usize, device: &Device
     for variant in 0..sim.variants() {
         rows.push(to_images(sim.forward(input.clone(), variant)));
     }
-    let mut grid = RgbImage::new(r * count as u32, r * rows.len() as u32);
+    grid(&rows, r)
+}
+
+/// Rows of `side`² images laid out as one image, row by row.
+pub fn grid(rows: &[Vec<RgbImage>], side: u32) -> RgbImage {
+    let columns = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let mut out = RgbImage::new(side * columns as u32, side * rows.len() as u32);
     for (y, row) in rows.iter().enumerate() {
         for (x, img) in row.iter().enumerate() {
             image::imageops::replace(
-                &mut grid,
+                &mut out,
                 img,
-                i64::from(r) * x as i64,
-                i64::from(r) * y as i64,
+                i64::from(side) * x as i64,
+                i64::from(side) * y as i64,
             );
         }
     }
-    grid
+    out
 }
