@@ -126,7 +126,8 @@ fn issue4_tags_survive_crops_through_the_decoders_search() {
         return;
     }
     let tagger = builtin();
-    let crops: [(&str, fn(&DynamicImage) -> DynamicImage); 4] = [
+    type Crop = fn(&DynamicImage) -> DynamicImage;
+    let crops: [(&str, Crop); 4] = [
         ("centre 80% of the area", |i| {
             faketagger::attacks::Attack::Crop(0.8).apply(i, 0).unwrap()
         }),
