@@ -98,7 +98,7 @@ impl LearnedScheme {
             .net
             .encoder
             .forward(
-                planar_tensor(&small, &self.device),
+                planar_tensor(std::slice::from_ref(&small), &self.device),
                 Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
             )
             .into_data()
@@ -131,7 +131,7 @@ impl LearnedScheme {
         let small = to_square(image, self.resolution());
         self.net
             .decoder
-            .forward(planar_tensor(&small, &self.device))
+            .forward(planar_tensor(std::slice::from_ref(&small), &self.device))
             .into_data()
             .try_to_vec::<f32>()
             .unwrap_or_default()
@@ -206,12 +206,11 @@ impl LearnedScheme {
     pub fn logits_placed(&self, image: &DynamicImage, placements: &[Placement]) -> Vec<Vec<f32>> {
         let r = self.resolution();
         let rgb = image.to_rgb32f();
-        let plane = (r * r) as usize;
-        let mut data = vec![0f32; placements.len() * 3 * plane];
         let mut scaled: Option<((u32, u32), Rgb32FImage)> = None;
         let share =
             |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
-        for (k, p) in placements.iter().enumerate() {
+        let mut canvases = Vec::with_capacity(placements.len());
+        for p in placements {
             let (iw, ih) = (share(p.width), share(p.height));
             if scaled.as_ref().is_none_or(|(size, _)| *size != (iw, ih)) {
                 scaled = Some((
@@ -224,24 +223,18 @@ impl LearnedScheme {
                 (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
                 (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,
             );
-            let base = k * 3 * plane;
-            for cy in 0..r {
+            // the crop back in place, the lost border filled with its edge pixels
+            canvases.push(Rgb32FImage::from_fn(r, r, |cx, cy| {
+                let sx = (i64::from(cx) - ox).clamp(0, i64::from(iw) - 1) as u32;
                 let sy = (i64::from(cy) - oy).clamp(0, i64::from(ih) - 1) as u32;
-                for cx in 0..r {
-                    let sx = (i64::from(cx) - ox).clamp(0, i64::from(iw) - 1) as u32;
-                    let px = small.get_pixel(sx, sy).0;
-                    let i = (cy * r + cx) as usize;
-                    for c in 0..3 {
-                        data[base + c * plane + i] = px[c];
-                    }
-                }
-            }
+                *small.get_pixel(sx, sy)
+            }));
         }
-        let n = placements.len();
-        let batch = Tensor::from_data(
-            TensorData::new(data, [n, 3, r as usize, r as usize]),
-            &self.device,
-        );
+        let n = canvases.len();
+        if n == 0 {
+            return Vec::new();
+        }
+        let batch = planar_tensor(&canvases, &self.device);
         let logits = self
             .net
             .decoder
@@ -265,18 +258,20 @@ fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
     }
 }
 
-/// `[1, 3, H, W]` tensor of an RGB float image.
-fn planar_tensor(rgb: &Rgb32FImage, device: &Device) -> Tensor<4> {
-    let (w, h) = rgb.dimensions();
+/// `[B, 3, H, W]` tensor of RGB float images, all of one size.
+fn planar_tensor(images: &[Rgb32FImage], device: &Device) -> Tensor<4> {
+    let (w, h) = images.first().map_or((0, 0), Rgb32FImage::dimensions);
     let plane = (w * h) as usize;
-    let mut data = vec![0f32; 3 * plane];
-    for (i, p) in rgb.pixels().enumerate() {
-        for c in 0..3 {
-            data[c * plane + i] = p.0[c];
+    let mut data = vec![0f32; images.len() * 3 * plane];
+    for (k, rgb) in images.iter().enumerate() {
+        for (i, p) in rgb.pixels().enumerate() {
+            for c in 0..3 {
+                data[(k * 3 + c) * plane + i] = p.0[c];
+            }
         }
     }
     Tensor::from_data(
-        TensorData::new(data, [1, 3, h as usize, w as usize]),
+        TensorData::new(data, [images.len(), 3, h as usize, w as usize]),
         device,
     )
 }

@@ -341,40 +341,42 @@ impl<'r> Run<'r> {
         })
     }
 
-    /// Merges and checks every stage's config before the first step, so that a typo in the last
-    /// stage does not stop a run hours in.
-    fn check_stages(&self) -> Result<(), TrainError> {
+    /// Merges and checks every stage's config before the first step, so that a typo or a change
+    /// of shapes in the last stage does not stop a run hours in. Returns the side of the faces
+    /// the run trains on.
+    fn check_stages(&self) -> Result<usize, TrainError> {
+        let mut shapes = Vec::new();
         for index in 0..self.config.stages.len() {
-            match self.config.kind {
+            shapes.push(match self.config.kind {
                 RunKind::Tagger => {
                     let c: TaggerTrainingConfig =
                         self.config.stage_config(&tagger_defaults(), index)?;
                     c.validate()?;
+                    (c.net.to_string(), c.net.resolution())
                 }
                 RunKind::Simulator => {
                     let c: SimulatorTrainingConfig = self
                         .config
                         .stage_config(&SimulatorTrainingConfig::new(), index)?;
                     c.validate()?;
+                    (
+                        format!("{} × {}", c.autoencoder, c.identities),
+                        c.autoencoder.resolution,
+                    )
                 }
-            }
+            });
         }
-        Ok(())
-    }
-
-    fn resolution(&self) -> Result<usize, TrainError> {
-        Ok(match self.config.kind {
-            RunKind::Tagger => {
-                let c: TaggerTrainingConfig = self.config.stage_config(&tagger_defaults(), 0)?;
-                c.net.resolution()
-            }
-            RunKind::Simulator => {
-                let c: SimulatorTrainingConfig = self
-                    .config
-                    .stage_config(&SimulatorTrainingConfig::new(), 0)?;
-                c.autoencoder.resolution
-            }
-        })
+        let Some((first, side)) = shapes.first() else {
+            return Err(TrainError::Config(
+                "a run needs at least one [[stages]]".into(),
+            ));
+        };
+        if shapes.iter().any(|(shape, _)| shape != first) {
+            return Err(TrainError::Config(
+                "a stage may not change the networks' shapes".into(),
+            ));
+        }
+        Ok(*side)
     }
 
     /// Runs (or resumes) the run; stops after `max_steps` steps of this session when given,
@@ -385,7 +387,7 @@ impl<'r> Run<'r> {
         max_steps: Option<usize>,
     ) -> Result<RunSummary, TrainError> {
         let run = &self.config;
-        self.check_stages()?;
+        let resolution = self.check_stages()?;
         let checkpoint = self.out(CHECKPOINT);
         let resumable = checkpoint.join(STATE_FILE).is_file();
         let started_before = self.out(RUN_FILE).is_file();
@@ -416,7 +418,6 @@ impl<'r> Run<'r> {
         }
         std::fs::create_dir_all(&run.out).map_err(|e| io_error(&run.out, e))?;
 
-        let resolution = self.resolution()?;
         let train = FaceSet::load(&run.data, Some("train"), resolution, None)?;
         let val = FaceSet::load(&run.data, Some("val"), resolution, Some(run.eval_faces))?;
         let mut job = self.build_job(&train)?;

@@ -257,6 +257,18 @@ fn a_run_stopped_and_resumed_takes_exactly_the_uninterrupted_steps() {
         .unwrap_err();
     assert!(err.to_string().contains("no checkpoint"), "{err}");
 
+    // a stage that changes the networks' shapes is refused before the first step
+    let mut reshaped = tiny_run(data.path(), &runs.path().join("reshaped"), "");
+    reshaped.stages[1].set.insert(
+        "net".into(),
+        toml::Value::Table(toml::toml! { encoder = { width = 16 } }),
+    );
+    let err = Run::new(reshaped, &device, &reporter)
+        .execute(Start::Fresh, None)
+        .unwrap_err();
+    assert!(err.to_string().contains("shapes"), "{err}");
+    assert!(!runs.path().join("reshaped").exists());
+
     // plots of both logs
     let plots = crate::plot::plot_run(&split).unwrap();
     assert_eq!(plots.len(), 2);

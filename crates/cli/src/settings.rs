@@ -26,12 +26,14 @@ pub struct ModelSettings {
     pub backend: faketagger::model::Backend,
 }
 
+/// The backend named by `--device`.
+fn parse_device(name: &str) -> Result<faketagger::model::Backend> {
+    name.parse().with_context(|| format!("--device {name}"))
+}
+
 impl ModelSettings {
     pub fn from_args(args: ModelArgs) -> Result<Self> {
-        let backend = args
-            .device
-            .parse()
-            .with_context(|| format!("--device {}", args.device))?;
+        let backend = parse_device(&args.device)?;
         let choice = match (args.weights, args.baseline) {
             (_, true) => ModelChoice::Baseline,
             (Some(dir), false) => {
@@ -326,10 +328,7 @@ impl TrainSettings {
         if args.max_steps == Some(0) {
             bail!("--max-steps 0: nothing to do");
         }
-        let backend = args
-            .device
-            .parse()
-            .with_context(|| format!("--device {}", args.device))?;
+        let backend = parse_device(&args.device)?;
         let start = match (args.resume, args.restart) {
             (true, _) => Start::Resume,
             (_, true) => Start::Restart,

@@ -306,10 +306,10 @@ impl Simulator {
     pub fn forward(&self, faces: Tensor<4>, variant: usize) -> Tensor<4> {
         match self {
             Simulator::Autoencoder(ae) => ae.forward(faces),
-            Simulator::FaceSwap(swap) => {
-                let decoder = &swap.decoders[variant % swap.decoders.len().max(1)];
-                decoder.forward(swap.encoder.forward(faces))
-            }
+            // a validated face swap has at least two identities, so the modulo always renders
+            Simulator::FaceSwap(swap) => swap
+                .render_as(faces.clone(), variant % swap.identities().max(1))
+                .unwrap_or(faces),
         }
     }
 }
