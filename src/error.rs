@@ -24,7 +24,7 @@ pub enum Error {
         reason: String,
     },
     /// The image's dimensions exceed the limits in [`crate::io`] (decompression-bomb guard).
-    #[error("{}: image is {width}×{height}, over the limit of {max_side} px a side or {max_mp} megapixels", path.display(), max_side = crate::io::MAX_SIDE, max_mp = crate::io::MAX_PIXELS / 1_000_000)]
+    #[error("{}: image is {width}×{height}, over the limit of {max_side} px a side or {max_mp} megapixels", path.display(), max_side = crate::io::MAX_SIDE, max_mp = *max_pixels as f64 / 1e6)]
     ImageTooLarge {
         /// The file.
         path: PathBuf,
@@ -32,6 +32,8 @@ pub enum Error {
         width: u32,
         /// Its height.
         height: u32,
+        /// The pixel limit it broke.
+        max_pixels: u64,
     },
     /// The image is too small to carry a tag.
     #[error("{}: image is {width}×{height}, under the minimum of {min} px a side", path.display(), min = crate::io::MIN_SIDE)]
@@ -79,6 +81,9 @@ pub enum Error {
     /// The tag codec refused its input.
     #[error(transparent)]
     Codec(#[from] faketagger_codec::CodecError),
+    /// The tag registry failed or refused a record.
+    #[error(transparent)]
+    Registry(#[from] faketagger_registry::RegistryError),
     /// Weights that cannot be loaded, or a backend that is not in this build.
     #[error(transparent)]
     Model(#[from] faketagger_model::ModelError),

@@ -53,13 +53,38 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
     };
     let file = fs::File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
+    decode(BufReader::new(file), size, path, MAX_PIXELS)
+}
+
+/// Reads an image from memory (an upload, a request body) with the limits above and at most
+/// `max_pixels` (capped at [`MAX_PIXELS`]), checked before any pixel is decoded; `name` stands
+/// for the file in errors.
+pub fn read_image_bytes(bytes: &[u8], name: &str, max_pixels: u64) -> Result<LoadedImage, Error> {
+    decode(
+        std::io::Cursor::new(bytes),
+        bytes.len() as u64,
+        Path::new(name),
+        max_pixels.min(MAX_PIXELS),
+    )
+}
+
+fn decode(
+    reader: impl std::io::BufRead + std::io::Seek,
+    size: u64,
+    path: &Path,
+    max_pixels: u64,
+) -> Result<LoadedImage, Error> {
+    let io_err = |source| Error::Io {
+        path: path.to_owned(),
+        source,
+    };
     if size == 0 {
         return Err(Error::BadImage {
             path: path.to_owned(),
             reason: "the file is empty".into(),
         });
     }
-    let reader = ImageReader::new(BufReader::new(file))
+    let reader = ImageReader::new(reader)
         .with_guessed_format()
         .map_err(io_err)?;
     let Some(format) = reader.format() else {
@@ -74,7 +99,7 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     let mut decoder = reader.into_decoder().map_err(|e| image_error(path, e))?;
     let (width, height) = decoder.dimensions();
-    check_dimensions(path, width, height)?;
+    check_dimensions(path, width, height, max_pixels)?;
     decoder
         .set_limits(limits)
         .map_err(|e| image_error(path, e))?;
@@ -94,12 +119,13 @@ pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
     })
 }
 
-fn check_dimensions(path: &Path, width: u32, height: u32) -> Result<(), Error> {
-    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > MAX_PIXELS {
+fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Result<(), Error> {
+    if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels {
         return Err(Error::ImageTooLarge {
             path: path.to_owned(),
             width,
             height,
+            max_pixels,
         });
     }
     if width < MIN_SIDE || height < MIN_SIDE {
@@ -316,4 +342,47 @@ fn write_with_profile(
         image.height(),
         image.color().into(),
     )
+}
+
+/// Reads each file and runs `work` on it, on up to `threads` threads; results come back in the
+/// order of `paths`, one per path (batch decoding and tracing).
+pub fn map_files<T: Send>(
+    paths: &[PathBuf],
+    threads: usize,
+    work: impl Fn(&LoadedImage) -> Result<T, Error> + Sync,
+) -> Vec<Result<T, Error>> {
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    let next = AtomicUsize::new(0);
+    let slots: Vec<Mutex<Option<Result<T, Error>>>> =
+        paths.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..threads.clamp(1, paths.len().max(1)) {
+            scope.spawn(|| {
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = paths.get(i) else { break };
+                    let result = read_image(path).and_then(|loaded| work(&loaded));
+                    *slots[i]
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    slots
+        .into_iter()
+        .zip(paths)
+        .map(|(slot, path)| {
+            slot.into_inner()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .unwrap_or_else(|| {
+                    Err(Error::Io {
+                        path: path.clone(),
+                        source: std::io::Error::other("worker stopped"),
+                    })
+                })
+        })
+        .collect()
 }

@@ -11,6 +11,8 @@
 //! - [`io`]: reading images safely (limits against decompression bombs, clear errors) and writing
 //!   outputs atomically without ever replacing an input.
 //!
+//! - [`registry`] and [`provenance`]: signed records of issued tags, and tracing a photo back to
+//!   its record (`faketagger-registry`);
 //! - [`Tagger`]: embed a tag in a photo of any size and decode it back into a [`Detection`].
 //!
 //! Until the learned encoder/decoder ship with trained weights, [`Tagger`] runs the classical
@@ -31,6 +33,7 @@ pub mod classic;
 mod error;
 pub mod io;
 pub mod learned;
+pub mod provenance;
 mod tagger;
 
 pub use error::Error;
@@ -38,6 +41,7 @@ pub use faketagger_attacks as attacks;
 pub use faketagger_codec as codec;
 pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 pub use faketagger_model as model;
+pub use faketagger_registry as registry;
 pub use tagger::{
     BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, SEARCH_RADIUS, STRENGTH_RANGE,
     SchemeKind, Tagger, psnr,

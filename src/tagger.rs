@@ -288,41 +288,7 @@ impl Tagger {
         paths: &[std::path::PathBuf],
         threads: usize,
     ) -> Vec<Result<Detection, Error>> {
-        use std::sync::Mutex;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-
-        let next = AtomicUsize::new(0);
-        let slots: Vec<Mutex<Option<Result<Detection, Error>>>> =
-            paths.iter().map(|_| Mutex::new(None)).collect();
-        std::thread::scope(|scope| {
-            for _ in 0..threads.clamp(1, paths.len().max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = paths.get(i) else { break };
-                        let result = crate::io::read_image(path)
-                            .and_then(|loaded| self.decode(&loaded.image));
-                        *slots[i]
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
-                    }
-                });
-            }
-        });
-        slots
-            .into_iter()
-            .zip(paths)
-            .map(|(slot, path)| {
-                slot.into_inner()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .unwrap_or_else(|| {
-                        Err(Error::Io {
-                            path: path.clone(),
-                            source: std::io::Error::other("decoding worker stopped"),
-                        })
-                    })
-            })
-            .collect()
+        crate::io::map_files(paths, threads, |loaded| self.decode(&loaded.image))
     }
 }
 

@@ -40,6 +40,126 @@ pub enum Command {
     Train(TrainArgs),
     /// Draw a training run's logs as SVG plots (RUN_DIR/plots/).
     Plot(PlotArgs),
+    /// Decode photos and look their tags up in the registry: who issued them, for whom, whether
+    /// the record's signature verifies, and whether the photo is the registered original or
+    /// derived from it. Exit code 0: every photo traced to a valid record; 1: at least one not;
+    /// 2: an error.
+    Trace(TraceArgs),
+    /// Create, list and show issuer keys (ed25519), and trust other issuers' public keys.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+    /// Serve embedding, decoding and tag lookups over HTTP (JSON).
+    Serve(ServeArgs),
+}
+
+/// Where the tag registry lives.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The tag registry: a SQLite file, or a postgres:// URL (builds with the `postgres`
+    /// feature). Default: $FAKETAGGER_HOME/registry.sqlite (~/.faketagger/registry.sqlite).
+    #[arg(long, value_name = "LOCATION", env = "FAKETAGGER_REGISTRY")]
+    pub registry: Option<String>,
+}
+
+/// Where issuer keys live.
+#[derive(Debug, Args)]
+pub struct KeyDirArgs {
+    /// Folder of issuer keys. Default: $FAKETAGGER_HOME/keys (~/.faketagger/keys).
+    #[arg(long, value_name = "DIR", env = "FAKETAGGER_KEYS")]
+    pub keys: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Photos to trace.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// One JSON object per input and line on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Create an issuer key (never replaces one).
+    New {
+        /// The issuer's name: letters, digits, '_', '.', '-'.
+        #[arg(value_name = "NAME")]
+        name: String,
+        #[command(flatten)]
+        dir: KeyDirArgs,
+    },
+    /// List the issuer keys: names and public keys.
+    List {
+        #[command(flatten)]
+        dir: KeyDirArgs,
+    },
+    /// Show an issuer's public key (and, only when asked, its secret).
+    Show {
+        /// The issuer's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Also print the secret key (for a backup; anyone holding it can sign as this issuer).
+        #[arg(long)]
+        secret: bool,
+        #[command(flatten)]
+        dir: KeyDirArgs,
+    },
+    /// Make the registry trust another issuer's public key (records it signs then verify).
+    Trust {
+        /// The issuer's name.
+        #[arg(value_name = "NAME")]
+        name: String,
+        /// Its public key: 64 hex digits (`faketagger keys show NAME` on the issuer's machine).
+        #[arg(value_name = "PUBLIC_KEY")]
+        public_key: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8080")]
+    pub addr: String,
+    /// File of API keys, one per line, that the writing endpoints (POST /v1/embed) accept as
+    /// `Authorization: Bearer KEY`. Without it, embedding over HTTP is disabled.
+    #[arg(long, value_name = "FILE")]
+    pub api_keys: Option<PathBuf>,
+    /// The issuer whose key signs the records POST /v1/embed registers (default: the only key
+    /// in the key folder).
+    #[arg(long, value_name = "NAME")]
+    pub issuer: Option<String>,
+    /// Largest request body, in MiB.
+    #[arg(long, value_name = "MIB", default_value_t = 32)]
+    pub max_body_mib: usize,
+    /// Largest image accepted, in megapixels.
+    #[arg(long, value_name = "MP", default_value_t = 40)]
+    pub max_megapixels: u32,
+    /// Images decoded or embedded at once (default: all cores); further requests wait up to
+    /// --queue-timeout, then get 503.
+    #[arg(long, value_name = "N")]
+    pub concurrency: Option<usize>,
+    /// Seconds a request waits for a free worker before a 503.
+    #[arg(long, value_name = "S", default_value_t = 30)]
+    pub queue_timeout: u64,
+    /// Most images in one POST /v1/decode request.
+    #[arg(long, value_name = "N", default_value_t = 32)]
+    pub max_batch: usize,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub keys: KeyDirArgs,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 #[derive(Debug, Args)]
@@ -92,8 +212,30 @@ pub struct EmbedArgs {
     #[arg(long, value_name = "DIR")]
     pub out_dir: Option<PathBuf>,
     /// The tag: 16 hex digits.
-    #[arg(long, value_name = "HEX")]
-    pub tag: String,
+    #[arg(
+        long,
+        value_name = "HEX",
+        required_unless_present = "register",
+        conflicts_with = "register"
+    )]
+    pub tag: Option<String>,
+    /// Draw a fresh random tag for each photo and record it, signed, in the registry.
+    #[arg(long, requires = "owner")]
+    pub register: bool,
+    /// --register: whom the photo belongs to.
+    #[arg(long, value_name = "TEXT", requires = "register")]
+    pub owner: Option<String>,
+    /// --register: a note kept with the record.
+    #[arg(long, value_name = "TEXT", requires = "register")]
+    pub note: Option<String>,
+    /// --register: the issuer whose key signs the record (default: the only key in the key
+    /// folder; `faketagger keys new NAME` makes one).
+    #[arg(long, value_name = "NAME", requires = "register")]
+    pub issuer: Option<String>,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub keys: KeyDirArgs,
     /// Embedding strength: higher survives more, shows more.
     #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH)]
     pub strength: f32,

@@ -3,13 +3,19 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use faketagger::io::{self, Overwrite, read_image};
-use faketagger::{ChannelBits, Codec, Detection, Embedded, Error};
+use faketagger::{ChannelBits, Codec, Detection, Error};
 use image::DynamicImage;
 use serde_json::json;
 
-use crate::settings::{AttackKind, AttackSettings, DecodeSettings, EmbedSettings, Job, parse_tag};
+use faketagger::provenance::{self, Trace};
+
+use crate::args::KeysCommand;
+use crate::settings::{
+    AttackKind, AttackSettings, DecodeSettings, EmbedSettings, Job, TagSource, TraceSettings,
+    key_store, open_registry, parse_tag, registry_location,
+};
 
 /// Exit codes, as ripgrep's: found / not found / error.
 pub const EXIT_FOUND: u8 = 0;
@@ -59,6 +65,11 @@ fn process<T>(
 
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
+    // the registry opens (and is created) before any photo is read
+    let source = match &settings.tag {
+        TagSource::Register(r) => Ok((open_registry(&r.registry)?, r)),
+        TagSource::Fixed(tag) => Err(*tag),
+    };
     let inputs: Vec<_> = settings.jobs.iter().map(|j| j.input.clone()).collect();
     let mut failed = false;
     for job in &settings.jobs {
@@ -68,33 +79,51 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
             settings.overwrite,
             &inputs,
             |image| {
-                let Embedded {
-                    image,
-                    channel_bits,
-                    psnr,
-                } = tagger.embed(image, settings.tag, settings.strength)?;
-                Ok((image, (channel_bits, psnr)))
+                let (embedded, tag, record) = match &source {
+                    Ok((registry, r)) => {
+                        let (embedded, record) = provenance::embed_registered(
+                            &tagger,
+                            image,
+                            settings.strength,
+                            registry,
+                            &r.issuer,
+                            &r.owner,
+                            &r.note,
+                        )?;
+                        (embedded, record.tag, Some(record))
+                    }
+                    Err(tag) => (tagger.embed(image, *tag, settings.strength)?, *tag, None),
+                };
+                Ok((
+                    embedded.image,
+                    (tag, embedded.channel_bits, embedded.psnr, record),
+                ))
             },
         );
         match result {
-            Ok((channel_bits, psnr)) if settings.json => println!(
+            Ok((tag, channel_bits, psnr, record)) if settings.json => println!(
                 "{}",
                 json!({
                     "path": job.input,
                     "output": job.output,
-                    "tag": settings.tag.to_string(),
+                    "tag": tag.to_string(),
                     "channel_bits": channel_bits.to_string(),
                     "psnr": finite_or_null(psnr),
+                    "record": record,
                 })
             ),
-            Ok((_, psnr)) => {
+            Ok((tag, _, psnr, record)) => {
                 if !quiet {
+                    let registered = match &record {
+                        Some(r) => {
+                            format!(" (registered: issuer {}, owner {:?})", r.issuer, r.owner)
+                        }
+                        None => String::new(),
+                    };
                     println!(
-                        "{} -> {}: tag {}, PSNR {:.1} dB",
+                        "{} -> {}: tag {tag}, PSNR {psnr:.1} dB{registered}",
                         job.input.display(),
                         job.output.display(),
-                        settings.tag,
-                        psnr
                     );
                 }
             }
@@ -311,4 +340,147 @@ pub fn plot(run: &std::path::Path) -> Result<ExitCode> {
         println!("{}", path.display());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
+    let registry = open_registry(&settings.registry)?;
+    let tagger = settings.model.tagger()?;
+    let results = faketagger::io::map_files(&settings.inputs, settings.threads.get(), |loaded| {
+        let detection = tagger.decode(&loaded.image)?;
+        Ok(provenance::trace(&loaded.image, &detection, &registry)?)
+    });
+    let (mut errors, mut untraced) = (false, false);
+    for (path, result) in settings.inputs.iter().zip(results) {
+        match result {
+            Ok(t) => {
+                untraced |= !matches!(
+                    t.verdict,
+                    provenance::Verdict::Original | provenance::Verdict::Derived
+                );
+                if settings.json {
+                    let mut value = serde_json::to_value(&t)?;
+                    if let Some(object) = value.as_object_mut() {
+                        object.insert("path".into(), json!(path));
+                        object.insert(
+                            "created_utc".into(),
+                            json!(t.lookup.as_ref().map(|l| rfc3339(l.record.created))),
+                        );
+                    }
+                    println!("{value}");
+                } else {
+                    print!("{}", describe_trace(&path.display().to_string(), &t));
+                }
+            }
+            Err(e) => {
+                errors = true;
+                if settings.json {
+                    println!("{}", json!({ "path": path, "error": e.to_string() }));
+                }
+                report(&e);
+            }
+        }
+    }
+    Ok(ExitCode::from(if errors {
+        EXIT_ERROR
+    } else if untraced {
+        EXIT_NOT_FOUND
+    } else {
+        EXIT_FOUND
+    }))
+}
+
+/// A provenance report for people, several lines.
+pub fn describe_trace(name: &str, t: &Trace) -> String {
+    use std::fmt::Write;
+    let mut out = format!("{name}: {}\n", t.verdict.describe());
+    if let Some(tag) = t.tag {
+        let _ = writeln!(out, "  tag         {tag} (confidence {:.2})", t.confidence);
+    }
+    if let Some(found) = &t.lookup {
+        let r = &found.record;
+        let _ = writeln!(out, "  issuer      {} (key {})", r.issuer, r.issuer_key);
+        let _ = writeln!(out, "  signature   {}", found.signature);
+        let _ = writeln!(out, "  owner       {}", r.owner);
+        let _ = writeln!(out, "  created     {}", rfc3339(r.created));
+        if !r.note.is_empty() {
+            let _ = writeln!(
+                out,
+                "  note        {}",
+                r.note.replace('\n', "\n              ")
+            );
+        }
+    }
+    if let Some(d) = t.fingerprint_distance {
+        let _ = writeln!(
+            out,
+            "  fingerprint {d}/64 bits from the original's (same photo up to {})",
+            provenance::SAME_PHOTO_MAX_DISTANCE
+        );
+    }
+    out
+}
+
+/// Unix seconds as an RFC 3339 UTC time (days-from-civil, H. Hinnant's algorithm).
+pub fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+pub fn keys(command: KeysCommand) -> Result<ExitCode> {
+    match command {
+        KeysCommand::New { name, dir } => {
+            let store = key_store(&dir)?;
+            let issuer = store.create(&name)?;
+            println!("created issuer key {name} in {}", store.dir().display());
+            println!("public key {}", issuer.public_key());
+        }
+        KeysCommand::List { dir } => {
+            let store = key_store(&dir)?;
+            let keys = store.list()?;
+            if keys.is_empty() {
+                eprintln!(
+                    "no issuer key in {}\nhint: `faketagger keys new NAME` makes one",
+                    store.dir().display()
+                );
+                return Ok(ExitCode::from(EXIT_NOT_FOUND));
+            }
+            for (name, key) in keys {
+                println!("{name}\t{key}");
+            }
+        }
+        KeysCommand::Show { name, secret, dir } => {
+            let issuer = key_store(&dir)?.load(&name)?;
+            println!("issuer     {}", issuer.name());
+            println!("public key {}", issuer.public_key());
+            if secret {
+                println!("secret key {}", issuer.secret_hex());
+            }
+        }
+        KeysCommand::Trust {
+            name,
+            public_key,
+            registry,
+        } => {
+            let key: faketagger::registry::PublicKey = public_key.parse().context("PUBLIC_KEY")?;
+            let location = registry_location(&registry)?;
+            open_registry(&location)?.trust_issuer(&name, &key)?;
+            println!("{location}: records signed by {name} ({key}) now verify");
+        }
+    }
+    Ok(ExitCode::from(EXIT_FOUND))
 }

@@ -3,6 +3,7 @@
 mod args;
 mod commands;
 mod reporter;
+mod serve;
 mod settings;
 
 use std::process::ExitCode;
@@ -38,5 +39,8 @@ fn run() -> anyhow::Result<ExitCode> {
             commands::train(settings::TrainSettings::from_args(args)?, cli.quiet)
         }
         Command::Plot(args) => commands::plot(&args.run),
+        Command::Trace(args) => commands::trace(settings::TraceSettings::from_args(args)?),
+        Command::Keys(command) => commands::keys(command),
+        Command::Serve(args) => serve::serve(settings::ServeSettings::from_args(args)?, cli.quiet),
     }
 }

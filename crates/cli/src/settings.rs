@@ -10,7 +10,12 @@ use image::ImageFormat;
 
 use faketagger::attacks::Attack;
 
-use crate::args::{AttackArgs, DecodeArgs, EmbedArgs, ModelArgs, TrainArgs};
+use faketagger::registry::{Issuer, KeyStore, Registry};
+
+use crate::args::{
+    AttackArgs, DecodeArgs, EmbedArgs, KeyDirArgs, ModelArgs, RegistryArgs, ServeArgs, TraceArgs,
+    TrainArgs,
+};
 
 /// Which scheme runs: built-in networks, networks from a directory, or the baseline.
 #[derive(Debug, Clone)]
@@ -76,10 +81,28 @@ pub struct Job {
     pub format: ImageFormat,
 }
 
+/// Which tag `embed` writes.
+#[derive(Debug)]
+pub enum TagSource {
+    /// The one given with --tag.
+    Fixed(Tag),
+    /// A fresh random tag per photo, recorded in the registry.
+    Register(Registration),
+}
+
+/// What `embed --register` records, and where.
+#[derive(Debug)]
+pub struct Registration {
+    pub registry: String,
+    pub issuer: Issuer,
+    pub owner: String,
+    pub note: String,
+}
+
 #[derive(Debug)]
 pub struct EmbedSettings {
     pub jobs: Vec<Job>,
-    pub tag: Tag,
+    pub tag: TagSource,
     pub strength: f32,
     pub quality: u8,
     pub overwrite: Overwrite,
@@ -104,7 +127,17 @@ pub fn parse_tag(text: &str) -> Result<Tag> {
 
 impl EmbedSettings {
     pub fn from_args(args: EmbedArgs) -> Result<Self> {
-        let tag = parse_tag(&args.tag)?;
+        let tag = match (&args.tag, args.register) {
+            (Some(text), false) => TagSource::Fixed(parse_tag(text)?),
+            (None, true) => TagSource::Register(Registration {
+                registry: registry_location(&args.registry)?,
+                issuer: load_issuer(&key_store(&args.keys)?, args.issuer.as_deref())?,
+                owner: args.owner.clone().unwrap_or_default(),
+                note: args.note.clone().unwrap_or_default(),
+            }),
+            // clap enforces exactly one of the two
+            _ => bail!("give one of --tag HEX or --register"),
+        };
         if !faketagger::STRENGTH_RANGE.contains(&args.strength) {
             bail!(
                 "--strength {}: must lie between {} and {}\nhint: 1 is the default; higher survives more and shows more",
@@ -284,15 +317,18 @@ fn output_format(path: &Path) -> Result<ImageFormat> {
     }
 }
 
+fn threads(flag: Option<usize>) -> Result<NonZeroUsize> {
+    Ok(match flag {
+        Some(n) => NonZeroUsize::new(n).context("--threads 0: give at least 1")?,
+        None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+    })
+}
+
 impl DecodeSettings {
     pub fn from_args(args: DecodeArgs) -> Result<Self> {
-        let threads = match args.threads {
-            Some(n) => NonZeroUsize::new(n).context("--threads 0: give at least 1")?,
-            None => std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
-        };
         Ok(Self {
             inputs: args.inputs,
-            threads,
+            threads: threads(args.threads)?,
             json: args.json,
             model: ModelSettings::from_args(args.model)?,
         })
@@ -339,6 +375,175 @@ impl TrainSettings {
             start,
             max_steps: args.max_steps,
             backend,
+        })
+    }
+}
+
+/// faketagger's own folder: $FAKETAGGER_HOME, else ~/.faketagger.
+fn home() -> Result<PathBuf> {
+    if let Some(dir) = std::env::var_os("FAKETAGGER_HOME") {
+        return Ok(PathBuf::from(dir));
+    }
+    let home = std::env::var_os("HOME").context(
+        "neither FAKETAGGER_HOME nor HOME is set\nhint: pass --registry and --keys, or set FAKETAGGER_HOME",
+    )?;
+    Ok(PathBuf::from(home).join(".faketagger"))
+}
+
+/// The registry --registry names, else the default file.
+pub fn registry_location(args: &RegistryArgs) -> Result<String> {
+    match &args.registry {
+        Some(location) if location.trim().is_empty() => bail!("--registry: empty location"),
+        Some(location) => Ok(location.clone()),
+        None => Ok(home()?.join("registry.sqlite").display().to_string()),
+    }
+}
+
+/// Opens the registry at a location, naming the flag in errors.
+pub fn open_registry(location: &str) -> Result<Registry> {
+    Registry::open(location).with_context(|| format!("--registry {location}"))
+}
+
+/// The key folder --keys names, else the default one.
+pub fn key_store(args: &KeyDirArgs) -> Result<KeyStore> {
+    Ok(KeyStore::new(match &args.keys {
+        Some(dir) => dir.clone(),
+        None => home()?.join("keys"),
+    }))
+}
+
+/// The issuer `name`, or the only key in the store.
+pub fn load_issuer(store: &KeyStore, name: Option<&str>) -> Result<Issuer> {
+    if let Some(name) = name {
+        return store.load(name).with_context(|| format!("--issuer {name}"));
+    }
+    let keys = store.list()?;
+    match keys.as_slice() {
+        [(name, _)] => Ok(store.load(name)?),
+        [] => bail!(
+            "no issuer key in {}\nhint: create one with `faketagger keys new NAME` (or point --keys at your key folder)",
+            store.dir().display()
+        ),
+        several => bail!(
+            "{} issuer keys in {} ({})\nhint: pick one with --issuer NAME",
+            several.len(),
+            store.dir().display(),
+            several
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// What `faketagger trace` runs.
+#[derive(Debug)]
+pub struct TraceSettings {
+    pub inputs: Vec<PathBuf>,
+    pub threads: NonZeroUsize,
+    pub json: bool,
+    pub registry: String,
+    pub model: ModelSettings,
+}
+
+impl TraceSettings {
+    pub fn from_args(args: TraceArgs) -> Result<Self> {
+        Ok(Self {
+            inputs: args.inputs,
+            threads: threads(args.threads)?,
+            json: args.json,
+            registry: registry_location(&args.registry)?,
+            model: ModelSettings::from_args(args.model)?,
+        })
+    }
+}
+
+/// What `faketagger serve` runs.
+#[derive(Debug)]
+pub struct ServeSettings {
+    pub addr: std::net::SocketAddr,
+    pub api_keys: Vec<String>,
+    pub issuer: Option<Issuer>,
+    pub max_body_bytes: usize,
+    pub max_pixels: u64,
+    pub concurrency: NonZeroUsize,
+    pub queue_timeout: std::time::Duration,
+    pub max_batch: usize,
+    pub registry: String,
+    pub model: ModelSettings,
+}
+
+/// Shortest API key accepted: 128 bits of hex.
+const MIN_API_KEY_LEN: usize = 32;
+
+impl ServeSettings {
+    pub fn from_args(args: ServeArgs) -> Result<Self> {
+        let addr = args.addr.parse().with_context(|| {
+            format!(
+                "--addr {}: expected IP:PORT, like 127.0.0.1:8080",
+                args.addr
+            )
+        })?;
+        let api_keys = match &args.api_keys {
+            None => Vec::new(),
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("--api-keys {}", path.display()))?;
+                let keys: Vec<String> = text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                    .map(String::from)
+                    .collect();
+                if keys.is_empty() {
+                    bail!("--api-keys {}: no key in the file", path.display());
+                }
+                if let Some(short) = keys.iter().find(|k| k.len() < MIN_API_KEY_LEN) {
+                    bail!(
+                        "--api-keys {}: a key of {} characters; use at least {MIN_API_KEY_LEN}\nhint: `openssl rand -hex 16` makes one",
+                        path.display(),
+                        short.len()
+                    );
+                }
+                keys
+            }
+        };
+        // the writing endpoint needs a signing key only when it can be reached
+        let issuer = if api_keys.is_empty() {
+            None
+        } else {
+            Some(load_issuer(
+                &key_store(&args.keys)?,
+                args.issuer.as_deref(),
+            )?)
+        };
+        if args.max_body_mib == 0 || args.max_body_mib > 1024 {
+            bail!("--max-body-mib {}: between 1 and 1024", args.max_body_mib);
+        }
+        if args.max_megapixels == 0
+            || u64::from(args.max_megapixels) * 1_000_000 > faketagger::io::MAX_PIXELS
+        {
+            bail!(
+                "--max-megapixels {}: between 1 and {}",
+                args.max_megapixels,
+                faketagger::io::MAX_PIXELS / 1_000_000
+            );
+        }
+        if args.max_batch == 0 {
+            bail!("--max-batch 0: give at least 1");
+        }
+        Ok(Self {
+            addr,
+            api_keys,
+            issuer,
+            max_body_bytes: args.max_body_mib << 20,
+            max_pixels: u64::from(args.max_megapixels) * 1_000_000,
+            concurrency: threads(args.concurrency).context("--concurrency")?,
+            queue_timeout: std::time::Duration::from_secs(args.queue_timeout),
+            max_batch: args.max_batch,
+            registry: registry_location(&args.registry)?,
+            model: ModelSettings::from_args(args.model)?,
         })
     }
 }

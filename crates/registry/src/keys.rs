@@ -299,7 +299,10 @@ impl Ord for PublicKey {
 #[cfg(unix)]
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
-    fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
 }
 
 #[cfg(not(unix))]
@@ -319,7 +322,10 @@ fn new_private_file(path: &Path) -> std::io::Result<fs::File> {
 
 #[cfg(not(unix))]
 fn new_private_file(path: &Path) -> std::io::Result<fs::File> {
-    fs::OpenOptions::new().write(true).create_new(true).open(path)
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

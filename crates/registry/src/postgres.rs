@@ -29,9 +29,8 @@ fn db(e: postgres::Error) -> RegistryError {
 }
 
 pub(crate) fn connect(url: &str, schema: Option<&str>) -> Result<Client, RegistryError> {
-    let mut client = Client::connect(url, NoTls).map_err(|e| {
-        RegistryError::Database(format!("{}: {e}", crate::redact(url)))
-    })?;
+    let mut client = Client::connect(url, NoTls)
+        .map_err(|e| RegistryError::Database(format!("{}: {e}", crate::redact(url))))?;
     if let Some(schema) = schema {
         if !crate::valid_name(schema) || schema.contains(['.', '-']) {
             return Err(crate::invalid(
@@ -59,7 +58,8 @@ impl Store for Client {
         let row = self
             .query_opt("SELECT public_key FROM issuers WHERE name = $1", &[&issuer])
             .map_err(db)?;
-        row.map(|row| key_from(&row.get::<_, Vec<u8>>(0))).transpose()
+        row.map(|row| key_from(&row.get::<_, Vec<u8>>(0)))
+            .transpose()
     }
 
     fn insert(&mut self, record: &Record) -> Result<(), RegistryError> {

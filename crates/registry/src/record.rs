@@ -104,7 +104,10 @@ impl Record {
                     format!("{} bytes, over the limit of {MAX_TEXT_BYTES}", text.len()),
                 ));
             }
-            if text.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+            if text
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t')
+            {
                 return Err(invalid(what, "control characters are not allowed"));
             }
         }

@@ -130,7 +130,9 @@ impl Store for Connection {
         );
         match inserted {
             Ok(_) => tx.commit().map_err(db),
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == ErrorCode::ConstraintViolation => {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == ErrorCode::ConstraintViolation =>
+            {
                 Err(RegistryError::TagTaken { tag: record.tag })
             }
             Err(e) => Err(db(e)),

@@ -7,7 +7,12 @@ use std::sync::Arc;
 use super::*;
 
 fn draft(tag: u64, owner: &str) -> Draft {
-    Draft::new(Tag::new(tag), owner, "a note\nwith two lines", Fingerprint::new(tag ^ 0x5555))
+    Draft::new(
+        Tag::new(tag),
+        owner,
+        "a note\nwith two lines",
+        Fingerprint::new(u128::from(tag) ^ 0x5555),
+    )
 }
 
 fn issuer(name: &str) -> Issuer {
@@ -21,7 +26,10 @@ fn round_trip_and_verify(registry: &Registry) {
     let found = registry.lookup(record.tag).unwrap().unwrap();
     assert_eq!(found.record, record);
     assert_eq!(found.signature, SignatureStatus::Valid);
-    assert_eq!(registry.issuer_key("newsroom").unwrap(), Some(alice.public_key()));
+    assert_eq!(
+        registry.issuer_key("newsroom").unwrap(),
+        Some(alice.public_key())
+    );
     assert_eq!(registry.len().unwrap(), 1);
     assert!(registry.lookup(Tag::new(7)).unwrap().is_none());
 }
@@ -76,7 +84,9 @@ fn forged_records_are_refused(registry: &Registry) {
 fn tampering_shows_as_an_invalid_signature(registry: &Registry) {
     let alice = issuer("newsroom");
     for tag in [10, 11, 12] {
-        registry.register(&alice.sign(draft(tag, "alice"), 5)).unwrap();
+        registry
+            .register(&alice.sign(draft(tag, "alice"), 5))
+            .unwrap();
     }
     registry.execute_raw(&format!(
         "UPDATE records SET owner = 'mallory' WHERE tag = '{}'",
@@ -99,7 +109,9 @@ fn tampering_shows_as_an_invalid_signature(registry: &Registry) {
         SignatureStatus::Valid
     );
     // the trusted key swapped for another: the untouched record no longer verifies against it
-    registry.register(&issuer("other").sign(draft(13, "bob"), 5)).unwrap();
+    registry
+        .register(&issuer("other").sign(draft(13, "bob"), 5))
+        .unwrap();
     registry.execute_raw(
         "UPDATE issuers SET public_key = (SELECT public_key FROM issuers WHERE name = 'other') \
          WHERE name = 'newsroom'",
@@ -118,7 +130,12 @@ fn hostile_text_is_stored_verbatim(registry: &Registry) {
     let alice = issuer("newsroom");
     let owner = "Robert'); DROP TABLE records; -- ünïcödé \u{1F600}";
     let record = alice.sign(
-        Draft::new(Tag::new(99), owner, "%s %n ' \" \\ $1 ?1", Fingerprint::new(0)),
+        Draft::new(
+            Tag::new(99),
+            owner,
+            "%s %n ' \" \\ $1 ?1",
+            Fingerprint::new(0),
+        ),
         1,
     );
     registry.register(&record).unwrap();
@@ -126,11 +143,20 @@ fn hostile_text_is_stored_verbatim(registry: &Registry) {
     assert_eq!(found.record.owner, owner);
     assert_eq!(found.signature, SignatureStatus::Valid);
     // refused before storage: control characters, over-long notes, bad issuer names
-    let bad = alice.sign(Draft::new(Tag::new(100), "a\u{7}b", "", Fingerprint::new(0)), 1);
-    assert!(matches!(registry.register(&bad), Err(RegistryError::Invalid { .. })));
+    let bad = alice.sign(
+        Draft::new(Tag::new(100), "a\u{7}b", "", Fingerprint::new(0)),
+        1,
+    );
+    assert!(matches!(
+        registry.register(&bad),
+        Err(RegistryError::Invalid { .. })
+    ));
     let long = "x".repeat(MAX_TEXT_BYTES + 1);
     let bad = alice.sign(Draft::new(Tag::new(101), "a", long, Fingerprint::new(0)), 1);
-    assert!(matches!(registry.register(&bad), Err(RegistryError::Invalid { .. })));
+    assert!(matches!(
+        registry.register(&bad),
+        Err(RegistryError::Invalid { .. })
+    ));
     assert!(Issuer::generate("../etc/passwd").is_err());
     assert_eq!(registry.len().unwrap(), 1);
 }
@@ -145,7 +171,9 @@ fn concurrent_registrations_all_land(registry: &Registry) {
             scope.spawn(move || {
                 for i in 0..EACH {
                     let tag = 1000 + t * EACH + i;
-                    registry.register(&issuer.sign(draft(tag, "someone"), tag)).unwrap();
+                    registry
+                        .register(&issuer.sign(draft(tag, "someone"), tag))
+                        .unwrap();
                 }
             });
         }
@@ -221,9 +249,15 @@ fn a_sqlite_registry_survives_reopening() {
     let path = dir.path().join("nested/registry.sqlite");
     let alice = issuer("newsroom");
     let record = alice.sign(draft(5, "alice"), 1);
-    Registry::open_sqlite(&path).unwrap().register(&record).unwrap();
+    Registry::open_sqlite(&path)
+        .unwrap()
+        .register(&record)
+        .unwrap();
     let reopened = Registry::open(path.to_str().unwrap()).unwrap();
-    assert_eq!(reopened.lookup(Tag::new(5)).unwrap().unwrap().record, record);
+    assert_eq!(
+        reopened.lookup(Tag::new(5)).unwrap().unwrap().record,
+        record
+    );
     // a file that is not a database is an error, not a panic
     let junk = dir.path().join("junk.sqlite");
     std::fs::write(&junk, vec![0x42; 4096]).unwrap();
@@ -297,11 +331,18 @@ mod keys {
             store.create("newsroom"),
             Err(RegistryError::KeyExists { .. })
         ));
-        assert_eq!(std::fs::read(&secret_file).unwrap(), before, "key overwritten");
+        assert_eq!(
+            std::fs::read(&secret_file).unwrap(),
+            before,
+            "key overwritten"
+        );
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(&secret_file).unwrap().permissions().mode();
+            let mode = std::fs::metadata(&secret_file)
+                .unwrap()
+                .permissions()
+                .mode();
             assert_eq!(mode & 0o077, 0, "secret key readable by others: {mode:o}");
         }
         store.create("desk-2").unwrap();
@@ -359,10 +400,11 @@ mod fingerprints {
 
     #[test]
     fn the_same_content_is_close_and_other_content_far() {
-        let a = Fingerprint::from_luma(&scene(0.0, 1.0, 0)).unwrap();
+        let print = |grid: &[f32]| Fingerprint::from_luma(grid, grid).unwrap();
+        let a = print(&scene(0.0, 1.0, 0));
         assert_eq!(a.distance(a), 0);
         // brightness and contrast changes leave the hash alone
-        let brighter = Fingerprint::from_luma(&scene(20.0, 0.8, 0)).unwrap();
+        let brighter = print(&scene(20.0, 0.8, 0));
         assert_eq!(a.distance(brighter), 0);
         // small noise moves a few bits at most
         let noisy: Vec<f32> = scene(0.0, 1.0, 0)
@@ -370,18 +412,28 @@ mod fingerprints {
             .enumerate()
             .map(|(i, v)| v + ((i * 7919 % 13) as f32 - 6.0))
             .collect();
-        assert!(a.distance(Fingerprint::from_luma(&noisy).unwrap()) <= 4);
-        let other = Fingerprint::from_luma(&scene(0.0, 1.0, 1)).unwrap();
+        assert!(a.distance(print(&noisy)) <= 4);
+        let other = print(&scene(0.0, 1.0, 1));
         assert!(a.distance(other) >= 16, "distance {}", a.distance(other));
+        // a change in the centre alone shows: the distance is the larger of the two
+        let swapped = Fingerprint::from_luma(&scene(0.0, 1.0, 0), &scene(0.0, 1.0, 1)).unwrap();
+        assert_eq!(a.distance(swapped), a.distance(other));
     }
 
     #[test]
     fn malformed_grids_have_no_fingerprint() {
-        assert!(Fingerprint::from_luma(&[0.0; 10]).is_none());
-        let mut nan = vec![0.0; LUMA_SIDE * LUMA_SIDE];
+        let fine = vec![0.0; LUMA_SIDE * LUMA_SIDE];
+        assert!(Fingerprint::from_luma(&[0.0; 10], &fine).is_none());
+        let mut nan = fine.clone();
         nan[3] = f32::NAN;
-        assert!(Fingerprint::from_luma(&nan).is_none());
-        assert_eq!("00000000000000ff".parse::<Fingerprint>().unwrap(), Fingerprint::new(255));
+        assert!(Fingerprint::from_luma(&fine, &nan).is_none());
+        assert_eq!(
+            "000000000000000000000000000000ff"
+                .parse::<Fingerprint>()
+                .unwrap(),
+            Fingerprint::new(255)
+        );
+        assert!("00000000000000ff".parse::<Fingerprint>().is_err());
         assert!("xyz".parse::<Fingerprint>().is_err());
     }
 }

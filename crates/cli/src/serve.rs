@@ -1,0 +1,600 @@
+//! `faketagger serve`: embedding, decoding and tag lookups over HTTP, JSON in and out.
+//!
+//! - `POST /v1/embed` (API key): `{"image": BASE64, "owner": ..., "note": ...}` draws a fresh tag,
+//!   embeds it and registers it signed by the server's issuer; `{"image": ..., "tag": HEX}` embeds
+//!   a given tag without registering it. Answers the tagged image (base64) and the record.
+//! - `POST /v1/decode`: `{"images": [BASE64, ...]}` → one provenance report per image.
+//! - `GET /v1/tags/{tag}`: the record of a tag and whether its signature verifies.
+//! - `GET /matches/byBinding?alg=ALG&value=BASE64`: C2PA soft-binding resolution (the tag's 8
+//!   bytes, base64) → `{"matches": [...]}`.
+//! - `GET /health`.
+//!
+//! Limits: request body size, image pixels (checked before decoding), images per batch, and a
+//! fixed number of images worked on at once (others wait up to a timeout, then get 503). Every
+//! error is `{"error": {"code": ..., "message": ...}}` with a 4xx/5xx status. SIGINT/SIGTERM stop
+//! accepting connections and let requests in flight finish.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use faketagger::provenance::{self, Trace};
+use faketagger::registry::{Issuer, Registry};
+use faketagger::{Error, Tag, Tagger};
+use image::ImageFormat;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::settings::{ServeSettings, open_registry};
+
+/// The soft-binding algorithm name `GET /matches/byBinding` answers for.
+pub const SOFT_BINDING_ALG: &str = "org.faketagger.tag.v1";
+/// JPEG quality of JPEG outputs unless the request says.
+const DEFAULT_QUALITY: u8 = 95;
+
+struct Inner {
+    tagger: Tagger,
+    registry: Registry,
+    api_keys: Vec<String>,
+    issuer: Option<Issuer>,
+    workers: Arc<Semaphore>,
+    concurrency: u32,
+    queue_timeout: Duration,
+    max_pixels: u64,
+    max_batch: usize,
+    served: AtomicU64,
+}
+
+type App = Arc<Inner>;
+
+pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
+    let tagger = settings.model.tagger()?;
+    let registry = open_registry(&settings.registry)?;
+    let concurrency = u32::try_from(settings.concurrency.get()).unwrap_or(u32::MAX);
+    let app: App = Arc::new(Inner {
+        tagger,
+        registry,
+        api_keys: settings.api_keys,
+        issuer: settings.issuer,
+        workers: Arc::new(Semaphore::new(concurrency as usize)),
+        concurrency,
+        queue_timeout: settings.queue_timeout,
+        max_pixels: settings.max_pixels,
+        max_batch: settings.max_batch,
+        served: AtomicU64::new(0),
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the HTTP runtime")?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(settings.addr)
+            .await
+            .with_context(|| format!("--addr {}", settings.addr))?;
+        let local = listener.local_addr()?;
+        // a result, not progress: scripts and tests read the port from it (--addr …:0)
+        println!("listening on http://{local}");
+        if !quiet {
+            eprintln!(
+                "registry {}; embedding {}; {} workers",
+                app.registry.location(),
+                match &app.issuer {
+                    Some(issuer) => format!("on, records signed by {}", issuer.name()),
+                    None => "off (no --api-keys)".into(),
+                },
+                app.concurrency
+            );
+        }
+        let router = router(app.clone(), settings.max_body_bytes);
+        axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown_signal())
+            .await
+            .context("serving")?;
+        if !quiet {
+            eprintln!(
+                "stopped after {} requests",
+                app.served.load(Ordering::Relaxed)
+            );
+        }
+        anyhow::Ok(())
+    })?;
+    Ok(ExitCode::from(crate::commands::EXIT_FOUND))
+}
+
+fn router(app: App, max_body_bytes: usize) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/v1/embed", post(embed))
+        .route("/v1/decode", post(decode))
+        .route("/v1/tags/{tag}", get(tag_record))
+        .route("/matches/byBinding", get(by_binding))
+        .fallback(|| async {
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this endpoint does not take that method",
+            )
+        })
+        .layer(DefaultBodyLimit::max(max_body_bytes))
+        .with_state(app)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {}
+        () = terminate => {}
+    }
+}
+
+/// A JSON error: `{"error": {"code": ..., "message": ...}}`.
+#[derive(Debug)]
+struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    fn json(rejection: JsonRejection) -> Self {
+        let status = rejection.status();
+        let code = match status {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+            _ => "bad_json",
+        };
+        Self::new(status, code, rejection.body_text())
+    }
+
+    fn engine(error: Error) -> Self {
+        let message = error.to_string();
+        match error {
+            Error::BadImage { .. } => Self::bad_request("bad_image", message),
+            Error::ImageTooSmall { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "image_too_small", message)
+            }
+            Error::ImageTooLarge { .. } => {
+                Self::new(StatusCode::PAYLOAD_TOO_LARGE, "image_too_large", message)
+            }
+            Error::OutOfRange { .. } | Error::Codec(_) => {
+                Self::bad_request("bad_parameter", message)
+            }
+            Error::Registry(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "registry", message),
+            _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Json(json!({ "error": { "code": self.code, "message": self.message } }));
+        let mut response = (self.status, body).into_response();
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        if self.status == StatusCode::UNAUTHORIZED {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        response
+    }
+}
+
+type Reply = Result<Json<Value>, ApiError>;
+
+impl Inner {
+    /// Waits for `n` workers (at most all of them), up to the queue timeout.
+    async fn workers(&self, n: usize) -> Result<OwnedSemaphorePermit, ApiError> {
+        let n = u32::try_from(n)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.concurrency);
+        match tokio::time::timeout(
+            self.queue_timeout,
+            self.workers.clone().acquire_many_owned(n),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "busy",
+                "every worker is busy; retry later",
+            )),
+        }
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+        if self.api_keys.is_empty() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "embedding_disabled",
+                "this server does not embed: it was started without --api-keys",
+            ));
+        }
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        let Some(given) = given else {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send an API key as `Authorization: Bearer KEY`",
+            ));
+        };
+        // compare with every key, in time independent of where they differ
+        let known = self.api_keys.iter().fold(false, |found, key| {
+            found | constant_time_eq(key.as_bytes(), given.as_bytes())
+        });
+        if known {
+            Ok(())
+        } else {
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "unknown API key",
+            ))
+        }
+    }
+
+    fn read(&self, base64: &str, name: &str) -> Result<faketagger::io::LoadedImage, ApiError> {
+        let bytes = BASE64
+            .decode(base64.trim())
+            .map_err(|e| ApiError::bad_request("bad_base64", format!("{name}: not base64: {e}")))?;
+        faketagger::io::read_image_bytes(&bytes, name, self.max_pixels).map_err(ApiError::engine)
+    }
+
+    fn embed(&self, request: EmbedRequest) -> Reply {
+        let loaded = self.read(&request.image, "image")?;
+        let strength = request.strength.unwrap_or(faketagger::DEFAULT_STRENGTH);
+        if !faketagger::STRENGTH_RANGE.contains(&strength) {
+            return Err(ApiError::bad_request(
+                "bad_parameter",
+                format!(
+                    "strength {strength}: between {} and {}",
+                    faketagger::STRENGTH_RANGE.start(),
+                    faketagger::STRENGTH_RANGE.end()
+                ),
+            ));
+        }
+        let (format, name) = match request.format.as_deref().unwrap_or("png") {
+            "png" => (ImageFormat::Png, "png"),
+            "jpeg" | "jpg" => (ImageFormat::Jpeg, "jpeg"),
+            other => {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    format!("format {other:?}: png or jpeg"),
+                ));
+            }
+        };
+        let quality = request.quality.unwrap_or(DEFAULT_QUALITY);
+        if !(1..=100).contains(&quality) {
+            return Err(ApiError::bad_request("bad_parameter", "quality: 1–100"));
+        }
+        let (embedded, record) = match (&request.tag, &self.issuer) {
+            (Some(text), _) => {
+                if request.owner.is_some() || request.note.is_some() {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        "owner and note go with registration; leave out `tag` to register a fresh one",
+                    ));
+                }
+                let tag: Tag = text.parse().map_err(|e: faketagger::codec::CodecError| {
+                    ApiError::bad_request("bad_tag", e.to_string())
+                })?;
+                let embedded = self
+                    .tagger
+                    .embed(&loaded.image, tag, strength)
+                    .map_err(ApiError::engine)?;
+                (embedded, None)
+            }
+            (None, Some(issuer)) => {
+                let Some(owner) = request.owner.as_deref().filter(|o| !o.trim().is_empty()) else {
+                    return Err(ApiError::bad_request(
+                        "bad_parameter",
+                        "owner: required to register a tag",
+                    ));
+                };
+                let (embedded, record) = provenance::embed_registered(
+                    &self.tagger,
+                    &loaded.image,
+                    strength,
+                    &self.registry,
+                    issuer,
+                    owner,
+                    request.note.as_deref().unwrap_or(""),
+                )
+                .map_err(|e| match e {
+                    Error::Registry(faketagger::registry::RegistryError::Invalid {
+                        what,
+                        reason,
+                    }) => ApiError::bad_request("bad_parameter", format!("{what}: {reason}")),
+                    other => ApiError::engine(other),
+                })?;
+                (embedded, Some(record))
+            }
+            (None, None) => {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "embedding_disabled",
+                    "no issuer key to sign records",
+                ));
+            }
+        };
+        let bytes = faketagger::io::encode_image(
+            &embedded.image,
+            format,
+            quality,
+            &loaded.metadata,
+            std::path::Path::new("response"),
+        )
+        .map_err(ApiError::engine)?;
+        let tag = record
+            .as_ref()
+            .map(|r| r.tag)
+            .or(request.tag.as_deref().and_then(|t| t.parse().ok()));
+        Ok(Json(json!({
+            "tag": tag.map(|t| t.to_string()),
+            "psnr": embedded.psnr.is_finite().then_some((embedded.psnr * 100.0).round() / 100.0),
+            "format": name,
+            "image": BASE64.encode(bytes),
+            "record": record,
+        })))
+    }
+
+    fn trace_one(&self, base64: &str, index: usize) -> Result<Trace, ApiError> {
+        let loaded = self.read(base64, &format!("images[{index}]"))?;
+        let detection = self
+            .tagger
+            .decode(&loaded.image)
+            .map_err(ApiError::engine)?;
+        provenance::trace(&loaded.image, &detection, &self.registry)
+            .map_err(|e| ApiError::engine(e.into()))
+    }
+
+    /// Traces a batch on `threads` threads; one result per image, errors included.
+    fn decode(&self, images: &[String], threads: usize) -> Vec<Value> {
+        let results = std::sync::Mutex::new(vec![Value::Null; images.len()]);
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..threads.clamp(1, images.len().max(1)) {
+                scope.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(image) = images.get(i) else { break };
+                        let value = match self.trace_one(image, i) {
+                            Ok(trace) => serde_json::to_value(&trace).unwrap_or(Value::Null),
+                            Err(e) => {
+                                json!({ "error": { "code": e.code, "message": e.message } })
+                            }
+                        };
+                        let mut results = results
+                            .lock()
+                            .unwrap_or_else(|poisoned| poisoned.into_inner());
+                        results[i] = value;
+                    }
+                });
+            }
+        });
+        results
+            .into_inner()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Runs engine or database work off the async threads (the PostgreSQL client blocks).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.unwrap_or_else(|e| {
+        Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            format!("worker failed: {e}"),
+        ))
+    })
+}
+
+async fn health(State(app): State<App>) -> Reply {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    let app2 = app.clone();
+    let records =
+        blocking(move || app2.registry.len().map_err(|e| ApiError::engine(e.into()))).await?;
+    Ok(Json(json!({ "status": "ok", "records": records })))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbedRequest {
+    image: String,
+    tag: Option<String>,
+    owner: Option<String>,
+    note: Option<String>,
+    strength: Option<f32>,
+    format: Option<String>,
+    quality: Option<u8>,
+}
+
+async fn embed(
+    State(app): State<App>,
+    headers: HeaderMap,
+    body: Result<Json<EmbedRequest>, JsonRejection>,
+) -> Reply {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    app.authorize(&headers)?;
+    let Json(request) = body.map_err(ApiError::json)?;
+    let permit = app.workers(1).await?;
+    let app2 = app.clone();
+    blocking(move || {
+        let _permit = permit;
+        app2.embed(request)
+    })
+    .await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DecodeRequest {
+    images: Vec<String>,
+}
+
+async fn decode(State(app): State<App>, body: Result<Json<DecodeRequest>, JsonRejection>) -> Reply {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    let Json(request) = body.map_err(ApiError::json)?;
+    if request.images.is_empty() {
+        return Err(ApiError::bad_request(
+            "bad_parameter",
+            "images: give at least one",
+        ));
+    }
+    if request.images.len() > app.max_batch {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_many_images",
+            format!(
+                "{} images; at most {} per request",
+                request.images.len(),
+                app.max_batch
+            ),
+        ));
+    }
+    let permit = app.workers(request.images.len()).await?;
+    let threads = permit.num_permits();
+    let app2 = app.clone();
+    let results = blocking(move || {
+        let _permit = permit;
+        Ok(app2.decode(&request.images, threads))
+    })
+    .await?;
+    Ok(Json(json!({ "results": results })))
+}
+
+fn lookup_json(app: &Inner, tag: Tag) -> Result<Option<Value>, ApiError> {
+    let found = app
+        .registry
+        .lookup(tag)
+        .map_err(|e| ApiError::engine(e.into()))?;
+    Ok(found.map(|l| {
+        json!({
+            "tag": tag.to_string(),
+            "record": l.record,
+            "signature": l.signature,
+            "created_utc": crate::commands::rfc3339(l.record.created),
+        })
+    }))
+}
+
+async fn tag_record(State(app): State<App>, Path(text): Path<String>) -> Reply {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    let tag: Tag = text.parse().map_err(|e: faketagger::codec::CodecError| {
+        ApiError::bad_request("bad_tag", e.to_string())
+    })?;
+    let app2 = app.clone();
+    match blocking(move || lookup_json(&app2, tag)).await? {
+        Some(found) => Ok(Json(found)),
+        None => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("tag {tag} is not registered here"),
+        )),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct BindingQuery {
+    alg: String,
+    value: String,
+}
+
+async fn by_binding(
+    State(app): State<App>,
+    query: Result<Query<BindingQuery>, QueryRejection>,
+) -> Reply {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    let Query(query) = query.map_err(|e| ApiError::bad_request("bad_query", e.body_text()))?;
+    if query.alg != SOFT_BINDING_ALG {
+        return Err(ApiError::bad_request(
+            "unsupported_algorithm",
+            format!(
+                "alg {:?}: this service resolves {SOFT_BINDING_ALG}",
+                query.alg
+            ),
+        ));
+    }
+    let bytes: [u8; 8] = BASE64
+        .decode(query.value.trim())
+        .ok()
+        .and_then(|b| b.try_into().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "bad_base64",
+                "value: the tag's 8 bytes, base64 (12 characters)",
+            )
+        })?;
+    let tag = Tag::from_bytes(bytes);
+    let app2 = app.clone();
+    let found = blocking(move || lookup_json(&app2, tag)).await?;
+    let matches: Vec<Value> = found
+        .into_iter()
+        .map(|mut m| {
+            if let Some(object) = m.as_object_mut() {
+                object.insert(
+                    "manifestId".into(),
+                    json!(format!("urn:faketagger:tag:{tag}")),
+                );
+            }
+            m
+        })
+        .collect();
+    Ok(Json(json!({ "matches": matches })))
+}
