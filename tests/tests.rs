@@ -6,6 +6,8 @@ mod cli;
 mod codec_cli;
 mod engine;
 mod learned;
+mod provenance;
+mod serve;
 mod simulators;
 mod train;
 mod util;

@@ -20,11 +20,20 @@ pub struct Run {
 }
 
 pub fn run(args: &[&str]) -> Run {
+    run_env(&[], args)
+}
+
+/// Runs the binary with these environment variables set.
+pub fn run_env(env: &[(&str, &Path)], args: &[&str]) -> Run {
+    let mut command = bin();
+    for (name, value) in env {
+        command.env(name, value);
+    }
     let Output {
         status,
         stdout,
         stderr,
-    } = bin().args(args).output().expect("the binary runs");
+    } = command.args(args).output().expect("the binary runs");
     let run = Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),

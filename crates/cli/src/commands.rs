@@ -477,9 +477,12 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
             registry,
         } => {
             let key: faketagger::registry::PublicKey = public_key.parse().context("PUBLIC_KEY")?;
-            let location = registry_location(&registry)?;
-            open_registry(&location)?.trust_issuer(&name, &key)?;
-            println!("{location}: records signed by {name} ({key}) now verify");
+            let registry = open_registry(&registry_location(&registry)?)?;
+            registry.trust_issuer(&name, &key)?;
+            println!(
+                "{}: records signed by {name} ({key}) now verify",
+                registry.location()
+            );
         }
     }
     Ok(ExitCode::from(EXIT_FOUND))

@@ -401,7 +401,8 @@ pub fn registry_location(args: &RegistryArgs) -> Result<String> {
 
 /// Opens the registry at a location, naming the flag in errors.
 pub fn open_registry(location: &str) -> Result<Registry> {
-    Registry::open(location).with_context(|| format!("--registry {location}"))
+    // the registry's own errors name the location, password hidden
+    Registry::open(location).context("--registry")
 }
 
 /// The key folder --keys names, else the default one.

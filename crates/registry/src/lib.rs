@@ -304,8 +304,8 @@ impl Registry {
     }
 }
 
-/// A connection URL with its password replaced, for messages and logs.
-fn redact(url: &str) -> String {
+/// A location with any password replaced, for messages and logs.
+pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.into();
     };

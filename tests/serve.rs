@@ -1,0 +1,337 @@
+//! Issue 6: `faketagger serve` end to end on loopback — endpoints, limits and errors, a bounded
+//! load test, and a SIGKILL during registrations.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use serde_json::{Value, json};
+
+use crate::util::{bin, s};
+
+const API_KEY: &str = "test-key-0123456789abcdef0123456789";
+
+/// A running server, killed when dropped.
+struct Server {
+    child: Child,
+    addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(home: &Path, extra: &[&str]) -> Server {
+    let keys = home.join("api-keys");
+    if !keys.exists() {
+        std::fs::write(&keys, format!("# test keys\n{API_KEY}\n")).unwrap();
+    }
+    let mut child = bin()
+        .env("FAKETAGGER_HOME", home)
+        .args(["serve", "--addr", "127.0.0.1:0", "--api-keys", s(&keys), "--quiet"])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned();
+    Server { child, addr }
+}
+
+/// One HTTP/1.1 request on a fresh connection: (status, body).
+fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    stream.write_all(head.as_bytes()).unwrap();
+    // a server may answer (413) before reading a large body, and close
+    let _ = stream.write_all(body);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"));
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    (status, body)
+}
+
+fn post_json(addr: &str, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
+    let auth = key.map(|k| format!("Bearer {k}"));
+    let mut headers = vec![("Content-Type", "application/json")];
+    if let Some(auth) = &auth {
+        headers.push(("Authorization", auth));
+    }
+    let (status, text) = request(addr, "POST", path, &headers, body.to_string().as_bytes());
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
+}
+
+fn get(addr: &str, path: &str) -> (u16, Value) {
+    let (status, text) = request(addr, "GET", path, &[], b"");
+    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
+}
+
+fn png_base64(image: &image::DynamicImage) -> String {
+    let mut bytes = std::io::Cursor::new(Vec::new());
+    image.write_to(&mut bytes, image::ImageFormat::Png).unwrap();
+    BASE64.encode(bytes.into_inner())
+}
+
+fn astronaut() -> image::DynamicImage {
+    image::open("assets/astronaut.jpg").unwrap()
+}
+
+fn with_key(home: &Path) {
+    let made = crate::util::run_env(&[("FAKETAGGER_HOME", home)], &["keys", "new", "desk"]);
+    assert_eq!(made.code, 0, "{}", made.stderr);
+}
+
+#[test]
+fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
+    let home = tempfile::tempdir().unwrap();
+    with_key(home.path());
+    let server = start(home.path(), &["--max-body-mib", "1", "--max-megapixels", "1", "--max-batch", "4"]);
+    let addr = server.addr.as_str();
+    let photo = png_base64(&astronaut().resize_exact(256, 256, image::imageops::FilterType::Triangle));
+
+    // writing needs a key
+    let register = json!({ "image": photo, "owner": "Alice", "note": "' OR 1=1; --" });
+    assert_eq!(post_json(addr, "/v1/embed", &register, None).0, 401);
+    assert_eq!(post_json(addr, "/v1/embed", &register, Some("wrong-key-wrong-key-wrong-key-00")).0, 401);
+    let (status, embedded) = post_json(addr, "/v1/embed", &register, Some(API_KEY));
+    assert_eq!(status, 200, "{embedded}");
+    let tag = embedded["tag"].as_str().unwrap().to_owned();
+    assert!(embedded["psnr"].as_f64().unwrap() > 30.0);
+    assert_eq!(embedded["record"]["note"], "' OR 1=1; --");
+
+    // the tagged image decodes to its record; a clean one says no tag; a bad one gets its own error
+    let tagged = embedded["image"].as_str().unwrap();
+    let clean = png_base64(&astronaut());
+    let (status, decoded) = post_json(addr, "/v1/decode", &json!({ "images": [tagged, clean, "%%%"] }), None);
+    assert_eq!(status, 200, "{decoded}");
+    let results = decoded["results"].as_array().unwrap();
+    assert_eq!(results[0]["tag"], tag.as_str());
+    assert_eq!(results[0]["verdict"], "original");
+    assert_eq!(results[0]["signature"], "valid");
+    assert_eq!(results[1]["verdict"], "no_tag");
+    assert_eq!(results[2]["error"]["code"], "bad_base64");
+
+    // lookups: by tag and C2PA soft binding
+    let (status, found) = get(addr, &format!("/v1/tags/{tag}"));
+    assert_eq!(status, 200);
+    assert_eq!(found["record"]["owner"], "Alice");
+    assert_eq!(found["signature"], "valid");
+    let tag_bytes: Vec<u8> = (0..8).map(|i| u8::from_str_radix(&tag[2 * i..2 * i + 2], 16).unwrap()).collect();
+    let value = BASE64.encode(&tag_bytes).replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
+    let (status, matches) = get(addr, &format!("/matches/byBinding?alg=org.faketagger.tag.v1&value={value}"));
+    assert_eq!(status, 200, "{matches}");
+    assert_eq!(matches["matches"][0]["manifestId"], format!("urn:faketagger:tag:{tag}"));
+    let (status, none) = get(addr, "/matches/byBinding?alg=org.faketagger.tag.v1&value=AAAAAAAAAAA%3D");
+    assert_eq!((status, none["matches"].as_array().unwrap().len()), (200, 0));
+
+    // errors: codes and statuses
+    let code = |v: &Value| v["error"]["code"].as_str().unwrap_or_default().to_owned();
+    let tiny = png_base64(&image::DynamicImage::new_rgb8(8, 8));
+    let cases: Vec<(u16, Value, &str)> = vec![
+        get(addr, "/v1/tags/0000000000000001").into_tup("not_found"),
+        get(addr, "/v1/tags/'%20OR%201=1").into_tup("bad_tag"),
+        get(addr, "/matches/byBinding?alg=com.other&value=AAAAAAAAAAA%3D").into_tup("unsupported_algorithm"),
+        get(addr, "/matches/byBinding?alg=org.faketagger.tag.v1&value=!!").into_tup("bad_base64"),
+        get(addr, "/matches/byBinding").into_tup("bad_query"),
+        get(addr, "/nowhere").into_tup("not_found"),
+        post_json(addr, "/v1/decode", &json!({ "images": [] }), None).into_tup("bad_parameter"),
+        post_json(addr, "/v1/decode", &json!({ "images": [tiny, tiny, tiny, tiny, tiny] }), None).into_tup("too_many_images"),
+        post_json(addr, "/v1/decode", &json!({ "pictures": [] }), None).into_tup("bad_json"),
+        post_json(addr, "/v1/embed", &json!({ "image": photo }), Some(API_KEY)).into_tup("bad_parameter"),
+        post_json(addr, "/v1/embed", &json!({ "image": photo, "tag": "xyz" }), Some(API_KEY)).into_tup("bad_tag"),
+        post_json(addr, "/v1/embed", &json!({ "image": photo, "owner": "a", "strength": 99 }), Some(API_KEY)).into_tup("bad_parameter"),
+    ];
+    for (status, body, expected) in cases {
+        assert_eq!(code(&body), expected, "{status} {body}");
+        assert!((400..500).contains(&status), "{status} {body}");
+    }
+    // a wrong content type, a body over 1 MiB, an image over 1 megapixel, a tiny image
+    let (status, body) = request(addr, "POST", "/v1/decode", &[("Content-Type", "text/plain")], b"{}");
+    assert_eq!(status, 415, "{body}");
+    let huge = vec![b'a'; 2 << 20];
+    let (status, _) = request(addr, "POST", "/v1/decode", &[("Content-Type", "application/json")], &huge);
+    assert_eq!(status, 413);
+    let big = png_base64(&image::DynamicImage::new_rgb8(1200, 1000));
+    let (status, body) = post_json(addr, "/v1/decode", &json!({ "images": [big] }), None);
+    assert_eq!((status, body["results"][0]["error"]["code"].as_str()), (200, Some("image_too_large")), "{body}");
+    let (_, body) = post_json(addr, "/v1/decode", &json!({ "images": [tiny] }), None);
+    assert_eq!(body["results"][0]["error"]["code"], "image_too_small");
+    // the server is still healthy and holds exactly one record
+    let (status, health) = get(addr, "/health");
+    assert_eq!((status, health["records"].as_u64()), (200, Some(1)));
+}
+
+trait IntoTup {
+    fn into_tup(self, expected: &str) -> (u16, Value, &str);
+}
+
+impl IntoTup for (u16, Value) {
+    fn into_tup(self, expected: &str) -> (u16, Value, &str) {
+        (self.0, self.1, expected)
+    }
+}
+
+#[test]
+fn issue6_without_api_keys_the_server_only_reads() {
+    let home = tempfile::tempdir().unwrap();
+    let mut child = bin()
+        .env("FAKETAGGER_HOME", home.path())
+        .args(["serve", "--addr", "127.0.0.1:0", "--quiet"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let server = Server {
+        addr: line.trim().trim_start_matches("listening on http://").to_owned(),
+        child,
+    };
+    let photo = png_base64(&astronaut());
+    let (status, body) = post_json(&server.addr, "/v1/embed", &json!({ "image": photo, "owner": "a" }), Some(API_KEY));
+    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("embedding_disabled")));
+    assert_eq!(get(&server.addr, "/health").0, 200);
+}
+
+/// N clients decode for a bounded time (and count): zero errors; throughput and p99 printed.
+#[test]
+fn issue6_load_on_loopback_has_no_errors() {
+    const CLIENTS: usize = 4;
+    const SECONDS: f64 = 3.0;
+    const MAX_PER_CLIENT: usize = 400;
+    let home = tempfile::tempdir().unwrap();
+    with_key(home.path());
+    let server = start(home.path(), &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let tagged_path = dir.path().join("t.png");
+    let face = astronaut().resize_exact(128, 128, image::imageops::FilterType::Triangle);
+    face.save(dir.path().join("f.png")).unwrap();
+    let embedded = crate::util::run(&["embed", s(&dir.path().join("f.png")), "-o", s(&tagged_path), "--tag", crate::util::TAG]);
+    assert_eq!(embedded.code, 0, "{}", embedded.stderr);
+    let body = json!({ "images": [BASE64.encode(std::fs::read(&tagged_path).unwrap())] }).to_string();
+    let started = Instant::now();
+    let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..CLIENTS)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut mine = Vec::new();
+                    while started.elapsed().as_secs_f64() < SECONDS && mine.len() < MAX_PER_CLIENT {
+                        let t = Instant::now();
+                        let (status, text) = request(&server.addr, "POST", "/v1/decode", &[("Content-Type", "application/json")], body.as_bytes());
+                        assert_eq!(status, 200, "{text}");
+                        assert!(text.contains(crate::util::TAG), "{text}");
+                        mine.push(t.elapsed());
+                    }
+                    mine
+                })
+            })
+            .collect();
+        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+    });
+    let wall = started.elapsed().as_secs_f64();
+    latencies.sort();
+    let p = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+    eprintln!(
+        "load: {CLIENTS} clients, {} decodes in {wall:.2} s = {:.1}/s, p50 {:?}, p99 {:?}, 0 errors",
+        latencies.len(),
+        latencies.len() as f64 / wall,
+        p(0.5),
+        p(0.99)
+    );
+    assert!(!latencies.is_empty());
+}
+
+/// Registrations acknowledged before a SIGKILL are all there, intact, after a restart.
+#[test]
+fn issue6_acknowledged_registrations_survive_sigkill() {
+    const CLIENTS: usize = 3;
+    let home = tempfile::tempdir().unwrap();
+    with_key(home.path());
+    let mut server = start(home.path(), &[]);
+    let photo = png_base64(&astronaut().resize_exact(128, 128, image::imageops::FilterType::Triangle));
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let addr = server.addr.clone();
+    let acknowledged: Vec<Value> = std::thread::scope(|scope| {
+        let clients: Vec<_> = (0..CLIENTS)
+            .map(|c| {
+                let (addr, photo, stop) = (&addr, &photo, &stop);
+                scope.spawn(move || {
+                    let mut acked = Vec::new();
+                    for i in 0.. {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
+                        let body = json!({ "image": photo, "owner": format!("client {c}"), "note": format!("#{i}") });
+                        // after the kill, connections fail: only answered requests count
+                        let Ok(mut stream) = TcpStream::connect(addr) else { break };
+                        let text = body.to_string();
+                        let head = format!(
+                            "POST /v1/embed HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nAuthorization: Bearer {API_KEY}\r\nContent-Length: {}\r\n\r\n",
+                            text.len()
+                        );
+                        if stream.write_all(head.as_bytes()).and_then(|()| stream.write_all(text.as_bytes())).is_err() {
+                            break;
+                        }
+                        let mut response = String::new();
+                        if stream.read_to_string(&mut response).is_err() || !response.starts_with("HTTP/1.1 200") {
+                            break;
+                        }
+                        let (_, json_body) = response.split_once("\r\n\r\n").unwrap();
+                        let value: Value = serde_json::from_str(json_body).unwrap();
+                        acked.push(value["record"].clone());
+                    }
+                    acked
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(1500));
+        server.child.kill().unwrap(); // SIGKILL on Unix
+        server.child.wait().unwrap();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        clients.into_iter().flat_map(|c| c.join().unwrap()).collect()
+    });
+    assert!(acknowledged.len() >= 3, "only {} registrations before the kill", acknowledged.len());
+    let restarted = start(home.path(), &[]);
+    for record in &acknowledged {
+        let tag = record["tag"].as_str().unwrap();
+        let (status, found) = get(&restarted.addr, &format!("/v1/tags/{tag}"));
+        assert_eq!(status, 200, "acknowledged tag {tag} lost");
+        assert_eq!(&found["record"], record, "record changed");
+        assert_eq!(found["signature"], "valid");
+    }
+    let (_, health) = get(&restarted.addr, "/health");
+    let stored = health["records"].as_u64().unwrap();
+    assert!(stored >= acknowledged.len() as u64);
+    eprintln!(
+        "crash: {} registrations acknowledged before SIGKILL, {stored} stored after restart, all intact",
+        acknowledged.len()
+    );
+}
