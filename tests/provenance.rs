@@ -24,11 +24,20 @@ fn issue6_keys_are_created_once_listed_and_secrets_shown_only_when_asked() {
     let home = tempfile::tempdir().unwrap();
     let created = ft(home.path(), &["keys", "new", "newsroom"]);
     assert_eq!(created.code, 0, "{}", created.stderr);
-    let public = created.stdout.lines().last().unwrap().replace("public key ", "");
+    let public = created
+        .stdout
+        .lines()
+        .last()
+        .unwrap()
+        .replace("public key ", "");
     assert_eq!(public.len(), 64);
     let again = ft(home.path(), &["keys", "new", "newsroom"]);
     assert_eq!(again.code, 2);
-    assert!(again.stderr.contains("never overwritten"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("never overwritten"),
+        "{}",
+        again.stderr
+    );
     let listed = ft(home.path(), &["keys", "list"]);
     assert_eq!(listed.stdout.trim(), format!("newsroom\t{public}"));
     let shown = ft(home.path(), &["keys", "show", "newsroom"]);
@@ -40,7 +49,11 @@ fn issue6_keys_are_created_once_listed_and_secrets_shown_only_when_asked() {
     assert!(bad.stderr.contains("issuer name"), "{}", bad.stderr);
     let missing = ft(home.path(), &["keys", "show", "nobody"]);
     assert_eq!(missing.code, 2);
-    assert!(missing.stderr.contains("keys new nobody"), "{}", missing.stderr);
+    assert!(
+        missing.stderr.contains("keys new nobody"),
+        "{}",
+        missing.stderr
+    );
 }
 
 #[test]
@@ -51,7 +64,15 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     // no key yet: a clear error, no output written
     let no_key = ft(
         home.path(),
-        &["embed", ASTRONAUT, "-o", s(&tagged), "--register", "--owner", "Alice"],
+        &[
+            "embed",
+            ASTRONAUT,
+            "-o",
+            s(&tagged),
+            "--register",
+            "--owner",
+            "Alice",
+        ],
     );
     assert_eq!(no_key.code, 2);
     assert!(no_key.stderr.contains("keys new"), "{}", no_key.stderr);
@@ -61,8 +82,16 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     let embedded = ft(
         home.path(),
         &[
-            "embed", ASTRONAUT, "-o", s(&tagged), "--register", "--owner", "Alice Example",
-            "--note", "press photo; '); DROP TABLE records; --", "--json",
+            "embed",
+            ASTRONAUT,
+            "-o",
+            s(&tagged),
+            "--register",
+            "--owner",
+            "Alice Example",
+            "--note",
+            "press photo; '); DROP TABLE records; --",
+            "--json",
         ],
     );
     assert_eq!(embedded.code, 0, "{}", embedded.stderr);
@@ -75,13 +104,29 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     let second = dir.path().join("second.png");
     let again = ft(
         home.path(),
-        &["embed", ASTRONAUT, "-o", s(&second), "--register", "--owner", "Alice", "--json"],
+        &[
+            "embed",
+            ASTRONAUT,
+            "-o",
+            s(&second),
+            "--register",
+            "--owner",
+            "Alice",
+            "--json",
+        ],
     );
     assert_ne!(json_lines(&again)[0]["tag"].as_str().unwrap(), tag);
 
     // JPEG'd and halved copies are the registered photo; a face swapped over it is derived
     let jpeg = dir.path().join("shared.jpg");
-    assert_eq!(ft(home.path(), &["attack", "jpeg:70", s(&tagged), "-o", s(&jpeg)]).code, 0);
+    assert_eq!(
+        ft(
+            home.path(),
+            &["attack", "jpeg:70", s(&tagged), "-o", s(&jpeg)]
+        )
+        .code,
+        0
+    );
     // the face region replaced (the middle of the photo turned over): still tagged, derived
     let swapped = dir.path().join("swapped.png");
     let mut edited = image::open(&tagged).unwrap();
@@ -92,11 +137,24 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     edited.save(&swapped).unwrap();
     let traced = ft(
         home.path(),
-        &["trace", "--json", s(&tagged), s(&jpeg), s(&swapped), ASTRONAUT],
+        &[
+            "trace",
+            "--json",
+            s(&tagged),
+            s(&jpeg),
+            s(&swapped),
+            ASTRONAUT,
+        ],
     );
-    assert_eq!(traced.code, 1, "the untagged original makes the exit code 1");
+    assert_eq!(
+        traced.code, 1,
+        "the untagged original makes the exit code 1"
+    );
     let reports = json_lines(&traced);
-    for (report, verdict) in reports.iter().zip(["original", "original", "derived", "no_tag"]) {
+    for (report, verdict) in reports
+        .iter()
+        .zip(["original", "original", "derived", "no_tag"])
+    {
         assert_eq!(report["verdict"], verdict, "{report}");
     }
     for report in &reports[..3] {
@@ -113,12 +171,23 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     // people's output: the verdict, the record and the signature
     let human = ft(home.path(), &["trace", s(&tagged)]);
     assert_eq!(human.code, 0);
-    assert!(human.stdout.contains("the registered photo"), "{}", human.stdout);
-    assert!(human.stdout.contains("signature   valid"), "{}", human.stdout);
+    assert!(
+        human.stdout.contains("the registered photo"),
+        "{}",
+        human.stdout
+    );
+    assert!(
+        human.stdout.contains("signature   valid"),
+        "{}",
+        human.stdout
+    );
 
     // another registry never issued the tag
     let other = dir.path().join("other.sqlite");
-    let unknown = ft(home.path(), &["trace", "--json", "--registry", s(&other), s(&tagged)]);
+    let unknown = ft(
+        home.path(),
+        &["trace", "--json", "--registry", s(&other), s(&tagged)],
+    );
     assert_eq!(unknown.code, 1);
     assert_eq!(json_lines(&unknown)[0]["verdict"], "unregistered");
 }
@@ -130,23 +199,49 @@ fn issue6_registration_flags_are_checked() {
     let out = dir.path().join("o.png");
     let both = ft(
         home.path(),
-        &["embed", ASTRONAUT, "-o", s(&out), "--register", "--owner", "a", "--tag", "0123456789abcdef"],
+        &[
+            "embed",
+            ASTRONAUT,
+            "-o",
+            s(&out),
+            "--register",
+            "--owner",
+            "a",
+            "--tag",
+            "0123456789abcdef",
+        ],
     );
     assert_eq!(both.code, 2);
-    let no_owner = ft(home.path(), &["embed", ASTRONAUT, "-o", s(&out), "--register"]);
+    let no_owner = ft(
+        home.path(),
+        &["embed", ASTRONAUT, "-o", s(&out), "--register"],
+    );
     assert_eq!(no_owner.code, 2);
     assert!(no_owner.stderr.contains("--owner"), "{}", no_owner.stderr);
     ft(home.path(), &["keys", "new", "a"]);
     ft(home.path(), &["keys", "new", "b"]);
     let which = ft(
         home.path(),
-        &["embed", ASTRONAUT, "-o", s(&out), "--register", "--owner", "x"],
+        &[
+            "embed",
+            ASTRONAUT,
+            "-o",
+            s(&out),
+            "--register",
+            "--owner",
+            "x",
+        ],
     );
     assert_eq!(which.code, 2);
     assert!(which.stderr.contains("--issuer"), "{}", which.stderr);
     let pg = ft(
         home.path(),
-        &["trace", "--registry", "postgres://u:pw@127.0.0.1:1/x", ASTRONAUT],
+        &[
+            "trace",
+            "--registry",
+            "postgres://u:pw@127.0.0.1:1/x",
+            ASTRONAUT,
+        ],
     );
     assert_eq!(pg.code, 2);
     assert!(!pg.stderr.contains("pw@"), "password shown: {}", pg.stderr);

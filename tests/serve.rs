@@ -29,13 +29,23 @@ impl Drop for Server {
 }
 
 fn start(home: &Path, extra: &[&str]) -> Server {
+    if !home.join("keys").exists() {
+        with_key(home);
+    }
     let keys = home.join("api-keys");
     if !keys.exists() {
         std::fs::write(&keys, format!("# test keys\n{API_KEY}\n")).unwrap();
     }
     let mut child = bin()
         .env("FAKETAGGER_HOME", home)
-        .args(["serve", "--addr", "127.0.0.1:0", "--api-keys", s(&keys), "--quiet"])
+        .args([
+            "serve",
+            "--addr",
+            "127.0.0.1:0",
+            "--api-keys",
+            s(&keys),
+            "--quiet",
+        ])
         .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -54,9 +64,17 @@ fn start(home: &Path, extra: &[&str]) -> Server {
 }
 
 /// One HTTP/1.1 request on a fresh connection: (status, body).
-fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body: &[u8]) -> (u16, String) {
+fn request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(120))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(120)))
+        .unwrap();
     let mut head = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
@@ -76,7 +94,10 @@ fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)], body:
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
@@ -87,12 +108,18 @@ fn post_json(addr: &str, path: &str, body: &Value, key: Option<&str>) -> (u16, V
         headers.push(("Authorization", auth));
     }
     let (status, text) = request(addr, "POST", path, &headers, body.to_string().as_bytes());
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")),
+    )
 }
 
 fn get(addr: &str, path: &str) -> (u16, Value) {
     let (status, text) = request(addr, "GET", path, &[], b"");
-    (status, serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")))
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")),
+    )
 }
 
 fn png_base64(image: &image::DynamicImage) -> String {
@@ -113,15 +140,34 @@ fn with_key(home: &Path) {
 #[test]
 fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
     let home = tempfile::tempdir().unwrap();
-    with_key(home.path());
-    let server = start(home.path(), &["--max-body-mib", "1", "--max-megapixels", "1", "--max-batch", "4"]);
+    let server = start(
+        home.path(),
+        &[
+            "--max-body-mib",
+            "1",
+            "--max-megapixels",
+            "1",
+            "--max-batch",
+            "4",
+        ],
+    );
     let addr = server.addr.as_str();
-    let photo = png_base64(&astronaut().resize_exact(256, 256, image::imageops::FilterType::Triangle));
+    let photo =
+        png_base64(&astronaut().resize_exact(256, 256, image::imageops::FilterType::Triangle));
 
     // writing needs a key
     let register = json!({ "image": photo, "owner": "Alice", "note": "' OR 1=1; --" });
     assert_eq!(post_json(addr, "/v1/embed", &register, None).0, 401);
-    assert_eq!(post_json(addr, "/v1/embed", &register, Some("wrong-key-wrong-key-wrong-key-00")).0, 401);
+    assert_eq!(
+        post_json(
+            addr,
+            "/v1/embed",
+            &register,
+            Some("wrong-key-wrong-key-wrong-key-00")
+        )
+        .0,
+        401
+    );
     let (status, embedded) = post_json(addr, "/v1/embed", &register, Some(API_KEY));
     assert_eq!(status, 200, "{embedded}");
     let tag = embedded["tag"].as_str().unwrap().to_owned();
@@ -131,7 +177,12 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
     // the tagged image decodes to its record; a clean one says no tag; a bad one gets its own error
     let tagged = embedded["image"].as_str().unwrap();
     let clean = png_base64(&astronaut());
-    let (status, decoded) = post_json(addr, "/v1/decode", &json!({ "images": [tagged, clean, "%%%"] }), None);
+    let (status, decoded) = post_json(
+        addr,
+        "/v1/decode",
+        &json!({ "images": [tagged, clean, "%%%"] }),
+        None,
+    );
     assert_eq!(status, 200, "{decoded}");
     let results = decoded["results"].as_array().unwrap();
     assert_eq!(results[0]["tag"], tag.as_str());
@@ -145,13 +196,31 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
     assert_eq!(status, 200);
     assert_eq!(found["record"]["owner"], "Alice");
     assert_eq!(found["signature"], "valid");
-    let tag_bytes: Vec<u8> = (0..8).map(|i| u8::from_str_radix(&tag[2 * i..2 * i + 2], 16).unwrap()).collect();
-    let value = BASE64.encode(&tag_bytes).replace('+', "%2B").replace('/', "%2F").replace('=', "%3D");
-    let (status, matches) = get(addr, &format!("/matches/byBinding?alg=org.faketagger.tag.v1&value={value}"));
+    let tag_bytes: Vec<u8> = (0..8)
+        .map(|i| u8::from_str_radix(&tag[2 * i..2 * i + 2], 16).unwrap())
+        .collect();
+    let value = BASE64
+        .encode(&tag_bytes)
+        .replace('+', "%2B")
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    let (status, matches) = get(
+        addr,
+        &format!("/matches/byBinding?alg=org.faketagger.tag.v1&value={value}"),
+    );
     assert_eq!(status, 200, "{matches}");
-    assert_eq!(matches["matches"][0]["manifestId"], format!("urn:faketagger:tag:{tag}"));
-    let (status, none) = get(addr, "/matches/byBinding?alg=org.faketagger.tag.v1&value=AAAAAAAAAAA%3D");
-    assert_eq!((status, none["matches"].as_array().unwrap().len()), (200, 0));
+    assert_eq!(
+        matches["matches"][0]["manifestId"],
+        format!("urn:faketagger:tag:{tag}")
+    );
+    let (status, none) = get(
+        addr,
+        "/matches/byBinding?alg=org.faketagger.tag.v1&value=AAAAAAAAAAA%3D",
+    );
+    assert_eq!(
+        (status, none["matches"].as_array().unwrap().len()),
+        (200, 0)
+    );
 
     // errors: codes and statuses
     let code = |v: &Value| v["error"]["code"].as_str().unwrap_or_default().to_owned();
@@ -159,30 +228,73 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
     let cases: Vec<(u16, Value, &str)> = vec![
         get(addr, "/v1/tags/0000000000000001").into_tup("not_found"),
         get(addr, "/v1/tags/'%20OR%201=1").into_tup("bad_tag"),
-        get(addr, "/matches/byBinding?alg=com.other&value=AAAAAAAAAAA%3D").into_tup("unsupported_algorithm"),
-        get(addr, "/matches/byBinding?alg=org.faketagger.tag.v1&value=!!").into_tup("bad_base64"),
+        get(
+            addr,
+            "/matches/byBinding?alg=com.other&value=AAAAAAAAAAA%3D",
+        )
+        .into_tup("unsupported_algorithm"),
+        get(
+            addr,
+            "/matches/byBinding?alg=org.faketagger.tag.v1&value=!!",
+        )
+        .into_tup("bad_base64"),
         get(addr, "/matches/byBinding").into_tup("bad_query"),
         get(addr, "/nowhere").into_tup("not_found"),
         post_json(addr, "/v1/decode", &json!({ "images": [] }), None).into_tup("bad_parameter"),
-        post_json(addr, "/v1/decode", &json!({ "images": [tiny, tiny, tiny, tiny, tiny] }), None).into_tup("too_many_images"),
+        post_json(
+            addr,
+            "/v1/decode",
+            &json!({ "images": [tiny, tiny, tiny, tiny, tiny] }),
+            None,
+        )
+        .into_tup("too_many_images"),
         post_json(addr, "/v1/decode", &json!({ "pictures": [] }), None).into_tup("bad_json"),
-        post_json(addr, "/v1/embed", &json!({ "image": photo }), Some(API_KEY)).into_tup("bad_parameter"),
-        post_json(addr, "/v1/embed", &json!({ "image": photo, "tag": "xyz" }), Some(API_KEY)).into_tup("bad_tag"),
-        post_json(addr, "/v1/embed", &json!({ "image": photo, "owner": "a", "strength": 99 }), Some(API_KEY)).into_tup("bad_parameter"),
+        post_json(addr, "/v1/embed", &json!({ "image": photo }), Some(API_KEY))
+            .into_tup("bad_parameter"),
+        post_json(
+            addr,
+            "/v1/embed",
+            &json!({ "image": photo, "tag": "xyz" }),
+            Some(API_KEY),
+        )
+        .into_tup("bad_tag"),
+        post_json(
+            addr,
+            "/v1/embed",
+            &json!({ "image": photo, "owner": "a", "strength": 99 }),
+            Some(API_KEY),
+        )
+        .into_tup("bad_parameter"),
     ];
     for (status, body, expected) in cases {
         assert_eq!(code(&body), expected, "{status} {body}");
         assert!((400..500).contains(&status), "{status} {body}");
     }
     // a wrong content type, a body over 1 MiB, an image over 1 megapixel, a tiny image
-    let (status, body) = request(addr, "POST", "/v1/decode", &[("Content-Type", "text/plain")], b"{}");
+    let (status, body) = request(
+        addr,
+        "POST",
+        "/v1/decode",
+        &[("Content-Type", "text/plain")],
+        b"{}",
+    );
     assert_eq!(status, 415, "{body}");
     let huge = vec![b'a'; 2 << 20];
-    let (status, _) = request(addr, "POST", "/v1/decode", &[("Content-Type", "application/json")], &huge);
+    let (status, _) = request(
+        addr,
+        "POST",
+        "/v1/decode",
+        &[("Content-Type", "application/json")],
+        &huge,
+    );
     assert_eq!(status, 413);
     let big = png_base64(&image::DynamicImage::new_rgb8(1200, 1000));
     let (status, body) = post_json(addr, "/v1/decode", &json!({ "images": [big] }), None);
-    assert_eq!((status, body["results"][0]["error"]["code"].as_str()), (200, Some("image_too_large")), "{body}");
+    assert_eq!(
+        (status, body["results"][0]["error"]["code"].as_str()),
+        (200, Some("image_too_large")),
+        "{body}"
+    );
     let (_, body) = post_json(addr, "/v1/decode", &json!({ "images": [tiny] }), None);
     assert_eq!(body["results"][0]["error"]["code"], "image_too_small");
     // the server is still healthy and holds exactly one record
@@ -210,14 +322,27 @@ fn issue6_without_api_keys_the_server_only_reads() {
         .spawn()
         .unwrap();
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let server = Server {
-        addr: line.trim().trim_start_matches("listening on http://").to_owned(),
+        addr: line
+            .trim()
+            .trim_start_matches("listening on http://")
+            .to_owned(),
         child,
     };
     let photo = png_base64(&astronaut());
-    let (status, body) = post_json(&server.addr, "/v1/embed", &json!({ "image": photo, "owner": "a" }), Some(API_KEY));
-    assert_eq!((status, body["error"]["code"].as_str()), (403, Some("embedding_disabled")));
+    let (status, body) = post_json(
+        &server.addr,
+        "/v1/embed",
+        &json!({ "image": photo, "owner": "a" }),
+        Some(API_KEY),
+    );
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (403, Some("embedding_disabled"))
+    );
     assert_eq!(get(&server.addr, "/health").0, 200);
 }
 
@@ -228,15 +353,22 @@ fn issue6_load_on_loopback_has_no_errors() {
     const SECONDS: f64 = 3.0;
     const MAX_PER_CLIENT: usize = 400;
     let home = tempfile::tempdir().unwrap();
-    with_key(home.path());
     let server = start(home.path(), &[]);
     let dir = tempfile::tempdir().unwrap();
     let tagged_path = dir.path().join("t.png");
     let face = astronaut().resize_exact(128, 128, image::imageops::FilterType::Triangle);
     face.save(dir.path().join("f.png")).unwrap();
-    let embedded = crate::util::run(&["embed", s(&dir.path().join("f.png")), "-o", s(&tagged_path), "--tag", crate::util::TAG]);
+    let embedded = crate::util::run(&[
+        "embed",
+        s(&dir.path().join("f.png")),
+        "-o",
+        s(&tagged_path),
+        "--tag",
+        crate::util::TAG,
+    ]);
     assert_eq!(embedded.code, 0, "{}", embedded.stderr);
-    let body = json!({ "images": [BASE64.encode(std::fs::read(&tagged_path).unwrap())] }).to_string();
+    let body =
+        json!({ "images": [BASE64.encode(std::fs::read(&tagged_path).unwrap())] }).to_string();
     let started = Instant::now();
     let mut latencies: Vec<Duration> = std::thread::scope(|scope| {
         let workers: Vec<_> = (0..CLIENTS)
@@ -245,7 +377,13 @@ fn issue6_load_on_loopback_has_no_errors() {
                     let mut mine = Vec::new();
                     while started.elapsed().as_secs_f64() < SECONDS && mine.len() < MAX_PER_CLIENT {
                         let t = Instant::now();
-                        let (status, text) = request(&server.addr, "POST", "/v1/decode", &[("Content-Type", "application/json")], body.as_bytes());
+                        let (status, text) = request(
+                            &server.addr,
+                            "POST",
+                            "/v1/decode",
+                            &[("Content-Type", "application/json")],
+                            body.as_bytes(),
+                        );
                         assert_eq!(status, 200, "{text}");
                         assert!(text.contains(crate::util::TAG), "{text}");
                         mine.push(t.elapsed());
@@ -254,7 +392,10 @@ fn issue6_load_on_loopback_has_no_errors() {
                 })
             })
             .collect();
-        workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap())
+            .collect()
     });
     let wall = started.elapsed().as_secs_f64();
     latencies.sort();
@@ -274,9 +415,9 @@ fn issue6_load_on_loopback_has_no_errors() {
 fn issue6_acknowledged_registrations_survive_sigkill() {
     const CLIENTS: usize = 3;
     let home = tempfile::tempdir().unwrap();
-    with_key(home.path());
     let mut server = start(home.path(), &[]);
-    let photo = png_base64(&astronaut().resize_exact(128, 128, image::imageops::FilterType::Triangle));
+    let photo =
+        png_base64(&astronaut().resize_exact(128, 128, image::imageops::FilterType::Triangle));
     let stop = std::sync::atomic::AtomicBool::new(false);
     let addr = server.addr.clone();
     let acknowledged: Vec<Value> = std::thread::scope(|scope| {
@@ -316,9 +457,16 @@ fn issue6_acknowledged_registrations_survive_sigkill() {
         server.child.kill().unwrap(); // SIGKILL on Unix
         server.child.wait().unwrap();
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        clients.into_iter().flat_map(|c| c.join().unwrap()).collect()
+        clients
+            .into_iter()
+            .flat_map(|c| c.join().unwrap())
+            .collect()
     });
-    assert!(acknowledged.len() >= 3, "only {} registrations before the kill", acknowledged.len());
+    assert!(
+        acknowledged.len() >= 3,
+        "only {} registrations before the kill",
+        acknowledged.len()
+    );
     let restarted = start(home.path(), &[]);
     for record in &acknowledged {
         let tag = record["tag"].as_str().unwrap();
@@ -334,4 +482,29 @@ fn issue6_acknowledged_registrations_survive_sigkill() {
         "crash: {} registrations acknowledged before SIGKILL, {stored} stored after restart, all intact",
         acknowledged.len()
     );
+}
+
+/// SIGTERM: the request in flight gets its answer, then the server exits 0 and stops listening.
+#[cfg(unix)]
+#[test]
+fn issue6_sigterm_finishes_requests_in_flight_then_exits() {
+    let home = tempfile::tempdir().unwrap();
+    let mut server = start(home.path(), &["--concurrency", "1"]);
+    // untagged photos take the crop search: a batch that lasts well past the signal
+    let clean = png_base64(&astronaut());
+    let body = json!({ "images": vec![clean; 6] });
+    let addr = server.addr.clone();
+    let in_flight = std::thread::spawn(move || post_json(&addr, "/v1/decode", &body, None));
+    std::thread::sleep(Duration::from_millis(400));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &server.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let (status, answer) = in_flight.join().unwrap();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["results"].as_array().unwrap().len(), 6);
+    let exit = server.child.wait().unwrap();
+    assert!(exit.success(), "exit status {exit}");
+    assert!(TcpStream::connect(&server.addr).is_err(), "still listening");
 }

@@ -87,7 +87,7 @@ pub enum TagSource {
     /// The one given with --tag.
     Fixed(Tag),
     /// A fresh random tag per photo, recorded in the registry.
-    Register(Registration),
+    Register(Box<Registration>),
 }
 
 /// What `embed --register` records, and where.
@@ -129,12 +129,12 @@ impl EmbedSettings {
     pub fn from_args(args: EmbedArgs) -> Result<Self> {
         let tag = match (&args.tag, args.register) {
             (Some(text), false) => TagSource::Fixed(parse_tag(text)?),
-            (None, true) => TagSource::Register(Registration {
+            (None, true) => TagSource::Register(Box::new(Registration {
                 registry: registry_location(&args.registry)?,
                 issuer: load_issuer(&key_store(&args.keys)?, args.issuer.as_deref())?,
                 owner: args.owner.clone().unwrap_or_default(),
                 note: args.note.clone().unwrap_or_default(),
-            }),
+            })),
             // clap enforces exactly one of the two
             _ => bail!("give one of --tag HEX or --register"),
         };
