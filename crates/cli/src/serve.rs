@@ -29,7 +29,7 @@ use axum::{Json, Router};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use faketagger::provenance::{self, Trace};
-use faketagger::registry::{Issuer, Registry};
+use faketagger::registry::{Issuer, Registry, RegistryError};
 use faketagger::{Error, Tag, Tagger};
 use image::ImageFormat;
 use serde::Deserialize;
@@ -78,6 +78,9 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the HTTP runtime")?;
+    // the last handle on the registry is dropped after the runtime: a PostgreSQL client blocks
+    // when it closes, which is not allowed on the runtime's threads
+    let handle = app.clone();
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(settings.addr)
             .await
@@ -109,6 +112,8 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
         }
         anyhow::Ok(())
     })?;
+    drop(runtime);
+    drop(handle);
     Ok(ExitCode::from(crate::commands::EXIT_FOUND))
 }
 
@@ -201,7 +206,15 @@ impl ApiError {
             Error::OutOfRange { .. } | Error::Codec(_) => {
                 Self::bad_request("bad_parameter", message)
             }
-            Error::Registry(_) => Self::new(StatusCode::SERVICE_UNAVAILABLE, "registry", message),
+            Error::Registry(RegistryError::Invalid { .. }) => {
+                Self::bad_request("bad_parameter", message)
+            }
+            Error::Registry(RegistryError::Database(_)) => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "registry_unavailable",
+                message,
+            ),
+            Error::Registry(_) => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "registry", message),
             _ => Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message),
         }
     }
@@ -350,13 +363,7 @@ impl Inner {
                     owner,
                     request.note.as_deref().unwrap_or(""),
                 )
-                .map_err(|e| match e {
-                    Error::Registry(faketagger::registry::RegistryError::Invalid {
-                        what,
-                        reason,
-                    }) => ApiError::bad_request("bad_parameter", format!("{what}: {reason}")),
-                    other => ApiError::engine(other),
-                })?;
+                .map_err(ApiError::engine)?;
                 (embedded, Some(record))
             }
             (None, None) => {
