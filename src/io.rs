@@ -351,19 +351,29 @@ pub fn map_files<T: Send>(
     threads: usize,
     work: impl Fn(&LoadedImage) -> Result<T, Error> + Sync,
 ) -> Vec<Result<T, Error>> {
+    par_map(paths, threads, |_, path| {
+        read_image(path).and_then(|loaded| work(&loaded))
+    })
+}
+
+/// `work(index, item)` for every item on up to `threads` scoped threads, results in item order.
+pub fn par_map<I: Sync, T: Send>(
+    items: &[I],
+    threads: usize,
+    work: impl Fn(usize, &I) -> T + Sync,
+) -> Vec<T> {
     use std::sync::Mutex;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
     let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<Result<T, Error>>>> =
-        paths.iter().map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<T>>> = items.iter().map(|_| Mutex::new(None)).collect();
     std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, paths.len().max(1)) {
+        for _ in 0..threads.clamp(1, items.len().max(1)) {
             scope.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(path) = paths.get(i) else { break };
-                    let result = read_image(path).and_then(|loaded| work(&loaded));
+                    let Some(item) = items.get(i) else { break };
+                    let result = work(i, item);
                     *slots[i]
                         .lock()
                         .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
@@ -373,16 +383,9 @@ pub fn map_files<T: Send>(
     });
     slots
         .into_iter()
-        .zip(paths)
-        .map(|(slot, path)| {
+        .filter_map(|slot| {
             slot.into_inner()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
-                .unwrap_or_else(|| {
-                    Err(Error::Io {
-                        path: path.clone(),
-                        source: std::io::Error::other("worker stopped"),
-                    })
-                })
         })
         .collect()
 }

@@ -36,17 +36,15 @@ fn start(home: &Path, extra: &[&str]) -> Server {
     if !keys.exists() {
         std::fs::write(&keys, format!("# test keys\n{API_KEY}\n")).unwrap();
     }
+    spawn(home, &[&["--api-keys", s(&keys)], extra].concat())
+}
+
+/// Starts `faketagger serve` on a free loopback port and reads the port from its first line.
+fn spawn(home: &Path, args: &[&str]) -> Server {
     let mut child = bin()
         .env("FAKETAGGER_HOME", home)
-        .args([
-            "serve",
-            "--addr",
-            "127.0.0.1:0",
-            "--api-keys",
-            s(&keys),
-            "--quiet",
-        ])
-        .args(extra)
+        .args(["serve", "--addr", "127.0.0.1:0", "--quiet"])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -315,23 +313,7 @@ impl IntoTup for (u16, Value) {
 #[test]
 fn issue6_without_api_keys_the_server_only_reads() {
     let home = tempfile::tempdir().unwrap();
-    let mut child = bin()
-        .env("FAKETAGGER_HOME", home.path())
-        .args(["serve", "--addr", "127.0.0.1:0", "--quiet"])
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let server = Server {
-        addr: line
-            .trim()
-            .trim_start_matches("listening on http://")
-            .to_owned(),
-        child,
-    };
+    let server = spawn(home.path(), &[]);
     let photo = png_base64(&astronaut());
     let (status, body) = post_json(
         &server.addr,

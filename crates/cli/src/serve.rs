@@ -407,31 +407,10 @@ impl Inner {
 
     /// Traces a batch on `threads` threads; one result per image, errors included.
     fn decode(&self, images: &[String], threads: usize) -> Vec<Value> {
-        let results = std::sync::Mutex::new(vec![Value::Null; images.len()]);
-        let next = std::sync::atomic::AtomicUsize::new(0);
-        std::thread::scope(|scope| {
-            for _ in 0..threads.clamp(1, images.len().max(1)) {
-                scope.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(image) = images.get(i) else { break };
-                        let value = match self.trace_one(image, i) {
-                            Ok(trace) => serde_json::to_value(&trace).unwrap_or(Value::Null),
-                            Err(e) => {
-                                json!({ "error": { "code": e.code, "message": e.message } })
-                            }
-                        };
-                        let mut results = results
-                            .lock()
-                            .unwrap_or_else(|poisoned| poisoned.into_inner());
-                        results[i] = value;
-                    }
-                });
-            }
-        });
-        results
-            .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+        faketagger::io::par_map(images, threads, |i, image| match self.trace_one(image, i) {
+            Ok(trace) => serde_json::to_value(&trace).unwrap_or(Value::Null),
+            Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
+        })
     }
 }
 

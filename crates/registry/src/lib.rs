@@ -304,6 +304,30 @@ impl Registry {
     }
 }
 
+/// The tables, in the dialect's types for byte strings and 64-bit integers. Tags and
+/// fingerprints are stored as hex text: readable in any database shell.
+pub(crate) fn schema(bytes: &str, integer: &str) -> String {
+    format!(
+        "
+CREATE TABLE IF NOT EXISTS issuers (
+    name        TEXT PRIMARY KEY,
+    public_key  {bytes} NOT NULL CHECK (length(public_key) = 32),
+    added       {integer} NOT NULL
+);
+CREATE TABLE IF NOT EXISTS records (
+    tag         TEXT PRIMARY KEY CHECK (length(tag) = 16),
+    issuer      TEXT NOT NULL REFERENCES issuers(name),
+    issuer_key  {bytes} NOT NULL,
+    owner       TEXT NOT NULL,
+    created     {integer} NOT NULL,
+    note        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    signature   {bytes} NOT NULL
+);
+"
+    )
+}
+
 /// A location with any password replaced, for messages and logs.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {

@@ -6,24 +6,6 @@ use postgres::{Client, IsolationLevel, NoTls};
 use crate::sqlite::{Row, key_from};
 use crate::{PublicKey, Record, RegistryError, Store, Tag};
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS issuers (
-    name        TEXT PRIMARY KEY,
-    public_key  BYTEA NOT NULL CHECK (length(public_key) = 32),
-    added       BIGINT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    tag         TEXT PRIMARY KEY CHECK (length(tag) = 16),
-    issuer      TEXT NOT NULL REFERENCES issuers(name),
-    issuer_key  BYTEA NOT NULL,
-    owner       TEXT NOT NULL,
-    created     BIGINT NOT NULL,
-    note        TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    signature   BYTEA NOT NULL
-);
-";
-
 fn db(e: postgres::Error) -> RegistryError {
     RegistryError::Database(e.to_string())
 }
@@ -47,7 +29,8 @@ pub(crate) fn connect(url: &str, schema: Option<&str>) -> Result<Client, Registr
     // concurrent first connections may race on CREATE TABLE IF NOT EXISTS: serialise them
     client
         .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(7316); {SCHEMA} COMMIT;"
+            "BEGIN; SELECT pg_advisory_xact_lock(7316); {} COMMIT;",
+            crate::schema("BYTEA", "BIGINT")
         ))
         .map_err(db)?;
     Ok(client)

@@ -13,24 +13,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// `PRAGMA user_version` of the schema below.
 const SCHEMA_VERSION: i64 = 1;
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS issuers (
-    name        TEXT PRIMARY KEY,
-    public_key  BLOB NOT NULL CHECK (length(public_key) = 32),
-    added       INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS records (
-    tag         TEXT PRIMARY KEY CHECK (length(tag) = 16),
-    issuer      TEXT NOT NULL REFERENCES issuers(name),
-    issuer_key  BLOB NOT NULL,
-    owner       TEXT NOT NULL,
-    created     INTEGER NOT NULL,
-    note        TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    signature   BLOB NOT NULL
-);
-";
-
 fn db(e: rusqlite::Error) -> RegistryError {
     RegistryError::Database(e.to_string())
 }
@@ -67,7 +49,9 @@ fn prepare(connection: Connection) -> Result<Connection, RegistryError> {
              hint: upgrade faketagger"
         )));
     }
-    connection.execute_batch(SCHEMA).map_err(db)?;
+    connection
+        .execute_batch(&crate::schema("BLOB", "INTEGER"))
+        .map_err(db)?;
     connection
         .pragma_update(None, "user_version", SCHEMA_VERSION)
         .map_err(db)?;
