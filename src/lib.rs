@@ -31,6 +31,7 @@
 
 pub mod classic;
 mod error;
+pub mod eval;
 pub mod io;
 pub mod learned;
 pub mod provenance;

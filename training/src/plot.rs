@@ -112,6 +112,7 @@ fn plot_training(log: &Table, path: &Path) -> Result<(), TrainError> {
         draw_panel(
             panel,
             &format!("{name} (mean of {SMOOTHING} steps)"),
+            "step",
             &[(name.to_string(), points)],
         )
         .map_err(|e| plot_err(path, e))?;
@@ -150,7 +151,7 @@ fn plot_validation(val: &Table, path: &Path) -> Result<(), TrainError> {
                 .collect();
         }
         let series: Vec<(String, Vec<(f64, f64)>)> = series.into_iter().collect();
-        draw_panel(panel, &format!("validation {metric}"), &series)
+        draw_panel(panel, &format!("validation {metric}"), "step", &series)
             .map_err(|e| plot_err(path, e))?;
     }
     root.present().map_err(|e| plot_err(path, e))
@@ -161,6 +162,7 @@ type Area<'a> = DrawingArea<SVGBackend<'a>, plotters::coord::Shift>;
 fn draw_panel(
     area: &Area<'_>,
     title: &str,
+    x_desc: &str,
     series: &[(String, Vec<(f64, f64)>)],
 ) -> Result<(), Box<dyn std::error::Error>> {
     let points = series.iter().flat_map(|(_, p)| p.iter());
@@ -177,8 +179,11 @@ fn draw_panel(
         .margin(8)
         .x_label_area_size(28)
         .y_label_area_size(50)
-        .build_cartesian_2d(x0..x1.max(x0 + 1.0), (y0 - pad)..(y1 + pad))?;
-    chart.configure_mesh().x_desc("step").draw()?;
+        .build_cartesian_2d(
+            x0..if x1 > x0 { x1 } else { x0 + 1.0 },
+            (y0 - pad)..(y1 + pad),
+        )?;
+    chart.configure_mesh().x_desc(x_desc).draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
         let colour = Palette99::pick(i).to_rgba();
         chart
@@ -197,4 +202,21 @@ fn draw_panel(
             .draw()?;
     }
     Ok(())
+}
+
+/// Bit accuracy against attack strength: one panel per attack family (`faketagger eval --plot`).
+pub fn plot_curves(path: &Path, families: &[(String, Vec<(f64, f64)>)]) -> Result<(), TrainError> {
+    let root = SVGBackend::new(path, SIZE).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
+    let panels = root.split_evenly((families.len().div_ceil(3).max(1), 3));
+    for ((family, points), panel) in families.iter().zip(panels.iter()) {
+        draw_panel(
+            panel,
+            &format!("{family}: bit accuracy"),
+            &format!("{family} parameter"),
+            &[(family.clone(), points.clone())],
+        )
+        .map_err(|e| plot_err(path, e))?;
+    }
+    root.present().map_err(|e| plot_err(path, e))
 }

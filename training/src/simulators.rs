@@ -12,7 +12,8 @@ use std::path::Path;
 use burn::config::Config;
 use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Tensor, TensorData};
+use burn::tensor::Device;
+pub use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::{
     AUTOENCODER_NAME, AutoencoderConfig, FACESWAP_NAME, FaceSwapConfig, Simulator,
 };
@@ -353,42 +354,6 @@ fn split_identities(
         names.push(name.to_owned());
     }
     Ok((train, held, names))
-}
-
-/// Images of a `[B, 3, R, R]` batch in 0..1.
-pub fn to_images(batch: Tensor<4>) -> Vec<RgbImage> {
-    let [b, _, h, w] = batch.dims();
-    let data: Vec<f32> = batch
-        .clamp(0.0, 1.0)
-        .into_data()
-        .try_to_vec::<f32>()
-        .unwrap_or_default();
-    (0..b)
-        .map(|k| {
-            RgbImage::from_fn(w as u32, h as u32, |x, y| {
-                let at = |c: usize| {
-                    let v = data.get(((k * 3 + c) * h + y as usize) * w + x as usize);
-                    (v.copied().unwrap_or(0.0) * 255.0).round() as u8
-                };
-                image::Rgb([at(0), at(1), at(2)])
-            })
-        })
-        .collect()
-}
-
-/// A batch tensor of images (all `side`² RGB) in 0..1.
-pub fn from_images(images: &[RgbImage], device: &Device) -> Tensor<4> {
-    let (w, h) = images
-        .first()
-        .map(|i| (i.width() as usize, i.height() as usize))
-        .unwrap_or((0, 0));
-    let mut data = Vec::with_capacity(images.len() * 3 * w * h);
-    for img in images {
-        for c in 0..3 {
-            data.extend(img.pixels().map(|p| f32::from(p[c]) / 255.0));
-        }
-    }
-    Tensor::from_data(TensorData::new(data, [images.len(), 3, h, w]), device)
 }
 
 /// The grid [`SimulatorTrainer::samples`] draws, for any trained simulator.

@@ -99,11 +99,20 @@ pub enum Attack {
     Brightness(f32),
     /// Contrast factor in (0, 4] around mid-grey.
     Contrast(f32),
+    /// Saturation factor in [0, 4]: each pixel's distance from its grey (Rec. 601 luma) scaled;
+    /// 0 turns the photo grey.
+    Saturation(f32),
+    /// What a social network does to an upload: downscale by this factor in (0, 1], then JPEG at
+    /// [`SOCIAL_JPEG_QUALITY`].
+    Social(f32),
 }
+
+/// JPEG quality of the [`Attack::Social`] pipeline (what large platforms re-encode at, 70–85).
+pub const SOCIAL_JPEG_QUALITY: u8 = 75;
 
 impl Attack {
     /// The kinds this crate parses, for messages.
-    pub const KINDS: &'static str = "identity, jpeg:Q, webp[:Q], resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F";
+    pub const KINDS: &'static str = "identity, jpeg:Q, webp[:Q], resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F, saturation:F, social:F";
 
     /// Applies the attack; `seed` drives the random ones (noise).
     pub fn apply(&self, image: &DynamicImage, seed: u64) -> Result<DynamicImage, AttackError> {
@@ -131,6 +140,25 @@ impl Attack {
             }
             Attack::Brightness(f) => map_colour(image, |c| c * f),
             Attack::Contrast(f) => map_colour(image, |c| 0.5 + (c - 0.5) * f),
+            Attack::Saturation(f) => {
+                let mut rgba = image.to_rgba32f();
+                for p in rgba.pixels_mut() {
+                    let [r, g, b, _] = p.0;
+                    let grey = 0.299 * r + 0.587 * g + 0.114 * b;
+                    for c in &mut p.0[..3] {
+                        *c = (grey + (*c - grey) * f).clamp(0.0, 1.0);
+                    }
+                }
+                same_layout(DynamicImage::ImageRgba32F(rgba), image)
+            }
+            Attack::Social(f) => {
+                let (nw, nh) = scaled(f);
+                self.check_size(nw, nh)?;
+                self.jpeg(
+                    &image.resize_exact(nw, nh, FilterType::Triangle),
+                    SOCIAL_JPEG_QUALITY,
+                )?
+            }
         };
         Ok(out)
     }
@@ -283,6 +311,8 @@ impl fmt::Display for Attack {
             Attack::Noise(x) => write!(f, "noise:{x}"),
             Attack::Brightness(x) => write!(f, "brightness:{x}"),
             Attack::Contrast(x) => write!(f, "contrast:{x}"),
+            Attack::Saturation(x) => write!(f, "saturation:{x}"),
+            Attack::Social(x) => write!(f, "social:{x}"),
         }
     }
 }
@@ -344,6 +374,8 @@ impl FromStr for Attack {
             "noise" => Ok(Attack::Noise(number("noise", 0.0, false, 1.0)?)),
             "brightness" => Ok(Attack::Brightness(number("brightness", 0.0, false, 4.0)?)),
             "contrast" => Ok(Attack::Contrast(number("contrast", 0.0, false, 4.0)?)),
+            "saturation" => Ok(Attack::Saturation(number("saturation", 0.0, true, 4.0)?)),
+            "social" => Ok(Attack::Social(number("social", 0.0, false, 1.0)?)),
             _ => Err(AttackError::UnknownKind { text: s.to_owned() }),
         }
     }
@@ -389,6 +421,8 @@ mod tests {
             "noise:0.02",
             "brightness:1.2",
             "contrast:0.8",
+            "saturation:0",
+            "social:0.5",
         ] {
             let attack: Attack = text.parse().unwrap();
             assert_eq!(attack.to_string(), text);
@@ -407,6 +441,8 @@ mod tests {
             ("crop:1.5", "outside"),
             ("rotate:90", "outside"),
             ("noise:NaN", "outside"),
+            ("saturation:-1", "outside"),
+            ("social:2", "outside"),
         ];
         for (text, needle) in cases {
             let err = text.parse::<Attack>().unwrap_err().to_string();
@@ -433,6 +469,24 @@ mod tests {
             Attack::Resize(0.01).apply(&p, 0),
             Err(AttackError::TooSmall { .. })
         ));
+        assert_eq!(
+            Attack::Social(0.5).apply(&p, 0).unwrap().dimensions(),
+            (80, 60)
+        );
+    }
+
+    #[test]
+    fn saturation_zero_is_grey_and_one_is_unchanged() {
+        let p = photo();
+        let grey = Attack::Saturation(0.0).apply(&p, 0).unwrap().to_rgb8();
+        assert!(
+            grey.pixels()
+                .all(|q| q[0].abs_diff(q[1]) <= 1 && q[1].abs_diff(q[2]) <= 1)
+        );
+        assert_eq!(
+            mean_abs_diff(&p, &Attack::Saturation(1.0).apply(&p, 0).unwrap()),
+            0.0
+        );
     }
 
     #[test]
@@ -453,6 +507,7 @@ mod tests {
             (Attack::Noise(0.05), 5.0, 15.0),
             (Attack::Brightness(1.2), 5.0, 40.0),
             (Attack::Contrast(0.5), 10.0, 60.0),
+            (Attack::Saturation(1.5), 2.0, 60.0),
             (Attack::Rotate(5.0), 2.0, 60.0),
         ] {
             let d = mean_abs_diff(&p, &attack.apply(&p, 1).unwrap());

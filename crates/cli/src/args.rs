@@ -50,6 +50,56 @@ pub enum Command {
     Keys(KeysCommand),
     /// Serve embedding, decoding and tag lookups over HTTP (JSON).
     Serve(ServeArgs),
+    /// The paper-style table: tag each face of a folder, run every attack, simulator and face
+    /// swap, and report bit accuracy, exact-tag recovery and confidence per attack, PSNR/SSIM,
+    /// false positives on the untouched faces, and timings.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Folder of faces; its meta.csv (when present) gives splits and landmarks.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// Which split of meta.csv ("all": every face of the folder).
+    #[arg(long, value_name = "NAME", default_value = "test")]
+    pub split: String,
+    /// Evaluate the first N faces only.
+    #[arg(long, value_name = "N")]
+    pub count: Option<usize>,
+    /// Resize faces to PX×PX first (e.g. 256 to compare with peers measured at 256²).
+    #[arg(long, value_name = "PX")]
+    pub size: Option<u32>,
+    /// "all" (every standard attack and both landmark face swaps), or a comma-separated list:
+    /// jpeg:50,resize:0.5,faceswap,faceswap:into,...
+    #[arg(long, value_name = "LIST", default_value = "all")]
+    pub attacks: String,
+    /// Trained DeepFake simulators to run the tagged faces through (weights folders).
+    #[arg(long, value_name = "DIR,DIR", value_delimiter = ',')]
+    pub simulators: Vec<PathBuf>,
+    /// Embedding strength.
+    #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH)]
+    pub strength: f32,
+    /// Seed of the tags and random attacks.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the report as JSON.
+    #[arg(long, conflicts_with_all = ["csv", "markdown"])]
+    pub json: bool,
+    /// Print the table as CSV.
+    #[arg(long, conflicts_with = "markdown")]
+    pub csv: bool,
+    /// Print the table as Markdown (the default).
+    #[arg(long)]
+    pub markdown: bool,
+    /// Also draw bit accuracy against attack strength, one panel per family (SVG).
+    #[arg(long, value_name = "FILE")]
+    pub plot: Option<PathBuf>,
+    /// Faces worked on at once (default: all cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub model: ModelArgs,
 }
 
 /// Where the tag registry lives.

@@ -13,8 +13,8 @@ use faketagger::provenance::{self, Trace};
 
 use crate::args::KeysCommand;
 use crate::settings::{
-    AttackKind, AttackSettings, DecodeSettings, EmbedSettings, Job, TagSource, TraceSettings,
-    key_store, open_registry, parse_tag, registry_location,
+    AttackKind, AttackSettings, DecodeSettings, EmbedSettings, EvalSettings, Job, ReportFormat,
+    TagSource, TraceSettings, key_store, open_registry, parse_tag, registry_location,
 };
 
 /// Exit codes, as ripgrep's: found / not found / error.
@@ -483,6 +483,76 @@ pub fn keys(command: KeysCommand) -> Result<ExitCode> {
                 "{}: records signed by {name} ({key}) now verify",
                 registry.location()
             );
+        }
+    }
+    Ok(ExitCode::from(EXIT_FOUND))
+}
+
+pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
+    use faketagger::eval::{self, ProbeSpec};
+    use faketagger::model::noise::simulators::Simulator;
+
+    let tagger = settings.model.tagger()?;
+    let device = settings
+        .model
+        .backend
+        .device()
+        .with_context(|| format!("--device {}", settings.model.backend))?;
+    let faces = eval::load_faces(
+        &settings.data,
+        settings.split.as_deref(),
+        settings.count,
+        settings.size,
+    )?;
+    if faces.len() < 2 {
+        anyhow::bail!(
+            "{}: {} faces{}; an evaluation needs at least 2",
+            settings.data.display(),
+            faces.len(),
+            settings
+                .split
+                .as_deref()
+                .map(|s| format!(" in split {s:?}"))
+                .unwrap_or_default()
+        );
+    }
+    let mut simulators = Vec::new();
+    let mut labels = Vec::new();
+    for dir in &settings.simulators {
+        simulators.push(
+            Simulator::load(dir, &device)
+                .with_context(|| format!("--simulators {}", dir.display()))?,
+        );
+        labels.push(format!(
+            "simulator {}",
+            dir.file_name().map_or_else(
+                || dir.display().to_string(),
+                |n| n.to_string_lossy().into_owned()
+            )
+        ));
+    }
+    let mut probes = settings.probes.clone();
+    probes.extend(ProbeSpec::simulators(&labels, &simulators));
+    let bar = crate::reporter::count_bar(faces.len() as u64, "faces", quiet);
+    let report = eval::evaluate(
+        &tagger,
+        &faces,
+        &probes,
+        &simulators,
+        &device,
+        settings.options,
+        &|done| bar.set_position(done as u64),
+    )?;
+    bar.finish_and_clear();
+    match settings.format {
+        ReportFormat::Markdown => print!("{}", report.to_markdown()),
+        ReportFormat::Csv => print!("{}", report.to_csv()),
+        ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+    }
+    if let Some(path) = &settings.plot {
+        faketagger_train::plot::plot_curves(path, &report.curves())?;
+        if !quiet {
+            eprintln!("plot: {}", path.display());
         }
     }
     Ok(ExitCode::from(EXIT_FOUND))

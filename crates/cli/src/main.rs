@@ -41,6 +41,7 @@ fn run() -> anyhow::Result<ExitCode> {
         Command::Plot(args) => commands::plot(&args.run),
         Command::Trace(args) => commands::trace(settings::TraceSettings::from_args(args)?),
         Command::Keys(command) => commands::keys(command),
+        Command::Eval(args) => commands::eval(settings::EvalSettings::from_args(args)?, cli.quiet),
         Command::Serve(args) => serve::serve(settings::ServeSettings::from_args(args)?, cli.quiet),
     }
 }

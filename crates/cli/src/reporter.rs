@@ -101,3 +101,23 @@ impl Reporter for TrainProgress {
         self.bar.finish_and_clear();
     }
 }
+
+/// A plain counting bar (`faketagger eval`), hidden with `--quiet` or off a terminal.
+pub fn count_bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
+    let bar = ProgressBar::with_draw_target(
+        Some(len),
+        if quiet {
+            ProgressDrawTarget::hidden()
+        } else {
+            ProgressDrawTarget::stderr()
+        },
+    );
+    bar.set_style(
+        ProgressStyle::with_template(&format!(
+            "[{{bar:30}}] {{pos}}/{{len}} {unit} {{per_sec}} ETA {{eta}}"
+        ))
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> "),
+    );
+    bar
+}

@@ -13,8 +13,8 @@ use faketagger::attacks::Attack;
 use faketagger::registry::{Issuer, KeyStore, Registry};
 
 use crate::args::{
-    AttackArgs, DecodeArgs, EmbedArgs, KeyDirArgs, ModelArgs, RegistryArgs, ServeArgs, TraceArgs,
-    TrainArgs,
+    AttackArgs, DecodeArgs, EmbedArgs, EvalArgs, KeyDirArgs, ModelArgs, RegistryArgs, ServeArgs,
+    TraceArgs, TrainArgs,
 };
 
 /// Which scheme runs: built-in networks, networks from a directory, or the baseline.
@@ -544,6 +544,95 @@ impl ServeSettings {
             queue_timeout: std::time::Duration::from_secs(args.queue_timeout),
             max_batch: args.max_batch,
             registry: registry_location(&args.registry)?,
+            model: ModelSettings::from_args(args.model)?,
+        })
+    }
+}
+
+/// How `faketagger eval` prints its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Markdown,
+    Json,
+    Csv,
+}
+
+/// What `faketagger eval` runs.
+#[derive(Debug)]
+pub struct EvalSettings {
+    pub data: PathBuf,
+    pub split: Option<String>,
+    pub count: Option<usize>,
+    pub size: Option<u32>,
+    pub probes: Vec<faketagger::eval::ProbeSpec>,
+    pub simulators: Vec<PathBuf>,
+    pub options: faketagger::eval::EvalOptions,
+    pub format: ReportFormat,
+    pub plot: Option<PathBuf>,
+    pub model: ModelSettings,
+}
+
+impl EvalSettings {
+    pub fn from_args(args: EvalArgs) -> Result<Self> {
+        use faketagger::eval::{EvalOptions, ProbeSpec};
+        if !args.data.is_dir() {
+            bail!(
+                "--data {}: not a directory\nhint: point it at a folder of face images (with meta.csv for splits)",
+                args.data.display()
+            );
+        }
+        if !faketagger::STRENGTH_RANGE.contains(&args.strength) {
+            bail!(
+                "--strength {}: must lie between {} and {}",
+                args.strength,
+                faketagger::STRENGTH_RANGE.start(),
+                faketagger::STRENGTH_RANGE.end()
+            );
+        }
+        if args.count.is_some_and(|n| n < 2) {
+            bail!("--count: at least 2 faces (face swaps pair each face with the next)");
+        }
+        if let Some(side) = args.size
+            && !(faketagger::io::MIN_SIDE..=4096).contains(&side)
+        {
+            bail!(
+                "--size {side}: between {} and 4096",
+                faketagger::io::MIN_SIDE
+            );
+        }
+        let probes = if args.attacks.trim() == "all" {
+            ProbeSpec::standard()
+        } else {
+            args.attacks
+                .split(',')
+                .map(|t| ProbeSpec::parse(t).with_context(|| format!("--attacks {t}")))
+                .collect::<Result<_>>()?
+        };
+        for dir in &args.simulators {
+            if !dir.is_dir() {
+                bail!("--simulators {}: not a directory", dir.display());
+            }
+        }
+        Ok(Self {
+            data: args.data,
+            split: (args.split != "all").then_some(args.split),
+            count: args.count,
+            size: args.size,
+            probes,
+            simulators: args.simulators,
+            options: EvalOptions {
+                strength: args.strength,
+                threads: threads(args.threads)?.get(),
+                seed: args.seed,
+            },
+            format: if args.json {
+                ReportFormat::Json
+            } else if args.csv {
+                ReportFormat::Csv
+            } else {
+                ReportFormat::Markdown
+            },
+            plot: args.plot,
             model: ModelSettings::from_args(args.model)?,
         })
     }

@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod images;
 pub mod model;
 pub mod noise;
 pub mod weights;

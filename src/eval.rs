@@ -1,0 +1,580 @@
+//! The evaluation harness behind `faketagger eval`: the paper-style table of a tagger on a folder
+//! of faces, through the engine exactly as users and platforms run it (embed with its check,
+//! decode with its crop search).
+//!
+//! Each face gets its own tag; the tagged face goes through every probe — a real attack of
+//! [`crate::attacks`], a trained DeepFake simulator variant, or a landmark face swap with the
+//! next face (both ways) — and is decoded. Per probe: bit accuracy of the channel bits, exact-tag
+//! recovery, mean confidence. Overall: PSNR and SSIM of the tagged faces, tags found on the
+//! untouched originals (false positives), embed and decode times.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use faketagger_attacks::faceswap::{self, Landmarks};
+use faketagger_attacks::{Attack, metrics};
+use faketagger_model::Device;
+use faketagger_model::images::{from_images, to_images};
+use faketagger_model::noise::simulators::Simulator;
+use image::DynamicImage;
+use image::imageops::FilterType;
+use serde::Serialize;
+
+use crate::{Error, Tag, Tagger};
+
+/// Side of the faces the simulators were trained on.
+pub const SIMULATOR_SIDE: u32 = 128;
+
+/// The real attacks of a full evaluation (issue 5's list), as `KIND:PARAM` texts.
+pub const STANDARD_ATTACKS: &[&str] = &[
+    "identity",
+    "jpeg:90",
+    "jpeg:70",
+    "jpeg:50",
+    "jpeg:30",
+    "webp",
+    "resize:0.75",
+    "resize:0.5",
+    "resize:0.25",
+    "crop:0.9",
+    "crop:0.8",
+    "crop:0.6",
+    "rotate:2",
+    "rotate:5",
+    "blur:1",
+    "blur:2",
+    "noise:0.01",
+    "noise:0.02",
+    "noise:0.05",
+    "brightness:1.2",
+    "contrast:0.8",
+    "saturation:1.5",
+    "social:0.5",
+];
+
+/// One face of an evaluation set.
+#[derive(Debug, Clone)]
+pub struct Face {
+    /// Its file name.
+    pub name: String,
+    /// Its pixels.
+    pub image: DynamicImage,
+    /// Its five landmarks, when the folder's `meta.csv` has them.
+    pub landmarks: Option<Landmarks>,
+}
+
+/// Reads the faces of `split` (the `split` column of `DIR/meta.csv`), or every image of the
+/// folder when there is no `meta.csv` and no split is asked for; at most `count`, resized to
+/// `side`² when given.
+pub fn load_faces(
+    dir: &Path,
+    split: Option<&str>,
+    count: Option<usize>,
+    side: Option<u32>,
+) -> Result<Vec<Face>, Error> {
+    let meta_path = dir.join("meta.csv");
+    let meta = std::fs::read_to_string(&meta_path).ok();
+    let names: Vec<String> = match (&meta, split) {
+        (Some(meta), _) => {
+            let mut lines = meta.lines();
+            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
+            let column = |name: &str| header.iter().position(|h| *h == name);
+            let file = column("file").unwrap_or(0);
+            let split_col = column("split");
+            lines
+                .filter(|l| match (split, split_col) {
+                    (Some(want), Some(c)) => l.split(',').nth(c) == Some(want),
+                    _ => true,
+                })
+                .filter_map(|l| l.split(',').nth(file).map(str::to_owned))
+                .collect()
+        }
+        (None, Some(want)) => {
+            return Err(Error::BadImage {
+                path: meta_path,
+                reason: format!("no meta.csv to find split {want:?} in"),
+            });
+        }
+        (None, None) => {
+            let mut names: Vec<String> = std::fs::read_dir(dir)
+                .map_err(|source| Error::Io {
+                    path: dir.to_owned(),
+                    source,
+                })?
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|n| {
+                    let n = n.to_ascii_lowercase();
+                    [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"]
+                        .iter()
+                        .any(|ext| n.ends_with(ext))
+                })
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    let names: Vec<String> = names
+        .into_iter()
+        .take(count.unwrap_or(usize::MAX))
+        .collect();
+    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    crate::io::map_files(
+        &paths,
+        std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |l| Ok(l.image.clone()),
+    )
+    .into_iter()
+    .zip(names)
+    .map(|(image, name)| {
+        let image = image?;
+        let (w, h) = (image.width(), image.height());
+        let landmarks = meta
+            .as_deref()
+            .and_then(|m| faceswap::landmarks_from_csv(m, &name));
+        Ok(match side {
+            Some(side) if (w, h) != (side, side) => Face {
+                image: image.resize_exact(side, side, FilterType::Lanczos3),
+                landmarks: landmarks.map(|lm| {
+                    lm.map(|[x, y]| [x * side as f32 / w as f32, y * side as f32 / h as f32])
+                }),
+                name,
+            },
+            _ => Face {
+                name,
+                image,
+                landmarks,
+            },
+        })
+    })
+    .collect()
+}
+
+/// What a probe does to a tagged face.
+#[derive(Debug, Clone)]
+pub enum Probe {
+    /// A real attack.
+    Attack(Attack),
+    /// Variant `variant` of simulator number `simulator` (regenerates the face at
+    /// [`SIMULATOR_SIDE`]²).
+    Simulator {
+        /// Index into the simulators given to [`evaluate`].
+        simulator: usize,
+        /// Which of its renderings (face-swap identity).
+        variant: usize,
+    },
+    /// Another face (the next of the set) pasted over the tagged face, landmark-aligned.
+    FaceSwapOver,
+    /// The tagged face pasted into another photo (the next of the set).
+    FaceSwapInto,
+}
+
+/// A named probe with its family and strength (for the plot).
+#[derive(Debug, Clone)]
+pub struct ProbeSpec {
+    /// Row name, e.g. `jpeg:50`.
+    pub name: String,
+    /// Family, e.g. `jpeg`.
+    pub family: String,
+    /// The attack's parameter, when it has one.
+    pub strength: Option<f64>,
+    /// What it does.
+    pub probe: Probe,
+}
+
+impl ProbeSpec {
+    /// The probe a text names: an attack (`jpeg:50`), `faceswap` or `faceswap:into`.
+    pub fn parse(text: &str) -> Result<Self, Error> {
+        let text = text.trim();
+        let (family, param) = text.split_once(':').unwrap_or((text, ""));
+        let probe = match text {
+            "faceswap" => Probe::FaceSwapOver,
+            "faceswap:into" => Probe::FaceSwapInto,
+            _ => Probe::Attack(text.parse()?),
+        };
+        Ok(Self {
+            name: text.to_owned(),
+            family: family.to_owned(),
+            strength: param.parse().ok(),
+            probe,
+        })
+    }
+
+    /// The standard real attacks and both landmark face swaps.
+    pub fn standard() -> Vec<Self> {
+        STANDARD_ATTACKS
+            .iter()
+            .chain(&["faceswap", "faceswap:into"])
+            .filter_map(|t| Self::parse(t).ok())
+            .collect()
+    }
+
+    /// One probe per variant of each simulator, named after `labels`.
+    pub fn simulators(labels: &[String], sims: &[Simulator]) -> Vec<Self> {
+        let mut out = Vec::new();
+        for (s, (label, sim)) in labels.iter().zip(sims).enumerate() {
+            for variant in 0..sim.variants() {
+                let name = if sim.variants() > 1 {
+                    format!("{label} #{variant}")
+                } else {
+                    label.clone()
+                };
+                out.push(Self {
+                    name,
+                    family: "simulator".into(),
+                    strength: None,
+                    probe: Probe::Simulator {
+                        simulator: s,
+                        variant,
+                    },
+                });
+            }
+        }
+        out
+    }
+}
+
+/// How an evaluation runs.
+#[derive(Debug, Clone, Copy)]
+pub struct EvalOptions {
+    /// Embedding strength.
+    pub strength: f32,
+    /// Faces worked on at once.
+    pub threads: usize,
+    /// Seeds the tags and the random attacks.
+    pub seed: u64,
+}
+
+/// One row of the table.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    /// The probe's name.
+    pub attack: String,
+    /// Its family.
+    pub family: String,
+    /// Its parameter.
+    pub strength: Option<f64>,
+    /// Fraction of channel bits read right (over the faces the probe applied to).
+    pub bit_accuracy: Option<f64>,
+    /// Fraction of faces whose exact tag came back.
+    pub exact_tag: Option<f64>,
+    /// Mean decoder confidence.
+    pub confidence: Option<f64>,
+    /// Faces the probe applied to (an attack that would leave an image too small, or a face
+    /// swap without landmarks, skips a face).
+    pub faces: usize,
+}
+
+/// The result of an evaluation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    /// Faces evaluated.
+    pub faces: usize,
+    /// Embedding strength.
+    pub strength: f32,
+    /// Mean and minimum PSNR of tagged vs original (dB, 8-bit RGB).
+    pub psnr_mean: f64,
+    /// Minimum PSNR.
+    pub psnr_min: f64,
+    /// Mean SSIM of tagged vs original.
+    pub ssim_mean: f64,
+    /// Minimum SSIM.
+    pub ssim_min: f64,
+    /// Untouched originals on which a tag was found.
+    pub false_positives: usize,
+    /// `false_positives / faces`.
+    pub false_positive_rate: f64,
+    /// Mean wall time of one embed (ms), with `threads` faces at once.
+    pub embed_ms: f64,
+    /// Mean wall time of one decode of a tagged face (ms).
+    pub decode_ms: f64,
+    /// Mean wall time of one decode of an untagged original (ms; includes the crop search).
+    pub decode_untagged_ms: f64,
+    /// Faces worked on at once.
+    pub threads: usize,
+    /// One row per probe.
+    pub rows: Vec<Row>,
+}
+
+#[derive(Default, Clone, Copy)]
+struct Tally {
+    bits_right: usize,
+    bits: usize,
+    exact: usize,
+    confidence: f64,
+    faces: usize,
+}
+
+struct FaceResult {
+    psnr: f64,
+    ssim: f64,
+    false_positive: bool,
+    embed_ms: f64,
+    decode_ms: f64,
+    decode_untagged_ms: f64,
+    tallies: Vec<Tally>,
+}
+
+/// The tag face `i` carries.
+fn tag_for(seed: u64, i: usize) -> Tag {
+    Tag::new((seed ^ 0x5eed_0000_0000_0000) ^ (i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15))
+}
+
+/// Runs every probe on every face; `progress` is called with the number of faces done.
+pub fn evaluate(
+    tagger: &Tagger,
+    faces: &[Face],
+    probes: &[ProbeSpec],
+    simulators: &[Simulator],
+    device: &Device,
+    options: EvalOptions,
+    progress: &(dyn Fn(usize) + Sync),
+) -> Result<Report, Error> {
+    if faces.len() < 2 {
+        return Err(Error::OutOfRange {
+            what: "faces",
+            value: faces.len() as f64,
+            expected: "at least 2 (face swaps pair each face with the next)",
+        });
+    }
+    let done = AtomicUsize::new(0);
+    let results = crate::io::par_map(faces, options.threads, |i, face| {
+        let result = evaluate_face(tagger, faces, i, face, probes, simulators, device, options);
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1);
+        result
+    });
+    let results: Vec<FaceResult> = results.into_iter().collect::<Result<_, _>>()?;
+    let n = results.len() as f64;
+    let mean = |f: fn(&FaceResult) -> f64| results.iter().map(f).sum::<f64>() / n;
+    let false_positives = results.iter().filter(|r| r.false_positive).count();
+    let rows = probes
+        .iter()
+        .enumerate()
+        .map(|(p, spec)| {
+            let t = results.iter().fold(Tally::default(), |mut acc, r| {
+                let x = r.tallies[p];
+                acc.bits_right += x.bits_right;
+                acc.bits += x.bits;
+                acc.exact += x.exact;
+                acc.confidence += x.confidence;
+                acc.faces += x.faces;
+                acc
+            });
+            let per_face = |v: f64| (t.faces > 0).then(|| v / t.faces as f64);
+            Row {
+                attack: spec.name.clone(),
+                family: spec.family.clone(),
+                strength: spec.strength,
+                bit_accuracy: (t.bits > 0).then(|| t.bits_right as f64 / t.bits as f64),
+                exact_tag: per_face(t.exact as f64),
+                confidence: per_face(t.confidence),
+                faces: t.faces,
+            }
+        })
+        .collect();
+    Ok(Report {
+        faces: results.len(),
+        strength: options.strength,
+        psnr_mean: mean(|r| r.psnr),
+        psnr_min: results.iter().map(|r| r.psnr).fold(f64::INFINITY, f64::min),
+        ssim_mean: mean(|r| r.ssim),
+        ssim_min: results.iter().map(|r| r.ssim).fold(f64::INFINITY, f64::min),
+        false_positives,
+        false_positive_rate: false_positives as f64 / n,
+        embed_ms: mean(|r| r.embed_ms),
+        decode_ms: mean(|r| r.decode_ms),
+        decode_untagged_ms: mean(|r| r.decode_untagged_ms),
+        threads: options.threads,
+        rows,
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+fn evaluate_face(
+    tagger: &Tagger,
+    faces: &[Face],
+    i: usize,
+    face: &Face,
+    probes: &[ProbeSpec],
+    simulators: &[Simulator],
+    device: &Device,
+    options: EvalOptions,
+) -> Result<FaceResult, Error> {
+    let tag = tag_for(options.seed, i);
+    let clock = Instant::now();
+    let original_detection = tagger.decode(&face.image)?;
+    let decode_untagged_ms = clock.elapsed().as_secs_f64() * 1e3;
+    let clock = Instant::now();
+    let tagged = tagger.embed(&face.image, tag, options.strength)?;
+    let embed_ms = clock.elapsed().as_secs_f64() * 1e3;
+    let clock = Instant::now();
+    tagger.decode(&tagged.image)?;
+    let decode_ms = clock.elapsed().as_secs_f64() * 1e3;
+    let ssim = metrics::ssim(&face.image.to_rgb8(), &tagged.image.to_rgb8()).unwrap_or(0.0);
+    let other = &faces[(i + 1) % faces.len()];
+    let mut tallies = vec![Tally::default(); probes.len()];
+    for (p, spec) in probes.iter().enumerate() {
+        let seed = options.seed ^ (i as u64) << 8 ^ p as u64;
+        let attacked = match &spec.probe {
+            Probe::Attack(attack) => match attack.apply(&tagged.image, seed) {
+                Ok(image) => Some(image),
+                Err(faketagger_attacks::AttackError::TooSmall { .. }) => None,
+                Err(e) => return Err(e.into()),
+            },
+            Probe::Simulator { simulator, variant } => match simulators.get(*simulator) {
+                Some(sim) => Some(simulate(sim, *variant, &tagged.image, device)),
+                None => None,
+            },
+            Probe::FaceSwapOver => match (face.landmarks, other.landmarks) {
+                (Some(lm), Some(other_lm)) => Some(faceswap::face_swap(
+                    &tagged.image,
+                    &lm,
+                    &other.image,
+                    &other_lm,
+                )?),
+                _ => None,
+            },
+            Probe::FaceSwapInto => match (face.landmarks, other.landmarks) {
+                (Some(lm), Some(other_lm)) => Some(faceswap::face_swap(
+                    &other.image,
+                    &other_lm,
+                    &tagged.image,
+                    &lm,
+                )?),
+                _ => None,
+            },
+        };
+        let Some(attacked) = attacked else { continue };
+        let d = tagger.decode(&attacked)?;
+        let total = tagged.channel_bits.len();
+        let wrong = d
+            .channel_bits
+            .distance(&tagged.channel_bits)
+            .unwrap_or(total);
+        tallies[p] = Tally {
+            bits_right: total - wrong,
+            bits: total,
+            exact: usize::from(d.tag == Some(tag)),
+            confidence: f64::from(d.confidence),
+            faces: 1,
+        };
+    }
+    Ok(FaceResult {
+        psnr: tagged.psnr,
+        ssim,
+        false_positive: original_detection.tag.is_some(),
+        embed_ms,
+        decode_ms,
+        decode_untagged_ms,
+        tallies,
+    })
+}
+
+/// The tagged face regenerated by a simulator at its training size, then brought back to the
+/// face's size.
+fn simulate(
+    sim: &Simulator,
+    variant: usize,
+    image: &DynamicImage,
+    device: &Device,
+) -> DynamicImage {
+    let (w, h) = (image.width(), image.height());
+    let side = SIMULATOR_SIDE;
+    let input = image.to_rgb8();
+    let input = if (w, h) == (side, side) {
+        input
+    } else {
+        image::imageops::resize(&input, side, side, FilterType::Triangle)
+    };
+    let out = to_images(sim.forward(from_images(&[input], device), variant))
+        .pop()
+        .unwrap_or_default();
+    let out = DynamicImage::ImageRgb8(out);
+    if (w, h) == (side, side) {
+        out
+    } else {
+        out.resize_exact(w, h, FilterType::Triangle)
+    }
+}
+
+fn percent(x: Option<f64>) -> String {
+    x.map_or_else(|| "n/a".into(), |v| format!("{:.1}%", v * 100.0))
+}
+
+impl Report {
+    /// The table in Markdown, with the overall figures above it.
+    pub fn to_markdown(&self) -> String {
+        let mut out = format!(
+            "{} faces, strength {}: PSNR {:.2} dB (min {:.2}), SSIM {:.4} (min {:.4}); \
+             tags found on the untouched originals: {}/{} ({:.2}%); \
+             embed {:.1} ms, decode {:.1} ms tagged / {:.1} ms untagged per face ({} at once)\n\n",
+            self.faces,
+            self.strength,
+            self.psnr_mean,
+            self.psnr_min,
+            self.ssim_mean,
+            self.ssim_min,
+            self.false_positives,
+            self.faces,
+            100.0 * self.false_positive_rate,
+            self.embed_ms,
+            self.decode_ms,
+            self.decode_untagged_ms,
+            self.threads,
+        );
+        out.push_str("| attack | bit accuracy | exact tag | confidence | faces |\n");
+        out.push_str("|---|---|---|---|---|\n");
+        for r in &self.rows {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                r.attack,
+                r.bit_accuracy
+                    .map_or_else(|| "n/a".into(), |v| format!("{v:.4}")),
+                percent(r.exact_tag),
+                r.confidence
+                    .map_or_else(|| "n/a".into(), |v| format!("{v:.3}")),
+                r.faces
+            ));
+        }
+        out
+    }
+
+    /// One CSV line per row.
+    pub fn to_csv(&self) -> String {
+        let opt = |x: Option<f64>| x.map_or_else(String::new, |v| format!("{v:.6}"));
+        let mut out =
+            String::from("attack,family,strength,bit_accuracy,exact_tag,confidence,faces\n");
+        for r in &self.rows {
+            out.push_str(&format!(
+                "{},{},{},{},{},{},{}\n",
+                r.attack,
+                r.family,
+                opt(r.strength),
+                opt(r.bit_accuracy),
+                opt(r.exact_tag),
+                opt(r.confidence),
+                r.faces
+            ));
+        }
+        out
+    }
+
+    /// Bit accuracy against strength, per family with at least two strengths.
+    pub fn curves(&self) -> Vec<(String, Vec<(f64, f64)>)> {
+        let mut families: Vec<(String, Vec<(f64, f64)>)> = Vec::new();
+        for r in &self.rows {
+            let (Some(x), Some(y)) = (r.strength, r.bit_accuracy) else {
+                continue;
+            };
+            match families.iter_mut().find(|(f, _)| *f == r.family) {
+                Some((_, points)) => points.push((x, y)),
+                None => families.push((r.family.clone(), vec![(x, y)])),
+            }
+        }
+        families.retain(|(_, points)| points.len() >= 2);
+        for (_, points) in &mut families {
+            points.sort_by(|a, b| a.0.total_cmp(&b.0));
+        }
+        families
+    }
+}
