@@ -5,6 +5,7 @@ mod bad_inputs;
 mod cli;
 mod codec_cli;
 mod engine;
+mod eval;
 mod learned;
 mod provenance;
 mod serve;
