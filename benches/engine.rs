@@ -10,22 +10,11 @@ use std::hint::black_box;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use faketagger::model::Backend;
 use faketagger::{Tag, Tagger};
-use image::{DynamicImage, Rgb, RgbImage};
+
+mod common;
+use common::photo;
 
 const SIDES: [u32; 4] = [128, 512, 1024, 2048];
-
-/// Smooth gradients plus texture, like a photo at every scale.
-fn photo(side: u32) -> DynamicImage {
-    DynamicImage::ImageRgb8(RgbImage::from_fn(side, side, |x, y| {
-        let (fx, fy) = (x as f32 / side as f32, y as f32 / side as f32);
-        let texture = ((x * 7 + y * 13) % 17) as f32;
-        Rgb([
-            (60.0 + 120.0 * fx + texture) as u8,
-            (80.0 + 100.0 * (6.0 * fy).sin().abs() + texture) as u8,
-            (150.0 - 90.0 * fx * fy + texture) as u8,
-        ])
-    }))
-}
 
 fn engine(c: &mut Criterion) {
     let tagger = Tagger::builtin(&Backend::Flex.device().unwrap()).unwrap();
@@ -50,7 +39,33 @@ fn engine(c: &mut Criterion) {
         });
     }
     decode.finish();
+
+    // a platform's batch: 32 tagged 512 px photos from disk over all cores
+    let dir = tempfile::tempdir().unwrap();
+    let paths: Vec<std::path::PathBuf> = (0..BATCH)
+        .map(|i| {
+            let path = dir.path().join(format!("{i}.png"));
+            tagger
+                .embed(&photo(512), Tag::new(i as u64), 1.0)
+                .unwrap()
+                .image
+                .save(&path)
+                .unwrap();
+            path
+        })
+        .collect();
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut batch = c.benchmark_group(format!("batch decode 512 px files (flex, {threads} threads)"));
+    batch.sample_size(10);
+    batch.throughput(Throughput::Elements(BATCH as u64));
+    batch.bench_function(BenchmarkId::from_parameter(BATCH), |b| {
+        b.iter(|| tagger.decode_files(black_box(&paths), threads))
+    });
+    batch.finish();
 }
+
+/// Photos in the batch-decoding benchmark.
+const BATCH: usize = 32;
 
 criterion_group!(benches, engine);
 criterion_main!(benches);
