@@ -95,6 +95,9 @@ pub struct EvalArgs {
     /// Also draw bit accuracy against attack strength, one panel per family (SVG).
     #[arg(long, value_name = "FILE")]
     pub plot: Option<PathBuf>,
+    /// Also write the whole report as JSON to FILE (whatever is printed).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
     /// Faces worked on at once (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,

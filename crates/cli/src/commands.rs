@@ -549,6 +549,10 @@ pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
         ReportFormat::Csv => print!("{}", report.to_csv()),
         ReportFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
     }
+    if let Some(path) = &settings.report {
+        std::fs::write(path, serde_json::to_string_pretty(&report)? + "\n")
+            .with_context(|| format!("--report {}", path.display()))?;
+    }
     if let Some(path) = &settings.plot {
         faketagger_train::plot::plot_curves(path, &report.curves())?;
         if !quiet {

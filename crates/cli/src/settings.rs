@@ -569,6 +569,7 @@ pub struct EvalSettings {
     pub options: faketagger::eval::EvalOptions,
     pub format: ReportFormat,
     pub plot: Option<PathBuf>,
+    pub report: Option<PathBuf>,
     pub model: ModelSettings,
 }
 
@@ -633,6 +634,7 @@ impl EvalSettings {
                 ReportFormat::Markdown
             },
             plot: args.plot,
+            report: args.report,
             model: ModelSettings::from_args(args.model)?,
         })
     }
