@@ -1,7 +1,8 @@
-//! Embed and decode with the built-in networks on the flex (CPU) backend, on synthetic photos
-//! of 128, 512, 1024 and 2048 px a side. Embedding includes its check decode (one decoder pass).
+//! Embed and decode with the built-in networks on every backend of the build (flex; cuda and
+//! wgpu when built with their features), on synthetic photos of 128, 512, 1024 and 2048 px a
+//! side, and batch decoding of 32 files. Embedding includes its check decode (one decoder pass).
 //!
-//! `cargo bench --bench engine`
+//! `cargo bench --bench engine` (`--features wgpu` / `--features cuda` adds that backend)
 
 #![allow(clippy::unwrap_used)]
 
@@ -17,9 +18,15 @@ use common::photo;
 const SIDES: [u32; 4] = [128, 512, 1024, 2048];
 
 fn engine(c: &mut Criterion) {
-    let tagger = Tagger::builtin(&Backend::Flex.device().unwrap()).unwrap();
+    for backend in Backend::built() {
+        bench_backend(c, backend);
+    }
+}
+
+fn bench_backend(c: &mut Criterion, backend: Backend) {
+    let tagger = Tagger::builtin(&backend.device().unwrap()).unwrap();
     let tag = Tag::new(0x0123_4567_89ab_cdef);
-    let mut embed = c.benchmark_group("embed (flex)");
+    let mut embed = c.benchmark_group(format!("embed ({backend})"));
     embed.sample_size(10);
     for side in SIDES {
         let image = photo(side);
@@ -29,7 +36,7 @@ fn engine(c: &mut Criterion) {
         });
     }
     embed.finish();
-    let mut decode = c.benchmark_group("decode (flex)");
+    let mut decode = c.benchmark_group(format!("decode ({backend})"));
     decode.sample_size(10);
     for side in SIDES {
         let tagged = tagger.embed(&photo(side), tag, 1.0).unwrap().image;
@@ -55,7 +62,9 @@ fn engine(c: &mut Criterion) {
         })
         .collect();
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut batch = c.benchmark_group(format!("batch decode 512 px files (flex, {threads} threads)"));
+    let mut batch = c.benchmark_group(format!(
+        "batch decode 512 px files ({backend}, {threads} threads)"
+    ));
     batch.sample_size(10);
     batch.throughput(Throughput::Elements(BATCH as u64));
     batch.bench_function(BenchmarkId::from_parameter(BATCH), |b| {

@@ -1,6 +1,7 @@
 //! Peak resident memory of embedding and decoding one photo per size, on the flex backend: the
 //! process's high-water mark (Linux `VmHWM`) after each size, sizes in increasing order, so each
-//! line is the peak up to and including that size.
+//! line is the peak up to and including that size. Host memory only: on a GPU backend the
+//! device's memory would need the driver's counters, so this bench stays on flex.
 //!
 //! `cargo bench --bench memory`
 
@@ -22,7 +23,10 @@ fn high_water_mib() -> Option<f64> {
 fn main() {
     // `cargo bench` passes --bench; any other argument filters nothing here
     let tagger = Tagger::builtin(&Backend::Flex.device().unwrap()).unwrap();
-    println!("peak resident memory (flex), after loading the networks: {:.0} MiB", high_water_mib().unwrap_or(f64::NAN));
+    println!(
+        "peak resident memory (flex), after loading the networks: {:.0} MiB",
+        high_water_mib().unwrap_or(f64::NAN)
+    );
     for side in [128u32, 512, 1024, 2048, 4096] {
         let tagged = tagger.embed(&photo(side), Tag::new(7), 1.0).unwrap();
         let found = tagger.decode(&tagged.image).unwrap();
