@@ -20,6 +20,7 @@ use std::path::PathBuf;
 
 use burn::tensor::{Tensor, TensorData};
 use faketagger_model::noise::simulators::Simulator;
+use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
 use faketagger_model::{Backend, Device, weights};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -170,4 +171,49 @@ fn training_gradients_agree_on_wgpu() {
         relative <= GRADIENT_TOLERANCE,
         "gradients differ by {relative} of their scale"
     );
+}
+
+/// d(loss)/d(cover) through the encoder, one differentiable attack and the decoder: the attacks
+/// a training step on a GPU goes through (JPEG's chroma upsampling, resizing and cropping use
+/// the matrix-product bilinear resize; burn's bilinear `interpolate` has no backward pass on
+/// wgpu or cuda).
+fn attacked_gradient(device: &Device, op: NoiseOp) -> Vec<f32> {
+    let device = device.clone().autodiff();
+    let (_, net) = weights::load_tagger_net(&weights_dir("faketagger-v1"), "tagger", &device)
+        .expect("weights/faketagger-v1 loads");
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let cover = Tensor::<4>::from_data(images(6), &device).require_grad();
+    let message = Tensor::<2>::from_data(bits(7, net.decoder_bits()), &device);
+    let tagged = cover.clone() + net.encoder.forward(cover.clone(), message.clone());
+    let attacked = noiser.apply_op(tagged, &cover, op, &mut StdRng::seed_from_u64(8));
+    let logits = net.decoder.forward(attacked);
+    let loss = burn::tensor::activation::softplus(logits.mul(message).neg(), 1.0).mean();
+    let grads = loss.backward();
+    values(cover.grad(&grads).expect("the cover has a gradient"))
+}
+
+#[test]
+fn gradients_through_the_attacks_agree_on_wgpu() {
+    let ops = [
+        NoiseOp::Jpeg { quality: 50.0 },
+        NoiseOp::Resize { scale: 0.5 },
+        NoiseOp::Crop {
+            area: 0.8,
+            x: 0.3,
+            y: 0.7,
+        },
+        NoiseOp::Blur { sigma: 1.0 },
+    ];
+    for op in ops {
+        let g_flex = attacked_gradient(&flex(), op);
+        let g_wgpu = attacked_gradient(&wgpu(), op);
+        let scale = g_flex.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(scale > 0.0, "{op:?}: the gradient vanishes");
+        let relative = max_abs_diff(&g_flex, &g_wgpu) / scale;
+        eprintln!("{op:?}: input gradient max relative |Δ| {relative:.2e}");
+        assert!(
+            relative <= GRADIENT_TOLERANCE,
+            "{op:?}: gradients differ by {relative} of their scale"
+        );
+    }
 }

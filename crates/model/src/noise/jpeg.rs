@@ -113,14 +113,7 @@ impl DiffJpeg {
             .reshape([b, 2, h / 2, w / 2]);
         let luma = self.quantise(luma, &scaled_table(&LUMA_TABLE, quality), rounding);
         let chroma = self.quantise(chroma, &scaled_table(&CHROMA_TABLE, quality), rounding);
-        let chroma = burn::tensor::module::interpolate(
-            chroma,
-            burn::tensor::ops::InterpolateOptions::new(
-                burn::tensor::ops::InterpolateMode::Bilinear,
-            )
-            .with_align_corners(false)
-            .with_output_size([h, w]),
-        );
+        let chroma = super::resize(chroma, [h, w]);
         let ycc = Tensor::cat(vec![luma, chroma], 1).add_scalar(128.0);
         mix_channels(ycc, &YCBCR_TO_RGB, &self.device).div_scalar(255.0)
     }

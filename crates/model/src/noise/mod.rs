@@ -11,8 +11,8 @@ pub mod simulators;
 use std::fmt;
 
 use burn::config::Config;
-use burn::tensor::module::{conv2d, interpolate};
-use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions};
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::ConvOptions;
 use burn::tensor::{Device, Tensor, TensorData};
 use rand::Rng;
 
@@ -508,18 +508,45 @@ fn scaled(n: usize, f: f32) -> usize {
     ((n as f32 * f).round() as usize).clamp(1, n)
 }
 
-/// Bilinear resize (half-pixel centres, as image libraries do).
+/// Bilinear resize (half-pixel centres, as image libraries do), written as two matrix products
+/// (rows, then columns) so that its gradient exists on every backend: burn 0.22's cubecl
+/// backends (`wgpu`, `cuda`) have no backward pass for bilinear `interpolate`.
 pub fn resize(x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
+    let [b, c, h, w] = x.dims();
+    let [oh, ow] = size;
     if [h, w] == size {
         return x;
     }
-    interpolate(
-        x,
-        InterpolateOptions::new(InterpolateMode::Bilinear)
-            .with_align_corners(false)
-            .with_output_size(size),
-    )
+    let device = x.device();
+    // Columns: [B·C·H, W] × [W, OW].
+    let x = x
+        .reshape([b * c * h, w])
+        .matmul(bilinear_matrix(w, ow, &device))
+        .reshape([b * c, h, ow]);
+    // Rows: [B·C·OW, H] × [H, OH].
+    x.swap_dims(1, 2)
+        .reshape([b * c * ow, h])
+        .matmul(bilinear_matrix(h, oh, &device))
+        .reshape([b * c, ow, oh])
+        .swap_dims(1, 2)
+        .reshape([b, c, oh, ow])
+}
+
+/// The `[from, to]` matrix of 1-D bilinear interpolation with half-pixel centres and clamped
+/// edges (PyTorch's `align_corners=False`, no antialiasing): output `j` samples input position
+/// `(j + ½)·from/to − ½`.
+fn bilinear_matrix(from: usize, to: usize, device: &Device) -> Tensor<2> {
+    let mut m = vec![0.0f32; from * to];
+    let scale = from as f32 / to as f32;
+    for j in 0..to {
+        let src = ((j as f32 + 0.5) * scale - 0.5).max(0.0);
+        let i0 = (src.floor() as usize).min(from - 1);
+        let i1 = (i0 + 1).min(from - 1);
+        let t = src - i0 as f32;
+        m[i0 * to + j] += 1.0 - t;
+        m[i1 * to + j] += t;
+    }
+    Tensor::from_data(TensorData::new(m, [from, to]), device)
 }
 
 /// Saturation scaling around the luma and hue rotation in YIQ, as one affine channel map.
