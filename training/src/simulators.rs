@@ -203,7 +203,7 @@ impl SimulatorTrainer {
             target.clone()
         };
         let output = self.net.forward(input, variant);
-        let mse = (output - target).powi_scalar(2).mean();
+        let mse = crate::tagger::mean((output - target).powi_scalar(2));
         let grads = GradientsParams::from_grads(mse.backward(), &self.net);
         self.net = self
             .optimizer

@@ -217,3 +217,32 @@ fn gradients_through_the_attacks_agree_on_wgpu() {
         );
     }
 }
+
+/// The per-channel (grouped) separable 11-tap convolutions of the training loss's SSIM window.
+fn grouped_blur(device: &Device) -> Vec<f32> {
+    use burn::tensor::module::conv2d;
+    use burn::tensor::ops::ConvOptions;
+    let taps: Vec<f32> = (0..3)
+        .flat_map(|_| (0..11).map(|i| (-((i as f32 - 5.0).powi(2)) / 4.5).exp() / 3.76))
+        .collect();
+    let row = Tensor::<4>::from_data(TensorData::new(taps.clone(), [3, 1, 1, 11]), device);
+    let column = Tensor::<4>::from_data(TensorData::new(taps, [3, 1, 11, 1]), device);
+    let options = ConvOptions::new([1, 1], [0, 0], [1, 1], 3);
+    let x = Tensor::<4>::from_data(images(10), device);
+    values(conv2d(
+        conv2d(x, row, None, options.clone()),
+        column,
+        None,
+        options,
+    ))
+}
+
+#[test]
+fn grouped_convolutions_agree_on_wgpu() {
+    let diff = max_abs_diff(&grouped_blur(&flex()), &grouped_blur(&wgpu()));
+    eprintln!("grouped separable convolution: max |Δ| {diff:.2e}");
+    assert!(
+        diff <= IMAGE_TOLERANCE,
+        "grouped convolutions differ by {diff}"
+    );
+}
