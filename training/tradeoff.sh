@@ -7,6 +7,7 @@
 #
 # e.g. training/tradeoff.sh ../shared/datasets/celeba-faces128 docs/tradeoff-v1 \
 #          weights/faketagger-v1 693 "0.5 0.75 1 1.5 2 3 4" > docs/tradeoff-v1.md
+# REUSE=1 keeps the reports already in OUT_DIR and only renders the table for them.
 # Needs jq. The engine's boost (×1.5 up to 3 times for a face whose tag does not come back clean)
 # acts at every strength, as it does for users; the minimum PSNR shows it.
 set -euo pipefail
@@ -24,6 +25,10 @@ command -v jq > /dev/null || { echo "training/tradeoff.sh needs jq" >&2; exit 2;
 mkdir -p "$out"
 
 for s in $strengths; do
+    if [ "${REUSE:-0}" = 1 ] && [ -s "$out/strength-$s.json" ]; then
+        echo "strength $s: reusing $out/strength-$s.json" >&2
+        continue
+    fi
     echo "strength $s" >&2
     "$bin" eval --data "$data" --split test --count "$count" --weights "$weights" \
         --strength "$s" --attacks "$attacks" --simulators "$simulators" \
