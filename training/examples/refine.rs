@@ -25,7 +25,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use burn::module::Module;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::Tensor;
 use faketagger_attacks::{Attack, metrics};
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::images::{from_images, to_images};
@@ -33,6 +33,7 @@ use faketagger_model::noise::simulators::Simulator;
 use faketagger_model::{Backend, TaggerNet, weights};
 use faketagger_train::data::FaceSet;
 use faketagger_train::tagger::{bce_with_logits, bit_accuracy, embed};
+use faketagger_train::validate::codewords;
 use image::{DynamicImage, RgbImage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -108,17 +109,7 @@ fn main() -> Result<(), Error> {
     let indices: Vec<usize> = (0..faces.len()).collect();
     for chunk in indices.chunks(BATCH) {
         let tags: Vec<Tag> = chunk.iter().map(|_| Tag::new(rng.random())).collect();
-        let words: Vec<Vec<bool>> = tags
-            .iter()
-            .map(|&t| codec.encode(t).iter().collect())
-            .collect();
-        let signs: Vec<f32> = words
-            .iter()
-            .flatten()
-            .map(|&b| if b { 1.0 } else { -1.0 })
-            .collect();
-        let bits =
-            Tensor::<2>::from_data(TensorData::new(signs, [chunk.len(), words[0].len()]), &ad);
+        let (words, bits) = codewords(&codec, &tags, &ad);
         let cover = faces.batch(chunk, &[], &ad);
         let tagged = embed(&net, cover.clone(), bits.clone(), 1.0).detach();
         let elements = (cover.dims()[1] * cover.dims()[2] * cover.dims()[3]) as f32;

@@ -59,16 +59,7 @@ pub fn validate_tagger(
     let indices: Vec<usize> = (0..faces.len()).collect();
     for chunk in indices.chunks(VAL_BATCH) {
         let tags: Vec<Tag> = chunk.iter().map(|_| Tag::new(rng.random())).collect();
-        let words: Vec<Vec<bool>> = tags
-            .iter()
-            .map(|&t| codec.encode(t).iter().collect())
-            .collect();
-        let signs: Vec<f32> = words
-            .iter()
-            .flatten()
-            .map(|&b| if b { 1.0 } else { -1.0 })
-            .collect();
-        let bits = Tensor::from_data(TensorData::new(signs, [chunk.len(), n_bits]), device);
+        let (words, bits) = codewords(codec, &tags, device);
         let cover = faces.batch(chunk, &[], device);
         let tagged = to_images(embed(net, cover.clone(), bits, strength));
         let originals: Vec<RgbImage> = chunk.iter().map(|&i| faces.image(i)).collect();
@@ -148,6 +139,24 @@ pub fn validate_tagger(
         exact_tag: Some(false_tags as f64 / n),
     });
     rows
+}
+
+/// The codec words of `tags` and the same words as a `[tags, channel bits]` tensor of ±1.
+pub fn codewords(codec: &Codec, tags: &[Tag], device: &Device) -> (Vec<Vec<bool>>, Tensor<2>) {
+    let words: Vec<Vec<bool>> = tags
+        .iter()
+        .map(|&t| codec.encode(t).iter().collect())
+        .collect();
+    let signs: Vec<f32> = words
+        .iter()
+        .flatten()
+        .map(|&b| if b { 1.0 } else { -1.0 })
+        .collect();
+    let bits = Tensor::from_data(
+        TensorData::new(signs, [tags.len(), codec.channel_bits()]),
+        device,
+    );
+    (words, bits)
 }
 
 /// The decoder's logits per image of a batch.
