@@ -30,10 +30,10 @@ use faketagger_attacks::{Attack, metrics};
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::Simulator;
-use faketagger_model::{Backend, TaggerNet, weights};
+use faketagger_model::{Backend, weights};
 use faketagger_train::data::FaceSet;
 use faketagger_train::tagger::{bce_with_logits, bit_accuracy, embed};
-use faketagger_train::validate::codewords;
+use faketagger_train::validate::{Recovery, codewords};
 use image::{DynamicImage, RgbImage};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -94,13 +94,13 @@ fn main() -> Result<(), Error> {
     }
     let jpeg: Attack = "jpeg:50".parse()?;
 
-    let mut measures: Vec<(String, Measure)> = vec![
-        ("clean".into(), Measure::default()),
-        ("JPEG q50".into(), Measure::default()),
+    let mut measures: Vec<(String, Recovery)> = vec![
+        ("clean".into(), Recovery::default()),
+        ("JPEG q50".into(), Recovery::default()),
     ];
     for (name, sim) in &eval_sims {
         for v in 0..sim.variants().min(EVAL_VARIANTS) {
-            measures.push((format!("{name} #{v}"), Measure::default()));
+            measures.push((format!("{name} #{v}"), Recovery::default()));
         }
     }
     let mut rng = StdRng::seed_from_u64(2024);
@@ -169,7 +169,7 @@ fn main() -> Result<(), Error> {
             }
         }
         for ((_, measure), imgs) in measures.iter_mut().zip(&attacked) {
-            measure.add(&plain, &codec, &from_images(imgs, &device), &words, &tags);
+            measure.add(&plain, &codec, from_images(imgs, &device), &words, &tags);
         }
     }
     let n = faces.len() as f64;
@@ -182,48 +182,11 @@ fn main() -> Result<(), Error> {
     for (name, m) in &measures {
         println!(
             "| {name} | {:.3} | {:.1}% |",
-            m.bits as f64 / m.total.max(1) as f64,
+            m.bit_accuracy(),
             100.0 * m.exact as f64 / n
         );
     }
     Ok(())
-}
-
-/// Bits right and exact tags of one measure.
-#[derive(Debug, Default)]
-struct Measure {
-    bits: usize,
-    total: usize,
-    exact: usize,
-}
-
-impl Measure {
-    fn add(
-        &mut self,
-        net: &TaggerNet,
-        codec: &Codec,
-        images: &Tensor<4>,
-        words: &[Vec<bool>],
-        tags: &[Tag],
-    ) {
-        let logits = net.decoder.forward(images.clone());
-        let [b, n] = logits.dims();
-        let data = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
-        for k in 0..b {
-            let Some(l) = data.get(k * n..(k + 1) * n) else {
-                continue;
-            };
-            self.bits += l
-                .iter()
-                .zip(&words[k])
-                .filter(|&(&l, &w)| (l > 0.0) == w)
-                .count();
-            self.total += n;
-            if codec.decode_soft(l).ok().and_then(|d| d.tag()) == Some(tags[k]) {
-                self.exact += 1;
-            }
-        }
-    }
 }
 
 /// L2 norm of each image of a batch, `[B, 1, 1, 1]`.

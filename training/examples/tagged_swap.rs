@@ -22,15 +22,14 @@
 
 use std::time::Instant;
 
-use burn::tensor::Tensor;
 use faketagger_attacks::metrics;
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::{FACESWAP_NAME, FaceSwapConfig};
-use faketagger_model::{Backend, TaggerNet, weights};
+use faketagger_model::{Backend, weights};
 use faketagger_train::data::FaceSet;
 use faketagger_train::tagger::embed;
-use faketagger_train::validate::codewords;
+use faketagger_train::validate::{Recovery, codewords};
 use faketagger_train::{SimulatorTrainer, SimulatorTrainingConfig};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -80,26 +79,33 @@ fn main() -> Result<(), Error> {
         .with_learning_rate(2e-4)
         .with_seed(7);
     // The trainer picks the identities and their held-out faces from the untagged set; tagging
-    // below changes pixels only, so its lists stay valid.
+    // below changes pixels only, so its lists stay valid for the tagged set.
     let mut trainer =
         SimulatorTrainer::new(config, &train, &device)?.with_weights(swap_dir.as_ref())?;
     let identities = trainer.identities().to_vec();
 
     let mut rng = StdRng::seed_from_u64(7);
     let tags: Vec<Tag> = identities.iter().map(|_| Tag::new(rng.random())).collect();
-    let (words, _) = codewords(&codec, &tags, &device);
-    let mut held_out: Vec<Vec<usize>> = Vec::new();
+    // Each identity's tag and word, repeated for a batch of its faces.
+    let batch_tags: Vec<Vec<Tag>> = tags.iter().map(|&t| vec![t; BATCH]).collect();
+    let batch_words: Vec<Vec<Vec<bool>>> = batch_tags
+        .iter()
+        .map(|t| codewords(&codec, t, &device).0)
+        .collect();
+    let (trained_on, held_out) = trainer.faces();
+    let (trained_on, held_out) = (trained_on.to_vec(), held_out.to_vec());
+    let members: Vec<Vec<usize>> = trained_on
+        .iter()
+        .zip(&held_out)
+        .map(|(t, h)| [t.as_slice(), h].concat())
+        .collect();
     let (mut psnr_sum, mut tagged_faces) = (0.0f64, 0usize);
-    for (k, label) in identities.iter().enumerate() {
-        let members: Vec<usize> = (0..train.len())
-            .filter(|&i| train.faces[i].identity.as_deref() == Some(label.as_str()))
-            .collect();
-        held_out.push(members[members.len().saturating_sub(HOLDOUT)..].to_vec());
+    for (k, faces) in members.iter().enumerate() {
         if clean {
             continue;
         }
-        for chunk in members.chunks(BATCH) {
-            let (_, bits) = codewords(&codec, &vec![tags[k]; chunk.len()], &device);
+        for chunk in faces.chunks(BATCH) {
+            let (_, bits) = codewords(&codec, &batch_tags[k][..chunk.len()], &device);
             let cover = train.batch(chunk, &[], &device);
             let tagged = to_images(embed(&tagger, cover, bits, strength));
             for (&i, img) in chunk.iter().zip(tagged) {
@@ -118,7 +124,7 @@ fn main() -> Result<(), Error> {
         } else {
             "tagged"
         },
-        held_out.iter().map(Vec::len).sum::<usize>() + trainer_faces(&identities, &train),
+        members.iter().map(Vec::len).sum::<usize>(),
         if clean {
             "untagged".to_owned()
         } else {
@@ -137,27 +143,27 @@ fn main() -> Result<(), Error> {
     for step in 0..=steps {
         if step % every == 0 || step == steps {
             let sim = trainer.net();
-            let mut swaps = Measure::default();
-            let mut held = Measure::default();
+            let mut swaps = Recovery::default();
+            let mut held = Recovery::default();
             let (mut held_psnr, mut held_n) = (0.0f64, 0usize);
             let all: Vec<usize> = (0..test.len()).collect();
-            for (k, word) in words.iter().enumerate() {
+            for (k, (words, tags)) in batch_words.iter().zip(&batch_tags).enumerate() {
                 for chunk in all.chunks(BATCH) {
                     let out = to_images(sim.forward(test.batch(chunk, &[], &device), k));
-                    swaps.add(&tagger, &codec, &from_images(&out, &device), word, tags[k]);
+                    swaps.add(&tagger, &codec, from_images(&out, &device), words, tags);
                 }
                 let out = to_images(sim.forward(train.batch(&held_out[k], &[], &device), k));
                 for (&i, img) in held_out[k].iter().zip(&out) {
                     held_psnr += metrics::psnr(&train.image(i), img).unwrap_or_default();
                     held_n += 1;
                 }
-                held.add(&tagger, &codec, &from_images(&out, &device), word, tags[k]);
+                held.add(&tagger, &codec, from_images(&out, &device), words, tags);
             }
             println!(
                 "| {step} | {} | {:.2} | {} | {:.0} s",
-                swaps.row(),
+                row(&swaps),
                 held_psnr / held_n.max(1) as f64,
-                held.row(),
+                row(&held),
                 started.elapsed().as_secs_f64()
             );
         }
@@ -168,59 +174,13 @@ fn main() -> Result<(), Error> {
     Ok(())
 }
 
-/// Training faces of the identities (all their faces less the held-out ones).
-fn trainer_faces(identities: &[String], faces: &FaceSet) -> usize {
-    identities
-        .iter()
-        .map(|l| {
-            let n = faces
-                .faces
-                .iter()
-                .filter(|f| f.identity.as_deref() == Some(l.as_str()))
-                .count();
-            n.saturating_sub(HOLDOUT)
-        })
-        .sum()
-}
-
-/// Channel bits right, exact tags and other tags decoded, against one expected tag.
-#[derive(Debug, Default)]
-struct Measure {
-    bits: usize,
-    total: usize,
-    images: usize,
-    exact: usize,
-    other: usize,
-}
-
-impl Measure {
-    fn add(&mut self, net: &TaggerNet, codec: &Codec, images: &Tensor<4>, word: &[bool], tag: Tag) {
-        let logits = net.decoder.forward(images.clone());
-        let [b, n] = logits.dims();
-        let data = logits.into_data().try_to_vec::<f32>().unwrap_or_default();
-        for l in data.chunks(n).take(b) {
-            self.bits += l
-                .iter()
-                .zip(word)
-                .filter(|&(&l, &w)| (l > 0.0) == w)
-                .count();
-            self.total += n;
-            self.images += 1;
-            match codec.decode_soft(l).ok().and_then(|d| d.tag()) {
-                Some(t) if t == tag => self.exact += 1,
-                Some(_) => self.other += 1,
-                None => {}
-            }
-        }
-    }
-
-    fn row(&self) -> String {
-        let n = self.images.max(1) as f64;
-        format!(
-            "{:.4} | {:.1}% | {:.1}%",
-            self.bits as f64 / self.total.max(1) as f64,
-            100.0 * self.exact as f64 / n,
-            100.0 * self.other as f64 / n
-        )
-    }
+/// Bit accuracy, exact tags and other tags as Markdown cells.
+fn row(r: &Recovery) -> String {
+    let (exact, other) = r.exact_and_other();
+    format!(
+        "{:.4} | {:.1}% | {:.1}%",
+        r.bit_accuracy(),
+        100.0 * exact,
+        100.0 * other
+    )
 }

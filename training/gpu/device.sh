@@ -62,7 +62,7 @@ collect)
     out=$1; keep=${2:-}
     for run in "$ROOT"/runs/*/; do
         name=$(basename "$run")
-        grep -h "^" "$run"/val.csv | tail -30 | sed "s/^/$name: /" | grep -v unmarked || true
+        tail -30 "$run/val.csv" | sed "s/^/$name: /" | grep -v unmarked || true
     done
     (cd "$ROOT/runs" && tar -cJf "$out/logs.tar.xz" --exclude='*.bpk' .)
     for run in "$ROOT"/runs/*/; do

@@ -157,6 +157,12 @@ impl SimulatorTrainer {
         &self.identities
     }
 
+    /// Indices of each variant's training faces and held-out faces (none for an autoencoder), in
+    /// the face set the trainer was made with.
+    pub fn faces(&self) -> (&[Vec<usize>], &[Vec<usize>]) {
+        (&self.train, &self.held_out)
+    }
+
     /// The config.
     pub fn config(&self) -> &SimulatorTrainingConfig {
         &self.config

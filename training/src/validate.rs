@@ -52,9 +52,7 @@ pub fn validate_tagger(
 ) -> Vec<ValRow> {
     let mut rng = StdRng::seed_from_u64(seed);
     let side = faces.resolution as u32;
-    let n_bits = codec.channel_bits();
-    let mut bits_right = vec![0usize; attacks.len()];
-    let mut exact = vec![0usize; attacks.len()];
+    let mut recovered = vec![Recovery::default(); attacks.len()];
     let (mut psnr, mut ssim, mut false_tags) = (0.0, 0.0, 0usize);
     let indices: Vec<usize> = (0..faces.len()).collect();
     for chunk in indices.chunks(VAL_BATCH) {
@@ -106,29 +104,19 @@ pub fn validate_tagger(
                     None => tagged_batch.clone(),
                 },
             };
-            for ((logits, word), &tag) in decode_logits(net, attacked).iter().zip(&words).zip(&tags)
-            {
-                bits_right[a] += logits
-                    .iter()
-                    .zip(word)
-                    .filter(|&(&l, &b)| (l > 0.0) == b)
-                    .count();
-                if codec.decode_soft(logits).ok().and_then(|d| d.tag()) == Some(tag) {
-                    exact[a] += 1;
-                }
-            }
+            recovered[a].add(net, codec, attacked, &words, &tags);
         }
     }
     let n = faces.len().max(1) as f64;
     let mut rows: Vec<ValRow> = attacks
         .iter()
-        .enumerate()
-        .map(|(a, (name, _))| ValRow {
+        .zip(&recovered)
+        .map(|((name, _), r)| ValRow {
             attack: name.clone(),
             psnr: Some(psnr / n),
             ssim: Some(ssim / n),
-            bit_accuracy: Some(bits_right[a] as f64 / (n * n_bits as f64)),
-            exact_tag: Some(exact[a] as f64 / n),
+            bit_accuracy: Some(r.bits as f64 / (n * codec.channel_bits() as f64)),
+            exact_tag: Some(r.exact as f64 / n),
         })
         .collect();
     rows.push(ValRow {
@@ -157,6 +145,59 @@ pub fn codewords(codec: &Codec, tags: &[Tag], device: &Device) -> (Vec<Vec<bool>
         device,
     );
     (words, bits)
+}
+
+/// Channel bits and tags read back from decoded images, against the words and tags written.
+#[derive(Debug, Default, Clone)]
+pub struct Recovery {
+    /// Channel bits read as written.
+    pub bits: usize,
+    /// Channel bits compared.
+    pub total: usize,
+    /// Images decoded.
+    pub images: usize,
+    /// Images whose codec decoding is the tag written.
+    pub exact: usize,
+    /// Images whose codec decoding is another tag (a wrong verdict).
+    pub other: usize,
+}
+
+impl Recovery {
+    /// Decodes `images` and counts image `k` against `words[k]` and `tags[k]`.
+    pub fn add(
+        &mut self,
+        net: &TaggerNet,
+        codec: &Codec,
+        images: Tensor<4>,
+        words: &[Vec<bool>],
+        tags: &[Tag],
+    ) {
+        for ((logits, word), &tag) in decode_logits(net, images).iter().zip(words).zip(tags) {
+            self.bits += logits
+                .iter()
+                .zip(word)
+                .filter(|&(&l, &b)| (l > 0.0) == b)
+                .count();
+            self.total += word.len();
+            self.images += 1;
+            match codec.decode_soft(logits).ok().and_then(|d| d.tag()) {
+                Some(t) if t == tag => self.exact += 1,
+                Some(_) => self.other += 1,
+                None => {}
+            }
+        }
+    }
+
+    /// Fraction of the channel bits read as written.
+    pub fn bit_accuracy(&self) -> f64 {
+        self.bits as f64 / self.total.max(1) as f64
+    }
+
+    /// Fractions of the images read as exactly their tag and as another tag.
+    pub fn exact_and_other(&self) -> (f64, f64) {
+        let n = self.images.max(1) as f64;
+        (self.exact as f64 / n, self.other as f64 / n)
+    }
 }
 
 /// The decoder's logits per image of a batch.
