@@ -26,22 +26,42 @@ use crate::{Error, Tag, Tagger};
 /// Side of the faces the simulators were trained on.
 pub const SIMULATOR_SIDE: u32 = 128;
 
-/// The real attacks of a full evaluation (issue 5's list), as `KIND:PARAM` texts.
+/// The real attacks of a full evaluation, as `KIND:PARAM` texts: the world's attacks (issue 16:
+/// JPEG 4:2:0 as libjpeg writes it, double JPEG, grey copies, borders and canvases, letterboxes,
+/// screenshots, turns, filters, palettes, platform pipelines, chains), then the earlier table's
+/// rows that differ from them (JPEG 4:4:4) kept for comparison.
 pub const STANDARD_ATTACKS: &[&str] = &[
     "identity",
     "jpeg:90",
     "jpeg:70",
     "jpeg:50",
     "jpeg:30",
+    "jpeg:90+jpeg:70",
     "webp",
+    "webp:50",
     "resize:0.75",
     "resize:0.5",
     "resize:0.25",
+    "stretch:1.25/0.8",
     "crop:0.9",
     "crop:0.8",
     "crop:0.6",
     "rotate:2",
+    "rotate:3",
     "rotate:5",
+    "rotate:10",
+    "straighten:3",
+    "straighten:5",
+    "shift:0.05",
+    "border:0.02@white",
+    "border:0.1@white",
+    "border:0.2@black",
+    "border:0.02/0.15/0.08/0.04@white",
+    "border:0.1@photo",
+    "letterbox:16/9",
+    "letterbox:9/16@white",
+    "screenshot:1.25",
+    "screenshot:0.8",
     "blur:1",
     "blur:2",
     "noise:0.01",
@@ -50,7 +70,20 @@ pub const STANDARD_ATTACKS: &[&str] = &[
     "brightness:1.2",
     "contrast:0.8",
     "saturation:1.5",
+    "grey",
+    "gamma:0.8",
+    "gamma:1.25",
+    "sharpen:1",
+    "median:1",
+    "palette:256",
     "social:0.5",
+    "social:1080px",
+    "jpeg:90+resize:0.5+jpeg:70",
+    "border:0.05@white+jpeg:75",
+    "jpeg444:90",
+    "jpeg444:70",
+    "jpeg444:50",
+    "jpeg444:30",
 ];
 
 /// One face of an evaluation set.
@@ -186,7 +219,11 @@ impl ProbeSpec {
     /// The probe a text names: an attack (`jpeg:50`), `faceswap` or `faceswap:into`.
     pub fn parse(text: &str) -> Result<Self, Error> {
         let text = text.trim();
-        let (family, param) = text.split_once(':').unwrap_or((text, ""));
+        let (family, param) = if text.contains('+') {
+            ("chain", "")
+        } else {
+            text.split_once(':').unwrap_or((text, ""))
+        };
         let probe = match text {
             "faceswap" => Probe::FaceSwapOver,
             "faceswap:into" => Probe::FaceSwapInto,
@@ -195,7 +232,8 @@ impl ProbeSpec {
         Ok(Self {
             name: text.to_owned(),
             family: family.to_owned(),
-            strength: param.parse().ok(),
+            // `border:0.1@white` plots at 0.1; `16/9` and uneven sides have no one strength
+            strength: param.split('@').next().and_then(|p| p.parse().ok()),
             probe,
         })
     }
@@ -416,7 +454,9 @@ fn evaluate_face(
     for (p, spec) in probes.iter().enumerate() {
         let seed = options.seed ^ (i as u64) << 8 ^ p as u64;
         let attacked = match &spec.probe {
-            Probe::Attack(attack) => match attack.apply(&tagged.image, seed) {
+            // canvases on another photo use the next face of the set as the backdrop
+            Probe::Attack(attack) => match attack.apply_on(&tagged.image, seed, Some(&other.image))
+            {
                 Ok(image) => Some(image),
                 Err(faketagger_attacks::AttackError::TooSmall { .. }) => None,
                 Err(e) => return Err(e.into()),

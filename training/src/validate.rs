@@ -83,8 +83,16 @@ pub fn validate_tagger(
                         .iter()
                         .enumerate()
                         .map(|(k, img)| {
+                            // canvases on another photo (`@photo`): the next untagged face
+                            let backdrop = DynamicImage::ImageRgb8(
+                                originals[(k + 1) % originals.len()].clone(),
+                            );
                             let out = attack
-                                .apply(&DynamicImage::ImageRgb8(img.clone()), seed ^ k as u64)
+                                .apply_on(
+                                    &DynamicImage::ImageRgb8(img.clone()),
+                                    seed ^ k as u64,
+                                    Some(&backdrop),
+                                )
                                 .map(|d| d.to_rgb8())
                                 .unwrap_or_else(|_| img.clone());
                             if out.dimensions() == (side, side) {

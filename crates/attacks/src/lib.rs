@@ -1,12 +1,15 @@
 //! # faketagger-attacks
 //!
-//! Real, non-differentiable attacks on images, the ones a tag must survive: what platforms do to
-//! photos (JPEG, resizing, cropping, blur, noise, colour changes). They drive the evaluation, the
-//! tests and `faketagger attack`. No ML dependency. The DeepFake attacks (simulators and the
-//! landmark face swap) join with the model and evaluation issues.
+//! Real, non-differentiable attacks on images, the ones a tag must survive, done the way the world
+//! does them: JPEG as libjpeg writes it (4:2:0 chroma by default), WebP through libwebp, resizing,
+//! cropping, rotation and straightening, borders and canvases (a colour or another photo),
+//! letterboxing, screenshots, grey copies, colour and filter changes, palette quantisation,
+//! platform pipelines and chains of them. They drive the evaluation, the tests, the training's
+//! validation and `faketagger attack`. No ML dependency. The landmark face swap lives in
+//! [`faceswap`]; the learned DeepFake simulators live with the networks (`faketagger-model`).
 //!
-//! An [`Attack`] is parsed from `KIND[:PARAM]` text and applied with a seed, so every run is
-//! reproducible:
+//! An [`Attack`] is parsed from `KIND[:PARAM][@FILL]` text, chained with `+`, and applied with a
+//! seed, so every run is reproducible:
 //!
 //! ```
 //! use faketagger_attacks::Attack;
@@ -16,20 +19,30 @@
 //! let attack: Attack = "resize:0.5".parse()?;
 //! let smaller = attack.apply(&photo, 7)?;
 //! assert_eq!((smaller.width(), smaller.height()), (100, 50));
+//! // a double JPEG, then a 10% white border on every side
+//! let chain: Attack = "jpeg:90+jpeg:70+border:0.1@white".parse()?;
+//! assert_eq!(chain.apply(&photo, 7)?.width(), 240);
 //! # Ok::<(), faketagger_attacks::AttackError>(())
 //! ```
 #![deny(missing_docs)]
 
+pub mod codecs;
 pub mod faceswap;
+mod filters;
+pub mod geometry;
 pub mod metrics;
 
 use std::fmt;
 use std::str::FromStr;
 
 use image::imageops::FilterType;
-use image::{DynamicImage, GenericImageView, Rgba, Rgba32FImage};
+use image::{DynamicImage, GenericImageView};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+
+pub use codecs::Chroma;
+pub use filters::LUMA_601;
+pub use geometry::Sides;
 
 /// Smallest side an attack may produce: below it nothing meaningful is left.
 pub const MIN_SIDE: u32 = 8;
@@ -72,25 +85,88 @@ pub enum AttackError {
         /// What failed.
         reason: String,
     },
+    /// The attack puts the photo on another photo, and none was given.
+    #[error("attack {attack} needs a backdrop photo (`@photo`): none was given")]
+    NoBackdrop {
+        /// The attack.
+        attack: String,
+    },
+}
+
+/// What fills the space an attack adds around a photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fill {
+    /// A solid colour (8-bit RGB).
+    Colour([u8; 3]),
+    /// Another photo (the backdrop handed to [`Attack::apply_on`]), scaled to cover the canvas.
+    Photo,
+}
+
+impl Fill {
+    /// Named fills: `white`, `black`, `grey`, `photo`, or a colour as six hex digits.
+    fn parse(text: &str) -> Option<Self> {
+        Some(match text.to_ascii_lowercase().as_str() {
+            "white" => Fill::Colour([255; 3]),
+            "black" => Fill::Colour([0; 3]),
+            "grey" | "gray" => Fill::Colour([128; 3]),
+            "photo" => Fill::Photo,
+            hex if hex.len() == 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                let byte = |i: usize| u8::from_str_radix(&hex[i..i + 2], 16).ok();
+                Fill::Colour([byte(0)?, byte(2)?, byte(4)?])
+            }
+            _ => return None,
+        })
+    }
+}
+
+impl fmt::Display for Fill {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fill::Colour([255, 255, 255]) => write!(f, "white"),
+            Fill::Colour([0, 0, 0]) => write!(f, "black"),
+            Fill::Colour([128, 128, 128]) => write!(f, "grey"),
+            Fill::Colour([r, g, b]) => write!(f, "{r:02x}{g:02x}{b:02x}"),
+            Fill::Photo => write!(f, "photo"),
+        }
+    }
 }
 
 /// One attack and its strength.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Attack {
     /// No change (the baseline row of a table).
     Identity,
-    /// JPEG re-encoding at quality 1–100.
+    /// JPEG re-encoding at quality 1–100 with 4:2:0 chroma, as libjpeg, browsers, phones and
+    /// platforms write it.
     Jpeg(u8),
+    /// JPEG re-encoding at quality 1–100 with full-resolution (4:4:4) chroma.
+    Jpeg444(u8),
     /// Lossy WebP re-encoding (libwebp) at quality 1–100; `webp` alone means
     /// [`DEFAULT_WEBP_QUALITY`].
     Webp(u8),
     /// Scaling both sides by a factor in (0, 4], bilinear with antialiasing.
     Resize(f32),
+    /// Scaling width and height by different factors in (0, 4] (a non-uniform resize).
+    Stretch(f32, f32),
     /// A centred crop keeping this fraction (0, 1] of the area (aspect ratio kept).
     Crop(f32),
     /// Rotation about the centre by degrees in [−45, 45], same size, black corners.
     Rotate(f32),
+    /// A photo editor's straighten: rotation by degrees in [−45, 45], then the largest centred
+    /// crop of the same aspect ratio without corners.
+    Straighten(f32),
+    /// The content moved by these fractions of the width and height in [−0.5, 0.5] on the same
+    /// canvas, the uncovered part black.
+    Shift(f32, f32),
+    /// A border: the photo on a larger canvas, these fractions added on each side (each in
+    /// [0, 1]), filled with a colour or another photo.
+    Border(Sides, Fill),
+    /// The photo padded, centred, to this aspect ratio (width / height, in [0.2, 5]).
+    Letterbox(f32, Fill),
+    /// A screenshot of the photo shown at this scale in [0.25, 4] (non-integer rescale, a window
+    /// frame around it, saved as PNG).
+    Screenshot(f32),
     /// Gaussian blur with this σ in pixels, (0, 20].
     Blur(f32),
     /// Additive Gaussian noise with this σ on the [0, 1] scale, (0, 1].
@@ -102,65 +178,157 @@ pub enum Attack {
     /// Saturation factor in [0, 4]: each pixel's distance from its grey (Rec. 601 luma) scaled;
     /// 0 turns the photo grey.
     Saturation(f32),
-    /// What a social network does to an upload: downscale by this factor in (0, 1], then JPEG at
-    /// [`SOCIAL_JPEG_QUALITY`].
+    /// A grey copy: one channel of Rec. 601 luma.
+    Grey,
+    /// Gamma in (0, 5]: every channel raised to this power.
+    Gamma(f32),
+    /// Unsharp masking (σ = 1 px) with this amount in (0, 5].
+    Sharpen(f32),
+    /// Median filter over a (2r+1)² window, radius r in 1–5.
+    Median(u32),
+    /// The photo reduced to this many colours (2–256, NeuQuant, no dithering), as a GIF.
+    Palette(u16),
+    /// What a social network does to an upload: downscale by this factor in (0, 1], then JPEG
+    /// 4:2:0 at [`SOCIAL_JPEG_QUALITY`].
     Social(f32),
+    /// Like [`Attack::Social`], the long side brought down to this many pixels (never up).
+    SocialLong(u32),
+    /// Attacks one after another (written `a+b+c`).
+    Chain(Vec<Attack>),
 }
 
-/// JPEG quality of the [`Attack::Social`] pipeline (what large platforms re-encode at, 70–85).
+/// JPEG quality of the [`Attack::Social`] pipelines (what large platforms re-encode at, 70–85).
 pub const SOCIAL_JPEG_QUALITY: u8 = 75;
+
+/// WebP quality of a bare `webp` attack: libwebp's and most platforms' default.
+pub const DEFAULT_WEBP_QUALITY: u8 = 75;
 
 impl Attack {
     /// The kinds this crate parses, for messages.
-    pub const KINDS: &'static str = "identity, jpeg:Q, webp[:Q], resize:F, crop:F, rotate:DEG, blur:SIGMA, noise:SIGMA, brightness:F, contrast:F, saturation:F, social:F";
+    pub const KINDS: &'static str = "identity, jpeg:Q (4:2:0), jpeg444:Q, webp[:Q], resize:F, \
+        stretch:FX/FY, crop:F, rotate:DEG, straighten:DEG, shift:F[/FY], border:F[/R/B/L][@FILL], \
+        letterbox:W/H[@FILL], screenshot:SCALE, blur:SIGMA, noise:SIGMA, brightness:F, \
+        contrast:F, saturation:F, grey, gamma:G, sharpen:AMOUNT, median:R, palette:COLOURS, \
+        social:F, social:PIXELSpx, and chains A+B (FILL: white, black, grey, photo or RRGGBB)";
 
-    /// Applies the attack; `seed` drives the random ones (noise).
+    /// Applies the attack; `seed` drives the random ones (noise). An attack on another photo
+    /// (`@photo`) fails with [`AttackError::NoBackdrop`]: use [`Attack::apply_on`].
     pub fn apply(&self, image: &DynamicImage, seed: u64) -> Result<DynamicImage, AttackError> {
+        self.apply_on(image, seed, None)
+    }
+
+    /// Whether the attack (or a link of the chain) puts the photo on a backdrop photo.
+    pub fn needs_backdrop(&self) -> bool {
+        match self {
+            Attack::Border(_, fill) | Attack::Letterbox(_, fill) => *fill == Fill::Photo,
+            Attack::Chain(links) => links.iter().any(Attack::needs_backdrop),
+            _ => false,
+        }
+    }
+
+    /// Applies the attack, with `backdrop` as the other photo of `@photo` fills.
+    pub fn apply_on(
+        &self,
+        image: &DynamicImage,
+        seed: u64,
+        backdrop: Option<&DynamicImage>,
+    ) -> Result<DynamicImage, AttackError> {
         let (w, h) = image.dimensions();
-        let scaled = |f: f32| ((w as f32 * f).round() as u32, (h as f32 * f).round() as u32);
-        let out = match *self {
-            Attack::Identity => image.clone(),
-            Attack::Jpeg(quality) => self.jpeg(image, quality)?,
-            Attack::Webp(quality) => self.webp(image, quality)?,
-            Attack::Resize(f) => {
-                let (nw, nh) = scaled(f);
-                self.check_size(nw, nh)?;
-                image.resize_exact(nw, nh, FilterType::Triangle)
+        let scaled = |fx: f32, fy: f32| {
+            (
+                (w as f32 * fx).round() as u32,
+                (h as f32 * fy).round() as u32,
+            )
+        };
+        let name = || self.to_string();
+        let fill_ok = |fill: Fill| {
+            if fill == Fill::Photo && backdrop.is_none() {
+                return Err(AttackError::NoBackdrop { attack: name() });
             }
+            Ok(fill)
+        };
+        let out = match self {
+            Attack::Identity => image.clone(),
+            Attack::Jpeg(quality) => codecs::jpeg(image, *quality, Chroma::Subsampled, &name)?,
+            Attack::Jpeg444(quality) => codecs::jpeg(image, *quality, Chroma::Full, &name)?,
+            Attack::Webp(quality) => codecs::webp(image, *quality, &name)?,
+            Attack::Resize(f) => self.resized(image, scaled(*f, *f))?,
+            Attack::Stretch(fx, fy) => self.resized(image, scaled(*fx, *fy))?,
             Attack::Crop(area) => {
-                let (nw, nh) = scaled(area.sqrt());
+                let (nw, nh) = scaled(area.sqrt(), area.sqrt());
                 self.check_size(nw, nh)?;
                 image.crop_imm((w - nw) / 2, (h - nh) / 2, nw, nh)
             }
-            Attack::Rotate(degrees) => rotate(image, degrees),
-            Attack::Blur(sigma) => image.blur(sigma),
+            Attack::Rotate(degrees) => geometry::rotate(image, *degrees),
+            Attack::Straighten(degrees) => {
+                let out = geometry::straighten(image, *degrees);
+                self.check_size(out.width(), out.height())?;
+                out
+            }
+            Attack::Shift(fx, fy) => geometry::shift(
+                image,
+                (fx * w as f32).round() as i64,
+                (fy * h as f32).round() as i64,
+            ),
+            Attack::Border(sides, fill) => {
+                geometry::canvas(image, sides.pixels(w, h), fill_ok(*fill)?, backdrop)
+            }
+            Attack::Letterbox(aspect, fill) => geometry::canvas(
+                image,
+                geometry::letterbox_pad(w, h, *aspect),
+                fill_ok(*fill)?,
+                backdrop,
+            ),
+            Attack::Screenshot(scale) => {
+                let (sw, sh) = scaled(*scale, *scale);
+                self.check_size(sw, sh)?;
+                codecs::png8(&geometry::screenshot(image, *scale), &name)?
+            }
+            Attack::Blur(sigma) => image.blur(*sigma),
             Attack::Noise(sigma) => {
                 let mut rng = StdRng::seed_from_u64(seed);
-                map_colour(image, |c| c + sigma * standard_normal(&mut rng))
+                filters::map_colour(image, |c| c + sigma * standard_normal(&mut rng))
             }
-            Attack::Brightness(f) => map_colour(image, |c| c * f),
-            Attack::Contrast(f) => map_colour(image, |c| 0.5 + (c - 0.5) * f),
-            Attack::Saturation(f) => {
-                let mut rgba = image.to_rgba32f();
-                for p in rgba.pixels_mut() {
-                    let [r, g, b, _] = p.0;
-                    let grey = 0.299 * r + 0.587 * g + 0.114 * b;
-                    for c in &mut p.0[..3] {
-                        *c = (grey + (*c - grey) * f).clamp(0.0, 1.0);
-                    }
-                }
-                same_layout(DynamicImage::ImageRgba32F(rgba), image)
-            }
+            Attack::Brightness(f) => filters::map_colour(image, |c| c * f),
+            Attack::Contrast(f) => filters::map_colour(image, |c| 0.5 + (c - 0.5) * f),
+            Attack::Saturation(f) => filters::saturation(image, *f),
+            Attack::Grey => filters::grey(image),
+            Attack::Gamma(g) => filters::map_colour(image, |c| c.max(0.0).powf(*g)),
+            Attack::Sharpen(amount) => filters::sharpen(image, *amount),
+            Attack::Median(radius) => filters::median(image, *radius),
+            Attack::Palette(colours) => filters::palette(image, *colours),
             Attack::Social(f) => {
-                let (nw, nh) = scaled(f);
-                self.check_size(nw, nh)?;
-                self.jpeg(
-                    &image.resize_exact(nw, nh, FilterType::Triangle),
-                    SOCIAL_JPEG_QUALITY,
-                )?
+                let smaller = self.resized(image, scaled(*f, *f))?;
+                codecs::jpeg(&smaller, SOCIAL_JPEG_QUALITY, Chroma::Subsampled, &name)?
+            }
+            Attack::SocialLong(long) => {
+                let f = (*long as f32 / w.max(h) as f32).min(1.0);
+                let smaller = if f < 1.0 {
+                    self.resized(image, scaled(f, f))?
+                } else {
+                    image.clone()
+                };
+                codecs::jpeg(&smaller, SOCIAL_JPEG_QUALITY, Chroma::Subsampled, &name)?
+            }
+            Attack::Chain(links) => {
+                let mut out = image.clone();
+                for (i, link) in links.iter().enumerate() {
+                    out =
+                        link.apply_on(&out, seed ^ (i as u64).wrapping_mul(LINK_SEED), backdrop)?;
+                }
+                out
             }
         };
         Ok(out)
+    }
+
+    fn resized(
+        &self,
+        image: &DynamicImage,
+        (w, h): (u32, u32),
+    ) -> Result<DynamicImage, AttackError> {
+        self.check_size(w, h)?;
+        Ok(image.resize_exact(w, h, FilterType::Triangle))
     }
 
     fn check_size(&self, width: u32, height: u32) -> Result<(), AttackError> {
@@ -173,75 +341,16 @@ impl Attack {
         }
         Ok(())
     }
-
-    fn jpeg(&self, image: &DynamicImage, quality: u8) -> Result<DynamicImage, AttackError> {
-        let err = |e: image::ImageError| AttackError::Codec {
-            attack: self.to_string(),
-            reason: e.to_string(),
-        };
-        let flat = if image.color().has_color() {
-            DynamicImage::ImageRgb8(image.to_rgb8())
-        } else {
-            DynamicImage::ImageLuma8(image.to_luma8())
-        };
-        let mut bytes = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality)
-            .encode_image(&flat)
-            .map_err(err)?;
-        // decoders may hand grayscale back as RGB: restore the input's layout
-        Ok(same_layout(
-            image::load_from_memory_with_format(&bytes, image::ImageFormat::Jpeg).map_err(err)?,
-            image,
-        ))
-    }
 }
 
-impl Attack {
-    fn webp(&self, image: &DynamicImage, quality: u8) -> Result<DynamicImage, AttackError> {
-        let (w, h) = image.dimensions();
-        let alpha = image.color().has_alpha();
-        let pixels = if alpha {
-            image.to_rgba8().into_raw()
-        } else {
-            image.to_rgb8().into_raw()
-        };
-        let encoder = if alpha {
-            webp::Encoder::from_rgba(&pixels, w, h)
-        } else {
-            webp::Encoder::from_rgb(&pixels, w, h)
-        };
-        let bytes = encoder.encode(f32::from(quality));
-        let err = |reason: &str| AttackError::Codec {
-            attack: self.to_string(),
-            reason: reason.to_owned(),
-        };
-        let decoded = webp::Decoder::new(&bytes)
-            .decode()
-            .ok_or_else(|| err("libwebp could not decode its own output"))?;
-        let raw = decoded.to_vec();
-        let back = if decoded.is_alpha() {
-            image::RgbaImage::from_raw(w, h, raw).map(DynamicImage::ImageRgba8)
-        } else {
-            image::RgbImage::from_raw(w, h, raw).map(DynamicImage::ImageRgb8)
-        }
-        .ok_or_else(|| err("decoded size differs from the input"))?;
-        Ok(same_layout(back, image))
-    }
-}
+/// Spreads a chain's seed over its links (the golden-ratio increment of SplitMix64).
+const LINK_SEED: u64 = 0x9E37_79B9_7F4A_7C15;
 
-/// WebP quality of a bare `webp` attack: libwebp's and most platforms' default.
-pub const DEFAULT_WEBP_QUALITY: u8 = 75;
-
-/// Applies `f` to every colour sample on the [0, 1] scale (alpha kept), clamping the result,
-/// and returns the image in its original layout.
-fn map_colour(image: &DynamicImage, mut f: impl FnMut(f32) -> f32) -> DynamicImage {
-    let mut rgba = image.to_rgba32f();
-    for p in rgba.pixels_mut() {
-        for c in &mut p.0[..3] {
-            *c = f(*c).clamp(0.0, 1.0);
-        }
-    }
-    same_layout(DynamicImage::ImageRgba32F(rgba), image)
+fn standard_normal(rng: &mut StdRng) -> f32 {
+    // Box–Muller
+    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
+    let u2: f32 = rng.random();
+    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
 }
 
 /// `image` converted to the colour type and bit depth of `original`: attacks (and embedders)
@@ -262,58 +371,135 @@ pub fn same_layout(image: DynamicImage, original: &DynamicImage) -> DynamicImage
     }
 }
 
-/// Bilinear rotation about the centre, same canvas; samples outside the source are black and
-/// keep the source's alpha model (opaque black).
-fn rotate(image: &DynamicImage, degrees: f32) -> DynamicImage {
-    let src = image.to_rgba32f();
-    let (w, h) = src.dimensions();
-    let (sin, cos) = degrees.to_radians().sin_cos();
-    let (cx, cy) = ((w as f32 - 1.0) / 2.0, (h as f32 - 1.0) / 2.0);
-    let sample = |x: f32, y: f32| -> [f32; 4] {
-        if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
-            return [0.0, 0.0, 0.0, 1.0];
-        }
-        let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-        let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let p = |x, y| src.get_pixel(x, y).0;
-        std::array::from_fn(|c| {
-            let top = p(x0, y0)[c] * (1.0 - fx) + p(x1, y0)[c] * fx;
-            let bottom = p(x0, y1)[c] * (1.0 - fx) + p(x1, y1)[c] * fx;
-            top * (1.0 - fy) + bottom * fy
-        })
-    };
-    let out = Rgba32FImage::from_fn(w, h, |x, y| {
-        // inverse mapping: where in the source does this output pixel come from
-        let (dx, dy) = (x as f32 - cx, y as f32 - cy);
-        Rgba(sample(cx + cos * dx + sin * dy, cy - sin * dx + cos * dy))
-    });
-    same_layout(DynamicImage::ImageRgba32F(out), image)
-}
-
-fn standard_normal(rng: &mut StdRng) -> f32 {
-    // Box–Muller
-    let u1: f32 = rng.random_range(f32::EPSILON..1.0);
-    let u2: f32 = rng.random();
-    (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
-}
-
 impl fmt::Display for Attack {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Attack::Identity => write!(f, "identity"),
             Attack::Jpeg(q) => write!(f, "jpeg:{q}"),
+            Attack::Jpeg444(q) => write!(f, "jpeg444:{q}"),
             Attack::Webp(q) => write!(f, "webp:{q}"),
             Attack::Resize(x) => write!(f, "resize:{x}"),
+            Attack::Stretch(x, y) => write!(f, "stretch:{x}/{y}"),
             Attack::Crop(x) => write!(f, "crop:{x}"),
             Attack::Rotate(x) => write!(f, "rotate:{x}"),
+            Attack::Straighten(x) => write!(f, "straighten:{x}"),
+            Attack::Shift(x, y) if x == y => write!(f, "shift:{x}"),
+            Attack::Shift(x, y) => write!(f, "shift:{x}/{y}"),
+            Attack::Border(s, fill) => {
+                if s.top == s.right && s.right == s.bottom && s.bottom == s.left {
+                    write!(f, "border:{}@{fill}", s.top)
+                } else {
+                    write!(
+                        f,
+                        "border:{}/{}/{}/{}@{fill}",
+                        s.top, s.right, s.bottom, s.left
+                    )
+                }
+            }
+            Attack::Letterbox(a, fill) => write!(f, "letterbox:{a}@{fill}"),
+            Attack::Screenshot(x) => write!(f, "screenshot:{x}"),
             Attack::Blur(x) => write!(f, "blur:{x}"),
             Attack::Noise(x) => write!(f, "noise:{x}"),
             Attack::Brightness(x) => write!(f, "brightness:{x}"),
             Attack::Contrast(x) => write!(f, "contrast:{x}"),
             Attack::Saturation(x) => write!(f, "saturation:{x}"),
+            Attack::Grey => write!(f, "grey"),
+            Attack::Gamma(x) => write!(f, "gamma:{x}"),
+            Attack::Sharpen(x) => write!(f, "sharpen:{x}"),
+            Attack::Median(r) => write!(f, "median:{r}"),
+            Attack::Palette(n) => write!(f, "palette:{n}"),
             Attack::Social(x) => write!(f, "social:{x}"),
+            Attack::SocialLong(px) => write!(f, "social:{px}px"),
+            Attack::Chain(links) => {
+                for (i, link) in links.iter().enumerate() {
+                    if i > 0 {
+                        write!(f, "+")?;
+                    }
+                    write!(f, "{link}")?;
+                }
+                Ok(())
+            }
         }
+    }
+}
+
+/// Parses the parameter of one attack kind: numbers in ranges, `a/b` pairs, `@FILL`.
+struct Param<'a> {
+    kind: &'static str,
+    text: Option<&'a str>,
+}
+
+impl Param<'_> {
+    fn bad(&self, problem: impl Into<String>) -> AttackError {
+        AttackError::BadParameter {
+            kind: self.kind,
+            param: self.text.unwrap_or("").to_owned(),
+            problem: problem.into(),
+        }
+    }
+
+    fn text(&self) -> Result<&str, AttackError> {
+        self.text
+            .ok_or_else(|| self.bad(format!("is missing: write {}:VALUE", self.kind)))
+    }
+
+    /// One number in `lo..=hi` (`lo` excluded unless `lo_inclusive`).
+    fn number_in(
+        &self,
+        text: &str,
+        lo: f32,
+        lo_inclusive: bool,
+        hi: f32,
+    ) -> Result<f32, AttackError> {
+        let value: f32 = text
+            .trim()
+            .parse()
+            .map_err(|_| self.bad(format!("{text:?} is not a number")))?;
+        let above_lo = if lo_inclusive {
+            value >= lo
+        } else {
+            value > lo
+        };
+        if !(above_lo && value <= hi) {
+            let open = if lo_inclusive { '[' } else { '(' };
+            return Err(self.bad(format!("is outside {open}{lo}, {hi}]")));
+        }
+        Ok(value)
+    }
+
+    fn number(&self, lo: f32, lo_inclusive: bool, hi: f32) -> Result<f32, AttackError> {
+        self.number_in(self.text()?, lo, lo_inclusive, hi)
+    }
+
+    /// `N` numbers separated by `/`; one number alone stands for all when `repeat`.
+    fn numbers<const N: usize>(
+        &self,
+        lo: f32,
+        lo_inclusive: bool,
+        hi: f32,
+    ) -> Result<[f32; N], AttackError> {
+        let parts: Vec<&str> = self.text()?.split('/').collect();
+        let values = parts
+            .iter()
+            .map(|p| self.number_in(p, lo, lo_inclusive, hi))
+            .collect::<Result<Vec<f32>, _>>()?;
+        match values.len() {
+            1 => Ok([values[0]; N]),
+            n if n == N => Ok(std::array::from_fn(|i| values[i])),
+            _ => Err(self.bad(format!("needs 1 or {N} values separated by '/'"))),
+        }
+    }
+
+    fn whole(&self, lo: f32, hi: f32) -> Result<u32, AttackError> {
+        let v = self.number(lo, true, hi)?;
+        if v.fract() != 0.0 {
+            return Err(self.bad("is not a whole number"));
+        }
+        Ok(v as u32)
+    }
+
+    fn quality(&self) -> Result<u8, AttackError> {
+        Ok(self.whole(1.0, 100.0)? as u8)
     }
 }
 
@@ -321,61 +507,106 @@ impl FromStr for Attack {
     type Err = AttackError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let (kind, param) = match s.split_once(':') {
-            Some((k, p)) => (k, Some(p)),
+        let s = s.trim();
+        if s.contains('+') {
+            let links = s
+                .split('+')
+                .map(str::parse)
+                .collect::<Result<Vec<Attack>, _>>()?;
+            return Ok(Attack::Chain(links));
+        }
+        let (body, fill_text) = match s.split_once('@') {
+            Some((b, f)) => (b, Some(f)),
             None => (s, None),
         };
-        let number = |kind: &'static str,
-                      lo: f32,
-                      lo_inclusive: bool,
-                      hi: f32|
-         -> Result<f32, AttackError> {
-            let bad = |problem: String| AttackError::BadParameter {
-                kind,
-                param: param.unwrap_or("").to_owned(),
-                problem,
-            };
-            let text = param.ok_or_else(|| bad(format!("is missing: write {kind}:VALUE")))?;
-            let value: f32 = text
-                .trim()
-                .parse()
-                .map_err(|_| bad("is not a number".into()))?;
-            let above_lo = if lo_inclusive {
-                value >= lo
-            } else {
-                value > lo
-            };
-            if !(above_lo && value <= hi) {
-                let open = if lo_inclusive { '[' } else { '(' };
-                return Err(bad(format!("is outside {open}{lo}, {hi}]")));
-            }
-            Ok(value)
+        let (kind, text) = match body.split_once(':') {
+            Some((k, p)) => (k, Some(p)),
+            None => (body, None),
         };
-        let quality = |kind: &'static str| -> Result<u8, AttackError> {
-            let q = number(kind, 1.0, true, 100.0)?;
-            if q.fract() != 0.0 {
-                return Err(AttackError::BadParameter {
+        let kind = kind.to_ascii_lowercase();
+        let p = |kind: &'static str| Param { kind, text };
+        let fill = |kind: &'static str| -> Result<Fill, AttackError> {
+            match fill_text {
+                None => Ok(Fill::Colour([0; 3])),
+                Some(t) => Fill::parse(t).ok_or_else(|| AttackError::BadParameter {
                     kind,
-                    param: q.to_string(),
-                    problem: "is not a whole quality".into(),
-                });
+                    param: t.to_owned(),
+                    problem: "is not a fill: white, black, grey, photo or RRGGBB".into(),
+                }),
             }
-            Ok(q as u8)
         };
-        match kind.to_ascii_lowercase().as_str() {
+        let takes_fill = matches!(kind.as_str(), "border" | "letterbox");
+        if fill_text.is_some() && !takes_fill {
+            return Err(AttackError::BadParameter {
+                kind: "@",
+                param: s.to_owned(),
+                problem: "a fill (@…) goes with border and letterbox only".into(),
+            });
+        }
+        match kind.as_str() {
             "identity" | "none" => Ok(Attack::Identity),
-            "jpeg" | "jpg" => Ok(Attack::Jpeg(quality("jpeg")?)),
-            "webp" if param.is_none() => Ok(Attack::Webp(DEFAULT_WEBP_QUALITY)),
-            "webp" => Ok(Attack::Webp(quality("webp")?)),
-            "resize" => Ok(Attack::Resize(number("resize", 0.0, false, 4.0)?)),
-            "crop" => Ok(Attack::Crop(number("crop", 0.0, false, 1.0)?)),
-            "rotate" => Ok(Attack::Rotate(number("rotate", -45.0, true, 45.0)?)),
-            "blur" => Ok(Attack::Blur(number("blur", 0.0, false, 20.0)?)),
-            "noise" => Ok(Attack::Noise(number("noise", 0.0, false, 1.0)?)),
-            "brightness" => Ok(Attack::Brightness(number("brightness", 0.0, false, 4.0)?)),
-            "contrast" => Ok(Attack::Contrast(number("contrast", 0.0, false, 4.0)?)),
-            "saturation" => Ok(Attack::Saturation(number("saturation", 0.0, true, 4.0)?)),
-            "social" => Ok(Attack::Social(number("social", 0.0, false, 1.0)?)),
+            "jpeg" | "jpg" => Ok(Attack::Jpeg(p("jpeg").quality()?)),
+            "jpeg444" => Ok(Attack::Jpeg444(p("jpeg444").quality()?)),
+            "webp" if text.is_none() => Ok(Attack::Webp(DEFAULT_WEBP_QUALITY)),
+            "webp" => Ok(Attack::Webp(p("webp").quality()?)),
+            "resize" => Ok(Attack::Resize(p("resize").number(0.0, false, 4.0)?)),
+            "stretch" => {
+                let [x, y] = p("stretch").numbers(0.0, false, 4.0)?;
+                Ok(Attack::Stretch(x, y))
+            }
+            "crop" => Ok(Attack::Crop(p("crop").number(0.0, false, 1.0)?)),
+            "rotate" => Ok(Attack::Rotate(p("rotate").number(-45.0, true, 45.0)?)),
+            "straighten" => Ok(Attack::Straighten(
+                p("straighten").number(-45.0, true, 45.0)?,
+            )),
+            "shift" => {
+                let [x, y] = p("shift").numbers(-0.5, true, 0.5)?;
+                Ok(Attack::Shift(x, y))
+            }
+            "border" => {
+                let [top, right, bottom, left] = p("border").numbers(0.0, true, 1.0)?;
+                Ok(Attack::Border(
+                    Sides {
+                        top,
+                        right,
+                        bottom,
+                        left,
+                    },
+                    fill("border")?,
+                ))
+            }
+            "letterbox" => {
+                let param = p("letterbox");
+                let aspect = match param.numbers::<2>(0.0, false, 10_000.0)? {
+                    [a, b] if text.is_some_and(|t| t.contains('/')) => a / b,
+                    [a, _] => a,
+                };
+                if !(0.2..=5.0).contains(&aspect) {
+                    return Err(param.bad("gives an aspect ratio outside [0.2, 5]"));
+                }
+                Ok(Attack::Letterbox(aspect, fill("letterbox")?))
+            }
+            "screenshot" => Ok(Attack::Screenshot(p("screenshot").number(0.25, true, 4.0)?)),
+            "blur" => Ok(Attack::Blur(p("blur").number(0.0, false, 20.0)?)),
+            "noise" => Ok(Attack::Noise(p("noise").number(0.0, false, 1.0)?)),
+            "brightness" => Ok(Attack::Brightness(p("brightness").number(0.0, false, 4.0)?)),
+            "contrast" => Ok(Attack::Contrast(p("contrast").number(0.0, false, 4.0)?)),
+            "saturation" => Ok(Attack::Saturation(p("saturation").number(0.0, true, 4.0)?)),
+            "grey" | "gray" if text.is_none() => Ok(Attack::Grey),
+            "gamma" => Ok(Attack::Gamma(p("gamma").number(0.0, false, 5.0)?)),
+            "sharpen" => Ok(Attack::Sharpen(p("sharpen").number(0.0, false, 5.0)?)),
+            "median" => Ok(Attack::Median(p("median").whole(1.0, 5.0)?)),
+            "palette" => Ok(Attack::Palette(p("palette").whole(2.0, 256.0)? as u16)),
+            "social" => match text.and_then(|t| t.trim().strip_suffix("px")) {
+                Some(px) => Ok(Attack::SocialLong(
+                    Param {
+                        kind: "social",
+                        text: Some(px),
+                    }
+                    .whole(MIN_SIDE as f32, 65_535.0)?,
+                )),
+                None => Ok(Attack::Social(p("social").number(0.0, false, 1.0)?)),
+            },
             _ => Err(AttackError::UnknownKind { text: s.to_owned() }),
         }
     }
@@ -423,6 +654,24 @@ mod tests {
             "contrast:0.8",
             "saturation:0",
             "social:0.5",
+            "jpeg444:70",
+            "stretch:1.2/0.9",
+            "straighten:3",
+            "shift:0.05",
+            "shift:0.05/-0.1",
+            "border:0.1@white",
+            "border:0.02/0.1/0.05/0.2@photo",
+            "border:0.05@ff8000",
+            "letterbox:2@black",
+            "screenshot:1.25",
+            "grey",
+            "gamma:0.8",
+            "sharpen:1.5",
+            "median:1",
+            "palette:256",
+            "social:1080px",
+            "jpeg:90+jpeg:70",
+            "resize:0.5+border:0.1@photo+jpeg:80",
         ] {
             let attack: Attack = text.parse().unwrap();
             assert_eq!(attack.to_string(), text);
@@ -432,7 +681,17 @@ mod tests {
     #[test]
     fn bad_text_names_the_problem() {
         let cases = [
-            ("sharpen:2", "unknown attack"),
+            ("unsharp:2", "unknown attack"),
+            ("grey:2", "unknown attack"),
+            ("border:0.1@pink", "not a fill"),
+            ("blur:1@white", "goes with border"),
+            ("border:0.1/0.2", "1 or 4 values"),
+            ("border:1.5", "outside"),
+            ("letterbox:10/1", "aspect ratio"),
+            ("median:1.5", "whole"),
+            ("palette:1", "outside"),
+            ("social:2px", "outside"),
+            ("jpeg:90+jpeg:abc", "not a number"),
             ("jpeg", "missing"),
             ("jpeg:abc", "not a number"),
             ("jpeg:0", "outside"),
@@ -501,7 +760,9 @@ mod tests {
             0.0
         );
         for (attack, lo, hi) in [
-            (Attack::Jpeg(30), 0.5, 20.0),
+            // the synthetic photo's blue channel is 1-px chroma texture: 4:2:0 averages it away
+            (Attack::Jpeg(30), 0.5, 35.0),
+            (Attack::Jpeg444(30), 0.5, 20.0),
             (Attack::Webp(30), 0.5, 40.0),
             (Attack::Blur(2.0), 0.5, 40.0),
             (Attack::Noise(0.05), 5.0, 15.0),
@@ -546,5 +807,194 @@ mod tests {
             "webp".parse::<Attack>().unwrap(),
             Attack::Webp(DEFAULT_WEBP_QUALITY)
         );
+    }
+
+    fn chroma_checkerboard() -> DynamicImage {
+        // 1-px red/green checkerboard: pure chroma detail at the finest scale
+        DynamicImage::ImageRgb8(RgbImage::from_fn(64, 64, |x, y| {
+            if (x + y) % 2 == 0 {
+                Rgb([200, 60, 60])
+            } else {
+                Rgb([60, 160, 60])
+            }
+        }))
+    }
+
+    #[test]
+    fn jpeg_subsamples_chroma_by_default_and_jpeg444_keeps_it() {
+        let p = chroma_checkerboard();
+        let sub = mean_abs_diff(&p, &Attack::Jpeg(95).apply(&p, 0).unwrap());
+        let full = mean_abs_diff(&p, &Attack::Jpeg444(95).apply(&p, 0).unwrap());
+        // 4:2:0 averages the 2×2 blocks: the checkerboard's colours collapse to their mean
+        assert!(
+            sub > 3.0 * full && sub > 15.0,
+            "4:2:0 {sub} vs 4:4:4 {full}"
+        );
+        // libjpeg-style output: a valid baseline JPEG that any decoder reads, 2×2 luma/chroma
+        let bytes = codecs::jpeg_bytes(&p, 75, Chroma::Subsampled).unwrap();
+        let sof = bytes.windows(2).position(|w| w == [0xFF, 0xC0]).unwrap();
+        // SOF0: length(2) precision(1) height(2) width(2) components(1), then id, HV factors
+        assert_eq!(bytes[sof + 9], 3, "three components");
+        assert_eq!(
+            bytes[sof + 11],
+            0x22,
+            "Y sampled 2×2: chroma at half resolution"
+        );
+    }
+
+    #[test]
+    fn grey_is_one_channel_of_rec601_luma() {
+        let p = DynamicImage::ImageRgb8(RgbImage::from_pixel(10, 10, Rgb([200, 100, 50])));
+        let g = Attack::Grey.apply(&p, 0).unwrap();
+        assert_eq!(g.color(), image::ColorType::L8);
+        let want = (0.299f32 * 200.0 + 0.587 * 100.0 + 0.114 * 50.0).round() as u8;
+        assert_eq!(g.to_luma8().get_pixel(3, 3).0[0], want);
+        let deep = DynamicImage::ImageRgb16(p.to_rgb16());
+        assert_eq!(
+            Attack::Grey.apply(&deep, 0).unwrap().color(),
+            image::ColorType::L16
+        );
+    }
+
+    #[test]
+    fn borders_and_canvases_put_the_photo_where_they_say() {
+        let p = photo();
+        let b: Attack = "border:0.1/0.2/0.05/0@white".parse().unwrap();
+        let out = b.apply(&p, 0).unwrap().to_rgb8();
+        // top 12 px, right 32 px, bottom 6 px, left 0
+        assert_eq!(out.dimensions(), (160 + 32, 120 + 12 + 6));
+        assert_eq!(out.get_pixel(5, 5).0, [255; 3]);
+        assert_eq!(out.get_pixel(190, 100).0, [255; 3]);
+        assert_eq!(out.get_pixel(0, 12), p.to_rgb8().get_pixel(0, 0));
+        assert_eq!(out.get_pixel(159, 131), p.to_rgb8().get_pixel(159, 119));
+        // on another photo
+        let backdrop = DynamicImage::ImageRgb8(RgbImage::from_pixel(50, 50, Rgb([10, 200, 30])));
+        let on: Attack = "border:0.1@photo".parse().unwrap();
+        assert!(matches!(
+            on.apply(&p, 0),
+            Err(AttackError::NoBackdrop { .. })
+        ));
+        assert!(on.needs_backdrop());
+        let out = on.apply_on(&p, 0, Some(&backdrop)).unwrap().to_rgb8();
+        assert_eq!(out.dimensions(), (192, 144));
+        assert_eq!(out.get_pixel(2, 2).0, [10, 200, 30]);
+        assert_eq!(out.get_pixel(16 + 7, 12 + 9), p.to_rgb8().get_pixel(7, 9));
+        // letterbox 160×120 → 16:9 pads the width: 213 px, centred
+        let l: Attack = "letterbox:16/9".parse().unwrap();
+        let out = l.apply(&p, 0).unwrap();
+        assert_eq!(out.dimensions(), (213, 120));
+        assert_eq!(out.to_rgb8().get_pixel(0, 60).0, [0; 3]);
+        let tall: Attack = "letterbox:9/16@grey".parse().unwrap();
+        assert_eq!(tall.apply(&p, 0).unwrap().dimensions(), (160, 284));
+    }
+
+    #[test]
+    fn screenshot_rescales_frames_and_quantises() {
+        let p = DynamicImage::ImageRgb16(photo().to_rgb16());
+        let out = Attack::Screenshot(1.25).apply(&p, 0).unwrap();
+        // 200×150 shown; frame: left 1.5% + right 3.5% of 200, top 12% + bottom 5% of 150
+        assert_eq!(out.dimensions(), (200 + 3 + 7, 150 + 18 + 8));
+        assert_eq!(out.color(), image::ColorType::Rgb8, "saved as 8-bit PNG");
+        assert_eq!(out.to_rgb8().get_pixel(100, 2).0, [236; 3]);
+    }
+
+    #[test]
+    fn straighten_crops_the_corners_away_and_rotate_keeps_them() {
+        let white = DynamicImage::ImageRgb8(RgbImage::from_pixel(160, 120, Rgb([255; 3])));
+        let rotated = Attack::Rotate(5.0).apply(&white, 0).unwrap().to_rgb8();
+        assert_eq!(rotated.get_pixel(0, 0).0, [0; 3]);
+        let straight = Attack::Straighten(5.0).apply(&white, 0).unwrap();
+        let (w, h) = straight.dimensions();
+        assert!(
+            (130..150).contains(&w) && (w as f32 / h as f32 - 4.0 / 3.0).abs() < 0.03,
+            "{w}×{h}"
+        );
+        assert!(
+            straight.to_rgb8().pixels().all(|p| p.0[0] >= 250),
+            "no black corner left"
+        );
+        assert_eq!(
+            Attack::Straighten(0.0).apply(&white, 0).unwrap().width(),
+            158
+        );
+    }
+
+    #[test]
+    fn shift_and_stretch_move_and_scale_the_content() {
+        let p = photo();
+        let out = Attack::Shift(0.1, -0.1).apply(&p, 0).unwrap().to_rgb8();
+        assert_eq!(out.dimensions(), (160, 120));
+        assert_eq!(out.get_pixel(16 + 20, 30), p.to_rgb8().get_pixel(20, 42));
+        assert_eq!(out.get_pixel(3, 30).0, [0; 3]);
+        assert_eq!(out.get_pixel(50, 115).0, [0; 3]);
+        let s = Attack::Stretch(1.25, 0.5).apply(&p, 0).unwrap();
+        assert_eq!(s.dimensions(), (200, 60));
+    }
+
+    #[test]
+    fn filters_do_what_they_say() {
+        let p = photo();
+        // median removes isolated specks that a blur would only smear
+        let mut specks = RgbImage::from_pixel(40, 40, Rgb([100; 3]));
+        for i in 0..10 {
+            specks.put_pixel(3 + 3 * i, 5 + 3 * i, Rgb([255; 3]));
+        }
+        let specks = DynamicImage::ImageRgb8(specks);
+        let cleaned = Attack::Median(1).apply(&specks, 0).unwrap().to_rgb8();
+        assert!(cleaned.pixels().all(|p| p.0 == [100; 3]));
+        // sharpening spreads values, gamma < 1 brightens
+        let spread = |i: &DynamicImage| {
+            let l = i.to_luma8();
+            let m = l.pixels().map(|p| f64::from(p.0[0])).sum::<f64>() / l.len() as f64;
+            l.pixels()
+                .map(|p| (f64::from(p.0[0]) - m).powi(2))
+                .sum::<f64>()
+        };
+        assert!(spread(&Attack::Sharpen(1.5).apply(&p, 0).unwrap()) > spread(&p));
+        let mid = DynamicImage::ImageRgb8(RgbImage::from_pixel(4, 4, Rgb([64; 3])));
+        let brighter = Attack::Gamma(0.5).apply(&mid, 0).unwrap().to_rgb8();
+        assert_eq!(brighter.get_pixel(0, 0).0, [128; 3]);
+        // a palette of N colours leaves at most N
+        for n in [2u16, 16, 256] {
+            let out = Attack::Palette(n).apply(&p, 0).unwrap().to_rgb8();
+            let colours: std::collections::HashSet<[u8; 3]> = out.pixels().map(|p| p.0).collect();
+            assert!(
+                colours.len() <= usize::from(n) && colours.len() > usize::from(n) / 4,
+                "{n}: {}",
+                colours.len()
+            );
+        }
+    }
+
+    #[test]
+    fn social_pipelines_and_chains() {
+        let big = DynamicImage::ImageRgb8(RgbImage::from_pixel(2000, 1500, Rgb([90, 120, 150])));
+        assert_eq!(
+            Attack::SocialLong(1080)
+                .apply(&big, 0)
+                .unwrap()
+                .dimensions(),
+            (1080, 810)
+        );
+        let p = photo();
+        assert_eq!(
+            Attack::SocialLong(1080).apply(&p, 0).unwrap().dimensions(),
+            (160, 120)
+        );
+        // a chain is its links one after another
+        let chain: Attack = "jpeg:90+jpeg:70".parse().unwrap();
+        let by_hand = Attack::Jpeg(70)
+            .apply(&Attack::Jpeg(90).apply(&p, 0).unwrap(), 0)
+            .unwrap();
+        assert_eq!(chain.apply(&p, 0).unwrap(), by_hand);
+        let noisy: Attack = "noise:0.05+noise:0.05".parse().unwrap();
+        assert_eq!(noisy.apply(&p, 9).unwrap(), noisy.apply(&p, 9).unwrap());
+        assert!(matches!(
+            "resize:0.1+resize:0.1"
+                .parse::<Attack>()
+                .unwrap()
+                .apply(&p, 0),
+            Err(AttackError::TooSmall { .. })
+        ));
     }
 }

@@ -321,10 +321,14 @@ pub struct ModelArgs {
 
 #[derive(Debug, Args)]
 pub struct AttackArgs {
-    /// The attack: identity, jpeg:Q, webp[:Q] (lossy, default 75), resize:F, crop:F (area kept),
-    /// rotate:DEG, blur:SIGMA, noise:SIGMA (0–1 scale), brightness:F, contrast:F; faceswap
-    /// (the --donor's face pasted over INPUT) or faceswap:into (INPUT's face pasted into the
-    /// --donor photo).
+    /// The attack, as the world does it: jpeg:Q (4:2:0, as libjpeg and platforms write it),
+    /// jpeg444:Q, webp[:Q] (lossy, default 75), resize:F, stretch:FX/FY, crop:F (area kept),
+    /// rotate:DEG, straighten:DEG, shift:F[/FY], border:F[/R/B/L][@FILL], letterbox:W/H[@FILL],
+    /// screenshot:SCALE, blur:SIGMA, noise:SIGMA (0–1 scale), brightness:F, contrast:F,
+    /// saturation:F, grey, gamma:G, sharpen:AMOUNT, median:R, palette:COLOURS, social:F or
+    /// social:1080px, chains A+B (e.g. jpeg:90+jpeg:70); FILL is white, black, grey, RRGGBB or
+    /// photo (the --donor photo); faceswap (the --donor's face pasted over INPUT) or
+    /// faceswap:into (INPUT's face pasted into the --donor photo).
     #[arg(value_name = "KIND[:PARAM]")]
     pub attack: String,
     /// The photo to attack (never modified).
@@ -336,7 +340,7 @@ pub struct AttackArgs {
     /// Seed of the random attacks (noise).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// faceswap: the other face.
+    /// faceswap: the other face; @photo canvases: the photo around INPUT.
     #[arg(long, value_name = "PHOTO")]
     pub donor: Option<PathBuf>,
     /// faceswap: a CelebA-style meta.csv with the landmarks (lm0_x … lm4_y) of INPUT and the

@@ -169,7 +169,11 @@ pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
 fn apply_attack(settings: &AttackSettings, image: &DynamicImage) -> Result<DynamicImage, Error> {
     use faketagger::attacks::faceswap::{aligned_landmarks, face_swap, landmarks_from_csv};
     let (into, donor_path, landmarks) = match &settings.attack {
-        AttackKind::Image(attack) => return Ok(attack.apply(image, settings.seed)?),
+        AttackKind::Image { attack, backdrop } => {
+            let backdrop = backdrop.as_deref().map(read_image).transpose()?;
+            let backdrop = backdrop.as_ref().map(|b| &b.image);
+            return Ok(attack.apply_on(image, settings.seed, backdrop)?);
+        }
         AttackKind::FaceSwap {
             into,
             donor,

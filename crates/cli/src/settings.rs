@@ -219,7 +219,11 @@ fn check_quality(quality: u8) -> Result<()> {
 /// A real attack on one photo, or a face swap with a second one.
 #[derive(Debug, Clone)]
 pub enum AttackKind {
-    Image(Attack),
+    Image {
+        attack: Attack,
+        /// The other photo of `@photo` canvases.
+        backdrop: Option<PathBuf>,
+    },
     FaceSwap {
         /// INPUT's face goes into the donor photo (else the donor's face over INPUT).
         into: bool,
@@ -231,7 +235,7 @@ pub enum AttackKind {
 impl std::fmt::Display for AttackKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            AttackKind::Image(a) => write!(f, "{a}"),
+            AttackKind::Image { attack, .. } => write!(f, "{attack}"),
             AttackKind::FaceSwap {
                 into: false, donor, ..
             } => {
@@ -269,14 +273,26 @@ impl AttackSettings {
                 }
             }
             _ => {
-                if args.donor.is_some() || args.landmarks.is_some() {
-                    bail!("--donor and --landmarks go with the faceswap attack only");
+                let attack = args
+                    .attack
+                    .parse::<Attack>()
+                    .with_context(|| format!("KIND {:?}", args.attack))?;
+                if args.landmarks.is_some() {
+                    bail!("--landmarks goes with the faceswap attack only");
                 }
-                AttackKind::Image(
-                    args.attack
-                        .parse::<Attack>()
-                        .with_context(|| format!("KIND {:?}", args.attack))?,
-                )
+                match (attack.needs_backdrop(), &args.donor) {
+                    (true, None) => bail!(
+                        "{attack} puts the photo on another photo: give it with --donor PHOTO"
+                    ),
+                    (false, Some(_)) => {
+                        bail!("--donor goes with faceswap and @photo canvases only")
+                    }
+                    _ => {}
+                }
+                AttackKind::Image {
+                    attack,
+                    backdrop: args.donor,
+                }
             }
         };
         check_quality(args.quality)?;
