@@ -365,7 +365,8 @@ fn attack_errors_name_the_kind_or_file() {
     let input = write_photo(dir.path(), "p.png", 21);
     let out = dir.path().join("o.png");
     for (kind, needle) in [
-        ("sharpen:1", "unknown attack"),
+        ("unsharp:1", "unknown attack"),
+        ("border:0.1@photo", "--donor PHOTO"),
         ("jpeg:500", "outside"),
         ("resize:0.001", "px a side"),
     ] {
@@ -445,5 +446,5 @@ fn faceswap_attack_pastes_one_face_over_another_both_ways() {
         s(&donor),
     ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("faceswap attack only"), "{}", r.stderr);
+    assert!(r.stderr.contains("--donor goes with faceswap"), "{}", r.stderr);
 }

@@ -119,7 +119,7 @@ fn issue5_eval_refuses_bad_arguments_with_the_flag_named() {
     face_folder(dir.path());
     let data = s(dir.path());
     for (args, needle) in [
-        (vec!["--attacks", "sharpen:2"], "--attacks"),
+        (vec!["--attacks", "unsharp:2"], "--attacks"),
         (vec!["--split", "nope"], "at least 2"),
         (vec!["--count", "1"], "--count"),
         (vec!["--strength", "99"], "--strength"),
