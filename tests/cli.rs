@@ -446,5 +446,9 @@ fn faceswap_attack_pastes_one_face_over_another_both_ways() {
         s(&donor),
     ]);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("--donor goes with faceswap"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("--donor goes with faceswap"),
+        "{}",
+        r.stderr
+    );
 }

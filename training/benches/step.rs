@@ -1,6 +1,8 @@
 //! One training step of the standard tagger (batch 16, 128×128) on the flex backend, on
-//! synthetic covers: with all attack layers drawn as in training, and with the identity attack
-//! only (what `benches/pytorch_reference.py` times).
+//! synthetic covers: with all attack layers drawn as in training, with the identity attack
+//! only (what `benches/pytorch_reference.py` times), and then one row per attack family (that
+//! layer alone, every batch), per real attack trained through the straight-through estimator,
+//! and per frozen simulator: the cost table a curriculum is planned with (training/README.md).
 //!
 //! `cargo bench -p faketagger-train --bench step`
 
@@ -36,15 +38,59 @@ fn step(c: &mut Criterion) {
     let faces = covers();
     let mut group = c.benchmark_group("train step (flex, batch 16, 128 px)");
     group.sample_size(10);
-    for (name, noise) in [
+    let only = |f: fn(NoiseConfig) -> NoiseConfig| f(NoiseConfig::clean().with_identity(0.0));
+    let layers = [
         ("all attack layers", NoiseConfig::new()),
         // what benches/pytorch_reference.py times
         ("identity attack", NoiseConfig::clean()),
+        ("layer jpeg (4:2:0)", only(|c| c.with_jpeg(1.0))),
+        ("layer resize", only(|c| c.with_resize(1.0))),
+        ("layer crop", only(|c| c.with_crop(1.0))),
+        ("layer cutout", only(|c| c.with_cutout(1.0))),
+        ("layer blur", only(|c| c.with_blur(1.0))),
+        ("layer noise", only(|c| c.with_noise(1.0))),
+        ("layer colour", only(|c| c.with_colour(1.0))),
+        ("layer cover mix", only(|c| c.with_cover_mix(1.0))),
+        ("layer grey", only(|c| c.with_grey(1.0))),
+        ("layer border", only(|c| c.with_border(1.0))),
+        ("layer rotate", only(|c| c.with_rotate(1.0))),
+    ];
+    let standard = || TaggerTrainingConfig::new(TaggerNetConfig::standard());
+    let mut runs: Vec<(String, TaggerTrainingConfig, Vec<std::path::PathBuf>)> = layers
+        .into_iter()
+        .map(|(name, noise)| (name.to_owned(), standard().with_noise(noise), Vec::new()))
+        .collect();
+    for real in [
+        "jpeg:50",
+        "webp:50",
+        "palette:256",
+        "median:1",
+        "screenshot:1.25",
+        "border:0.1@photo",
     ] {
-        let config = TaggerTrainingConfig::new(TaggerNetConfig::standard()).with_noise(noise);
-        let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        runs.push((
+            format!("real {real} (straight-through)"),
+            standard()
+                .with_real_attacks(vec![real.to_owned()])
+                .with_real_attack(1.0),
+            Vec::new(),
+        ));
+    }
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
+    for sim in ["autoencoder", "faceswap"] {
+        runs.push((
+            format!("simulator {sim}"),
+            standard().with_simulator(1.0),
+            vec![weights.join(sim)],
+        ));
+    }
+    for (name, config, simulators) in runs {
+        let mut trainer = TaggerTrainer::new(config, &device)
+            .unwrap()
+            .with_simulators(&simulators)
+            .unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        group.bench_function(name, |b| b.iter(|| trainer.step(&faces, &mut rng)));
+        group.bench_function(&name, |b| b.iter(|| trainer.step(&faces, &mut rng)));
     }
     group.finish();
 }

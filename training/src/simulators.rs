@@ -14,8 +14,9 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::Device;
 pub use faketagger_model::images::{from_images, to_images};
+use faketagger_model::noise::regenerator::RegeneratorConfig;
 use faketagger_model::noise::simulators::{
-    AUTOENCODER_NAME, AutoencoderConfig, FACESWAP_NAME, FaceSwapConfig, Simulator,
+    AUTOENCODER_NAME, AutoencoderConfig, FACESWAP_NAME, FaceSwapConfig, REGENERATOR_NAME, Simulator,
 };
 use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
 use faketagger_model::weights;
@@ -37,6 +38,10 @@ pub struct SimulatorTrainingConfig {
     /// many identities (those with the most training faces).
     #[config(default = 1)]
     pub identities: usize,
+    /// A regenerator's shape (TAESD layout, 8-bit latent): when given, the run trains this
+    /// instead of `autoencoder` (on every face; `identities` must be 1).
+    #[config(default = "None")]
+    pub regenerator: Option<RegeneratorConfig>,
     /// Faces per step.
     #[config(default = 16)]
     pub batch_size: usize,
@@ -58,6 +63,14 @@ impl SimulatorTrainingConfig {
     /// Checks every part of the config.
     pub fn validate(&self) -> Result<(), TrainError> {
         self.autoencoder.validate().map_err(TrainError::Config)?;
+        if let Some(regen) = &self.regenerator {
+            regen.validate().map_err(TrainError::Config)?;
+            if self.identities != 1 {
+                return Err(TrainError::Config(
+                    "a regenerator trains on every face: identities must be 1".into(),
+                ));
+            }
+        }
         if self.identities == 0 || self.batch_size == 0 {
             return Err(TrainError::Config(
                 "identities and batch_size must be positive".into(),
@@ -77,9 +90,11 @@ impl SimulatorTrainingConfig {
         self.identities > 1
     }
 
-    /// File stem of the trained weights: `autoencoder` or `faceswap`.
+    /// File stem of the trained weights: `autoencoder`, `faceswap` or `regenerator`.
     pub fn weights_name(&self) -> &'static str {
-        if self.is_face_swap() {
+        if self.regenerator.is_some() {
+            REGENERATOR_NAME
+        } else if self.is_face_swap() {
             FACESWAP_NAME
         } else {
             AUTOENCODER_NAME
@@ -134,7 +149,9 @@ impl SimulatorTrainer {
             )
         };
         let net = faketagger_model::init_seeded(&device, config.seed, |d| {
-            if config.is_face_swap() {
+            if let Some(regen) = &config.regenerator {
+                Simulator::Regenerator(regen.init(d))
+            } else if config.is_face_swap() {
                 Simulator::FaceSwap(config.face_swap_config().init(d))
             } else {
                 Simulator::Autoencoder(config.autoencoder.init(d))
@@ -271,6 +288,12 @@ impl SimulatorTrainer {
             Simulator::FaceSwap(swap) => {
                 weights::save(swap, &self.config.face_swap_config(), dir, name)?;
             }
+            Simulator::Regenerator(regen) => {
+                let config = self.config.regenerator.clone().ok_or_else(|| {
+                    TrainError::Config("a regenerator was trained without its config".into())
+                })?;
+                weights::save(regen, &config, dir, name)?;
+            }
         }
         Ok(())
     }
@@ -279,7 +302,9 @@ impl SimulatorTrainer {
     pub fn with_weights(mut self, dir: &Path) -> Result<Self, TrainError> {
         let files = weights::WeightsFiles::new(dir, self.config.weights_name());
         let record = std::fs::read(&files.record).map_err(|e| crate::io_error(&files.record, e))?;
-        let expected = if self.config.is_face_swap() {
+        let expected = if let Some(regen) = &self.config.regenerator {
+            regen.to_string()
+        } else if self.config.is_face_swap() {
             self.config.face_swap_config().to_string()
         } else {
             self.config.autoencoder.to_string()
@@ -303,6 +328,9 @@ impl SimulatorTrainer {
             }
             Simulator::FaceSwap(swap) => {
                 Simulator::FaceSwap(weights::apply_record(swap, record, &files.record)?)
+            }
+            Simulator::Regenerator(regen) => {
+                Simulator::Regenerator(weights::apply_record(regen, record, &files.record)?)
             }
         };
         Ok(self)

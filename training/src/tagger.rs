@@ -9,9 +9,12 @@ use burn::module::Module;
 use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::activation::softplus;
 use burn::tensor::{Device, Tensor, TensorData};
+use faketagger_attacks::Attack;
+use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::Simulator;
 use faketagger_model::noise::{NoiseConfig, NoiseOp, Noiser};
 use faketagger_model::{TaggerNet, TaggerNetConfig, weights};
+use image::imageops::FilterType;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -56,6 +59,15 @@ pub struct TaggerTrainingConfig {
     /// Seed of every random draw (weights, batches, bits, attacks).
     #[config(default = 42)]
     pub seed: u64,
+    /// Real attacks (`faketagger attack` texts: `webp:50`, `palette:256`, `jpeg:50+grey`, …)
+    /// trained through with the straight-through estimator `x + (attack(x) − x).detach()`
+    /// (SepMark, DiffMark): the forward pass is the real attack, the gradient the identity.
+    #[config(default = "Vec::new()")]
+    pub real_attacks: Vec<String>,
+    /// Fraction of batches sent through one of `real_attacks` (drawn uniformly) instead of the
+    /// attack layers.
+    #[config(default = 0.0)]
+    pub real_attack: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -72,7 +84,30 @@ impl TaggerTrainingConfig {
                 self.simulator
             )));
         }
+        if !(0.0..=1.0).contains(&self.real_attack) {
+            return Err(TrainError::Config(format!(
+                "real_attack must be a fraction in 0..=1, not {}",
+                self.real_attack
+            )));
+        }
+        if self.real_attack > 0.0 && self.real_attacks.is_empty() {
+            return Err(TrainError::Config(
+                "real_attack > 0 needs a list of real_attacks".into(),
+            ));
+        }
+        self.parsed_real_attacks()?;
         crate::check_learning_rate(self.learning_rate)
+    }
+
+    /// `real_attacks`, parsed.
+    pub fn parsed_real_attacks(&self) -> Result<Vec<Attack>, TrainError> {
+        self.real_attacks
+            .iter()
+            .map(|t| {
+                t.parse::<Attack>()
+                    .map_err(|e| TrainError::Config(format!("real_attacks: {e}")))
+            })
+            .collect()
     }
 }
 
@@ -112,6 +147,7 @@ pub struct TaggerTrainer {
     net: TaggerNet,
     optimizer: ModuleOptimizer,
     noiser: Noiser,
+    real_attacks: Vec<Attack>,
     simulators: Vec<Simulator>,
     device: Device,
     step: usize,
@@ -125,6 +161,7 @@ impl TaggerTrainer {
         let net = faketagger_model::init_seeded(&device, config.seed, |d| config.net.init(d));
         Ok(Self {
             noiser: Noiser::new(config.noise.clone(), &device),
+            real_attacks: config.parsed_real_attacks()?,
             optimizer: AdamConfig::new().init(),
             simulators: Vec::new(),
             net,
@@ -159,6 +196,7 @@ impl TaggerTrainer {
             ));
         }
         self.noiser = Noiser::new(config.noise.clone(), &self.device);
+        self.real_attacks = config.parsed_real_attacks()?;
         self.config = config;
         Ok(())
     }
@@ -243,7 +281,12 @@ impl TaggerTrainer {
             &self.device,
         );
         let simulate = !self.simulators.is_empty() && rng.random::<f32>() < self.config.simulator;
-        let ops = if simulate {
+        // drawn only when real attacks are on, so that older runs keep their random stream
+        let real = (!simulate && self.config.real_attack > 0.0)
+            .then(|| rng.random::<f32>() < self.config.real_attack)
+            .unwrap_or(false)
+            .then(|| self.real_attacks[rng.random_range(0..self.real_attacks.len())].clone());
+        let ops = if simulate || real.is_some() {
             Vec::new()
         } else {
             self.noiser.sample(rng)
@@ -259,6 +302,12 @@ impl TaggerTrainer {
             (
                 sim.forward(tagged, variant),
                 format!("simulator{which}:{variant}"),
+            )
+        } else if let Some(attack) = real {
+            let seed = rng.random();
+            (
+                straight_through(&attack, tagged, &cover, seed),
+                attack.to_string(),
             )
         } else {
             let names: Vec<String> = ops.iter().map(ToString::to_string).collect();
@@ -337,6 +386,42 @@ pub fn random_bits(batch: usize, bits: usize, rng: &mut impl Rng, device: &Devic
         .map(|_| if rng.random::<bool>() { 1.0 } else { -1.0 })
         .collect();
     Tensor::from_data(TensorData::new(data, [batch, bits]), device)
+}
+
+/// A real (non-differentiable) attack in a training graph: forward, the attack itself on the
+/// 8-bit images (each resized back to the batch's side when it changes the size; `@photo`
+/// canvases use the next cover of the batch); backward, the identity:
+/// `x + (attack(x) − x).detach()`.
+///
+/// # Shapes
+/// - `x`, `cover`: `[B, 3, H, W]` in 0..1; returns the same shape.
+pub fn straight_through(attack: &Attack, x: Tensor<4>, cover: &Tensor<4>, seed: u64) -> Tensor<4> {
+    let [_, _, h, w] = x.dims();
+    let device = x.device();
+    let images = to_images(x.clone().detach());
+    let covers = to_images(cover.clone().detach());
+    let attacked: Vec<image::RgbImage> = images
+        .iter()
+        .enumerate()
+        .map(|(k, img)| {
+            let backdrop = image::DynamicImage::ImageRgb8(covers[(k + 1) % covers.len()].clone());
+            let out = attack
+                .apply_on(
+                    &image::DynamicImage::ImageRgb8(img.clone()),
+                    seed ^ k as u64,
+                    Some(&backdrop),
+                )
+                // an attack that cannot apply (too small a result) leaves the image as it is
+                .map_or_else(|_| img.clone(), |d| d.to_rgb8());
+            if out.dimensions() == (w as u32, h as u32) {
+                out
+            } else {
+                image::imageops::resize(&out, w as u32, h as u32, FilterType::Triangle)
+            }
+        })
+        .collect();
+    let real = from_images(&attacked, &device);
+    x.clone() + (real - x.detach())
 }
 
 /// Tags `cover` with `bits` at `strength`: residual added, clamped to 0..1 and quantised to 8 bits

@@ -1,6 +1,7 @@
 //! Training tests on small synthetic data (no dataset needed), flex backend.
 #![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
+use burn::tensor::Tensor;
 use faketagger_model::noise::{NoiseConfig, NoiseOp};
 use faketagger_model::{Backend, DecoderConfig, EncoderConfig, TaggerNetConfig, weights};
 use rand::rngs::StdRng;
@@ -386,8 +387,8 @@ fn the_ssim_loss_matches_the_reported_ssim() {
 /// The shared CelebA crops, or `None` (skipped) when they are not beside the project; under
 /// `CI=true` their absence fails the test instead.
 fn shared_faces_dir() -> Option<std::path::PathBuf> {
-    let dir =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/datasets/celeba-faces128");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../shared/datasets/celeba-faces128");
     if dir.join("meta.csv").exists() {
         return Some(dir);
     }
@@ -400,15 +401,18 @@ fn shared_faces_dir() -> Option<std::path::PathBuf> {
     None
 }
 
-/// Issue 16: the differentiable JPEG (`noise::jpeg`) grades a decoder as the real 4:2:0 encoder
-/// (`faketagger_attacks::Attack::Jpeg`, libjpeg's tables and chroma averaging) does: v1's bit
-/// accuracy on 48 val faces through each, within 2 points at q30–q90.
+/// Issue 16: each differentiable stand-in (`faketagger_model::noise`) grades a decoder as its real
+/// twin (`faketagger_attacks::Attack`) does: v1's bit accuracy on 48 val faces through each,
+/// within 2 points; and the pixels agree (mean |Δ| in 8-bit steps, bounded per row). The real
+/// twins' outputs are brought back to 128² as the engine's decoder does (triangle filter).
 #[test]
-fn jpeg_stand_in_grades_like_the_real_420_encoder() {
+fn stand_ins_grade_like_their_real_twins() {
     use faketagger_attacks::Attack;
     use faketagger_model::images::{from_images, to_images};
     use faketagger_model::noise::jpeg::{DiffJpeg, Rounding};
+    use faketagger_model::noise::{NoiseConfig, Noiser};
     use image::DynamicImage;
+    use image::imageops::FilterType;
 
     use crate::validate::{Recovery, codewords};
 
@@ -428,30 +432,164 @@ fn jpeg_stand_in_grades_like_the_real_420_encoder() {
     let indices: Vec<usize> = (0..faces.len()).collect();
     let tagged = crate::tagger::embed(&net, faces.batch(&indices, &[], &device), bits, 1.0);
     let tagged_images = to_images(tagged.clone());
-    let stand_in = DiffJpeg::new(&device);
-    let mut report = Vec::new();
+    let jpeg = DiffJpeg::new(&device);
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let op = |o: NoiseOp| {
+        let t = tagged.clone();
+        let noiser = noiser.clone();
+        move || noiser.apply_op(t.clone(), &t, o, &mut StdRng::seed_from_u64(0))
+    };
+    let white_10 = NoiseOp::Border {
+        sides: [0.1; 4],
+        fill: 1.0,
+    };
+    let uneven_black = NoiseOp::Border {
+        sides: [0.02, 0.15, 0.08, 0.04],
+        fill: 0.0,
+    };
+    // (row, stand-in, real twin, largest mean |Δ| in 8-bit steps)
+    let mut rows: Vec<(String, Box<dyn Fn() -> Tensor<4>>, Attack, f64)> = Vec::new();
     for quality in [30u8, 50, 70, 90] {
+        let (t, jpeg) = (tagged.clone(), jpeg.clone());
+        rows.push((
+            format!("jpeg:{quality}"),
+            Box::new(move || {
+                jpeg.forward(t.clone(), f32::from(quality), Rounding::StraightThrough)
+            }),
+            Attack::Jpeg(quality),
+            1.5,
+        ));
+    }
+    rows.push((
+        "grey".into(),
+        Box::new(op(NoiseOp::Grey)),
+        Attack::Grey,
+        0.6,
+    ));
+    rows.push((
+        "border:0.1@white".into(),
+        Box::new(op(white_10)),
+        "border:0.1@white".parse().unwrap(),
+        1.5,
+    ));
+    rows.push((
+        "border:0.02/0.15/0.08/0.04@black".into(),
+        Box::new(op(uneven_black)),
+        "border:0.02/0.15/0.08/0.04@black".parse().unwrap(),
+        1.5,
+    ));
+    for degrees in [3.0f32, -7.0] {
+        rows.push((
+            format!("rotate:{degrees}"),
+            Box::new(op(NoiseOp::Rotate { degrees })),
+            Attack::Rotate(degrees),
+            // three 1-D interpolations (the shears) smooth a little more than one bilinear
+            // sample: measured 1.74 at 3°, 1.64 at −7°
+            2.0,
+        ));
+    }
+    let mut report = Vec::new();
+    let mut failures = Vec::new();
+    for (name, stand_in, twin, max_diff) in &rows {
+        let differentiable = stand_in();
+        let stand_in_images = to_images(differentiable.clone());
         let mut through_stand_in = Recovery::default();
-        let differentiable = stand_in.forward(
-            tagged.clone(),
-            f32::from(quality),
-            Rounding::StraightThrough,
-        );
         through_stand_in.add(&net, &codec, differentiable, &words, &tags);
         let real: Vec<image::RgbImage> = tagged_images
             .iter()
             .map(|img| {
-                Attack::Jpeg(quality)
+                let out = twin
                     .apply(&DynamicImage::ImageRgb8(img.clone()), 0)
                     .unwrap()
-                    .to_rgb8()
+                    .to_rgb8();
+                image::imageops::resize(&out, 128, 128, FilterType::Triangle)
             })
             .collect();
+        let diff: f64 = real
+            .iter()
+            .zip(&stand_in_images)
+            .flat_map(|(a, b)| a.as_raw().iter().zip(b.as_raw()))
+            .map(|(&a, &b)| f64::from(a.abs_diff(b)))
+            .sum::<f64>()
+            / (real.len() * 128 * 128 * 3) as f64;
         let mut through_real = Recovery::default();
         through_real.add(&net, &codec, from_images(&real, &device), &words, &tags);
         let (s, r) = (through_stand_in.bit_accuracy(), through_real.bit_accuracy());
-        report.push(format!("q{quality}: stand-in {s:.4}, real 4:2:0 {r:.4}"));
-        eprintln!("{}", report.last().unwrap());
-        assert!((s - r).abs() <= 0.02, "{}", report.join("; "));
+        let line = format!("{name}: bits stand-in {s:.4}, real {r:.4}; mean |Δ| {diff:.3}");
+        eprintln!("{line}");
+        if (s - r).abs() > 0.02 || diff > *max_diff {
+            failures.push(line.clone());
+        }
+        report.push(line);
     }
+    assert!(failures.is_empty(), "{}", failures.join("; "));
+}
+
+/// Gradients reach the input through every new stand-in and through the straight-through
+/// estimator, whose gradient is exactly the identity.
+#[test]
+fn new_attack_layers_and_real_attacks_pass_gradients() {
+    use faketagger_model::noise::{NoiseConfig, Noiser};
+
+    let device = Backend::Flex.device().unwrap().autodiff();
+    let faces = synthetic_faces(2, 5);
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let mut rng = StdRng::seed_from_u64(3);
+    let weights_data: Vec<f32> = (0..2 * 3 * SIDE * SIDE).map(|_| rng.random()).collect();
+    let w = Tensor::<4>::from_data(
+        burn::tensor::TensorData::new(weights_data.clone(), [2, 3, SIDE, SIDE]),
+        &device,
+    );
+    let grad_of = |f: &dyn Fn(Tensor<4>) -> Tensor<4>| -> Vec<f32> {
+        let x = faces.batch(&[0, 1], &[], &device).require_grad();
+        let loss = (f(x.clone()) * w.clone()).sum();
+        let grads = loss.backward();
+        x.grad(&grads)
+            .expect("a gradient")
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap()
+    };
+    for op in [
+        NoiseOp::Grey,
+        NoiseOp::Border {
+            sides: [0.1, 0.0, 0.2, 0.05],
+            fill: 1.0,
+        },
+        NoiseOp::Rotate { degrees: 5.0 },
+    ] {
+        let g = grad_of(&|x| noiser.apply_op(x.clone(), &x, op, &mut StdRng::seed_from_u64(0)));
+        let norm: f32 = g.iter().map(|v| v * v).sum::<f32>().sqrt();
+        assert!(norm.is_finite() && norm > 1.0, "{op}: |grad| = {norm}");
+    }
+    let attack: faketagger_attacks::Attack = "webp:50+palette:64".parse().unwrap();
+    let cover = faces.batch(&[0, 1], &[], &device);
+    let g = grad_of(&|x| crate::tagger::straight_through(&attack, x, &cover, 0));
+    assert_eq!(
+        g, weights_data,
+        "straight-through: the gradient is the identity"
+    );
+    // and the forward pass is the real attack
+    let x = faces.batch(&[0, 1], &[], &device);
+    let out = faketagger_model::images::to_images(crate::tagger::straight_through(
+        &attack,
+        x.clone(),
+        &cover,
+        0,
+    ));
+    let real = attack
+        .apply(&image::DynamicImage::ImageRgb8(faces.image(0)), 0)
+        .unwrap()
+        .to_rgb8();
+    let max_diff = out[0]
+        .as_raw()
+        .iter()
+        .zip(real.as_raw())
+        .map(|(&a, &b)| a.abs_diff(b))
+        .max()
+        .unwrap();
+    assert!(
+        max_diff <= 1,
+        "forward differs from the real attack by {max_diff}"
+    );
 }

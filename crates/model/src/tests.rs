@@ -329,3 +329,72 @@ fn a_scaled_encoder_scales_its_residual_exactly() {
     let size: f32 = base.abs().max().into_scalar();
     assert!(size > 0.0 && diff <= 1e-5 * size, "{diff} vs {size}");
 }
+
+#[test]
+fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
+    use crate::noise::regenerator::{RegeneratorConfig, quantise_latent};
+    use crate::noise::simulators::{REGENERATOR_NAME, Simulator};
+
+    // TAESD's own layout (width 64, 8×, 3 blocks a stage) costs about 8 GMAC per 128² face
+    let taesd = RegeneratorConfig::new().with_width(64);
+    assert!(
+        (7.5e9..8.5e9).contains(&(taesd.macs() as f64)),
+        "{}",
+        taesd.macs()
+    );
+    let device = device();
+    for (latent, downsamples) in [(4, 3), (16, 3), (4, 2)] {
+        let config = RegeneratorConfig::new()
+            .with_resolution(32)
+            .with_width(8)
+            .with_latent_channels(latent)
+            .with_downsamples(downsamples)
+            .with_blocks(1);
+        let net = config.init(&device);
+        let x = image_tensor(32, 3, &device);
+        let code = net.encode(x.clone());
+        assert_eq!(
+            code.dims(),
+            [1, latent, 32 >> downsamples, 32 >> downsamples]
+        );
+        assert_eq!(net.forward(x).dims(), [1, 3, 32, 32]);
+    }
+    // stored latents take at most 256 values, spread over ±3
+    let wide = Tensor::<4>::from_data(
+        TensorData::new(
+            (0..1000)
+                .map(|i| i as f32 / 50.0 - 10.0)
+                .collect::<Vec<_>>(),
+            [1, 1, 10, 100],
+        ),
+        &device,
+    );
+    let mut stored = to_vec(quantise_latent(wide));
+    stored.sort_by(f32::total_cmp);
+    stored.dedup();
+    assert!(
+        stored.len() <= 256 && stored.len() > 200,
+        "{}",
+        stored.len()
+    );
+    assert!((stored[0] + 3.0).abs() < 1e-5 && (stored[stored.len() - 1] - 3.0).abs() < 1e-5);
+    // saved and loaded as a simulator
+    let dir = tempfile::tempdir().unwrap();
+    let config = RegeneratorConfig::new()
+        .with_resolution(32)
+        .with_width(8)
+        .with_blocks(1);
+    let net = config.init(&device);
+    weights::save(net.clone(), &config, dir.path(), REGENERATOR_NAME).unwrap();
+    let loaded = Simulator::load(dir.path(), &device).unwrap();
+    assert!(matches!(loaded, Simulator::Regenerator(_)));
+    let x = image_tensor(32, 4, &device);
+    let (a, b) = (to_vec(net.forward(x.clone())), to_vec(loaded.forward(x, 0)));
+    assert!(a.iter().zip(&b).all(|(p, q)| (p - q).abs() < 1e-6));
+    assert!(
+        RegeneratorConfig::new()
+            .with_resolution(100)
+            .validate()
+            .is_err()
+    );
+}

@@ -136,9 +136,13 @@ impl DiffJpeg {
     }
 }
 
+/// Rec. 601 luma as a channel-map row (JPEG's Y, a grey copy's value; `faketagger_attacks::LUMA_601`
+/// is the same standard on the side of the real attacks, which has no tensors).
+pub const LUMA: [f32; 4] = [0.299, 0.587, 0.114, 0.0];
+
 /// JFIF RGB → YCbCr (offsets applied by the caller's level shift), rows = output channel.
 const RGB_TO_YCBCR: [[f32; 4]; 3] = [
-    [0.299, 0.587, 0.114, 0.0],
+    LUMA,
     [-0.168_736, -0.331_264, 0.5, 128.0],
     [0.5, -0.418_688, -0.081_312, 128.0],
 ];

@@ -6,6 +6,7 @@
 //! caller's seeded RNG on the host, so a training run is reproducible on any backend.
 
 pub mod jpeg;
+pub mod regenerator;
 pub mod simulators;
 
 use std::fmt;
@@ -90,6 +91,22 @@ pub struct NoiseConfig {
     /// Attacks chained per batch: 1 to this many.
     #[config(default = 2)]
     pub max_combined: usize,
+    /// Weight of a grey copy (Rec. 601 luma in every channel).
+    #[config(default = 0.0)]
+    pub grey: f32,
+    /// Weight of a border: the image padded with a flat colour, then resized back (as a
+    /// decoder resizes a bordered photo).
+    #[config(default = 0.0)]
+    pub border: f32,
+    /// Largest border on one side, as a fraction of that side.
+    #[config(default = 0.2)]
+    pub border_max: f32,
+    /// Weight of rotation about the centre (black corners).
+    #[config(default = 0.0)]
+    pub rotate: f32,
+    /// Largest rotation drawn, in degrees either way.
+    #[config(default = 10.0)]
+    pub rotate_max: f32,
 }
 
 impl NoiseConfig {
@@ -107,7 +124,7 @@ impl NoiseConfig {
             .with_max_combined(1)
     }
 
-    fn weights(&self) -> [(NoiseKind, f32); 9] {
+    fn weights(&self) -> [(NoiseKind, f32); 12] {
         [
             (NoiseKind::Identity, self.identity),
             (NoiseKind::Jpeg, self.jpeg),
@@ -118,6 +135,10 @@ impl NoiseConfig {
             (NoiseKind::Noise, self.noise),
             (NoiseKind::Colour, self.colour),
             (NoiseKind::CoverMix, self.cover_mix),
+            // later kinds go last: a draw with their weights at 0 is the draw it was before
+            (NoiseKind::Grey, self.grey),
+            (NoiseKind::Border, self.border),
+            (NoiseKind::Rotate, self.rotate),
         ]
     }
 
@@ -155,6 +176,8 @@ impl NoiseConfig {
                 (0.0..=0.5).contains(&self.noise_sigma_max),
             ),
             ("cover_mix_max", (0.0..=1.0).contains(&self.cover_mix_max)),
+            ("border_max", (0.0..=0.5).contains(&self.border_max)),
+            ("rotate_max", (0.0..=45.0).contains(&self.rotate_max)),
             ("max_combined", self.max_combined >= 1),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
@@ -185,6 +208,12 @@ pub enum NoiseKind {
     Colour,
     /// Blend with the cover.
     CoverMix,
+    /// Grey copy.
+    Grey,
+    /// Flat border, resized back.
+    Border,
+    /// Rotation with black corners.
+    Rotate,
 }
 
 /// One attack with its parameters drawn.
@@ -246,6 +275,22 @@ pub enum NoiseOp {
         /// Cover share.
         alpha: f32,
     },
+    /// Every channel replaced by the Rec. 601 luma.
+    Grey,
+    /// Padded by these fractions of the height (top, bottom) and width (right, left) with the
+    /// flat grey level `fill` (0 black … 1 white), then resized back to the input's size.
+    Border {
+        /// Fractions added: top, right, bottom, left.
+        sides: [f32; 4],
+        /// Grey level of the border.
+        fill: f32,
+    },
+    /// Rotation about the centre by `degrees` (positive: as the real `rotate` attack turns),
+    /// bilinear, black outside the image.
+    Rotate {
+        /// Angle.
+        degrees: f32,
+    },
 }
 
 impl fmt::Display for NoiseOp {
@@ -260,6 +305,13 @@ impl fmt::Display for NoiseOp {
             NoiseOp::Noise { sigma } => write!(f, "noise:{sigma:.3}"),
             NoiseOp::Colour { .. } => write!(f, "colour"),
             NoiseOp::CoverMix { alpha } => write!(f, "cover-mix:{alpha:.2}"),
+            NoiseOp::Grey => write!(f, "grey"),
+            NoiseOp::Border { sides, fill } => write!(
+                f,
+                "border:{:.2}/{:.2}/{:.2}/{:.2}@{fill:.2}",
+                sides[0], sides[1], sides[2], sides[3]
+            ),
+            NoiseOp::Rotate { degrees } => write!(f, "rotate:{degrees:.1}"),
         }
     }
 }
@@ -362,6 +414,19 @@ impl Noiser {
             NoiseKind::CoverMix => NoiseOp::CoverMix {
                 alpha: uniform(rng, 0.0, c.cover_mix_max),
             },
+            NoiseKind::Grey => NoiseOp::Grey,
+            NoiseKind::Border => NoiseOp::Border {
+                sides: std::array::from_fn(|_| uniform(rng, 0.0, c.border_max)),
+                // white and black as often as any other grey: the usual borders
+                fill: match rng.random_range(0..3) {
+                    0 => 1.0,
+                    1 => 0.0,
+                    _ => rng.random(),
+                },
+            },
+            NoiseKind::Rotate => NoiseOp::Rotate {
+                degrees: uniform(rng, -c.rotate_max, c.rotate_max),
+            },
         }
     }
 
@@ -408,10 +473,7 @@ impl Noiser {
             NoiseOp::Resize { scale } => {
                 let scale = scale.clamp(0.05, 1.0);
                 let (sh, sw) = (scaled(h, scale), scaled(w, scale));
-                // anti-aliasing of a triangle (bilinear) filter widened by 1/scale, as PIL does
-                let sigma = (0.41 / scale).powi(2) - 0.41f32.powi(2);
-                let x = self.blur(x, sigma.max(0.0).sqrt());
-                resize(resize(x, [sh, sw]), [h, w])
+                resize(self.downscale(x, [sh, sw]), [h, w])
             }
             NoiseOp::Crop { area, x: px, y: py } => {
                 let [y0, x0, ch, cw] = window([h, w], area.clamp(0.01, 1.0), [px, py]);
@@ -448,7 +510,37 @@ impl Noiser {
             NoiseOp::CoverMix { alpha } => {
                 x.mul_scalar(1.0 - alpha) + cover.clone().mul_scalar(alpha)
             }
+            NoiseOp::Grey => {
+                let luma = jpeg::LUMA;
+                jpeg::mix_channels(x, &[luma, luma, luma], &self.device)
+            }
+            NoiseOp::Border { sides, fill } => {
+                let px = |f: f32, n: usize| (f.clamp(0.0, 1.0) * n as f32).round() as usize;
+                let [top, right, bottom, left] = [
+                    px(sides[0], h),
+                    px(sides[1], w),
+                    px(sides[2], h),
+                    px(sides[3], w),
+                ];
+                let padded = pad(x, [top, right, bottom, left], fill.clamp(0.0, 1.0));
+                self.downscale(padded, [h, w])
+            }
+            NoiseOp::Rotate { degrees } => rotate(x, degrees),
         }
+    }
+
+    /// Resize to a smaller `size` with the anti-aliasing of a triangle filter widened by the
+    /// scale, as PIL and `image` do (a plain bilinear resize aliases).
+    fn downscale(&self, x: Tensor<4>, size: [usize; 2]) -> Tensor<4> {
+        let [_, _, h, w] = x.dims();
+        let scale = (size[0] as f32 / h as f32).min(size[1] as f32 / w as f32);
+        let x = if scale < 1.0 {
+            let sigma = (0.41 / scale).powi(2) - 0.41f32.powi(2);
+            self.blur(x, sigma.max(0.0).sqrt())
+        } else {
+            x
+        };
+        resize(x, size)
     }
 
     /// Gaussian blur per channel, normalised at the borders (no darkening by zero padding).
@@ -547,6 +639,86 @@ fn bilinear_matrix(from: usize, to: usize, device: &Device) -> Tensor<2> {
         m[i1 * to + j] += t;
     }
     Tensor::from_data(TensorData::new(m, [from, to]), device)
+}
+
+/// `x` on a larger canvas of grey level `value`: `pad` = pixels (top, right, bottom, left).
+///
+/// # Shapes
+/// - `x`: `[B, C, H, W]`; returns `[B, C, H + top + bottom, W + left + right]`.
+pub fn pad(x: Tensor<4>, [top, right, bottom, left]: [usize; 4], value: f32) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let device = x.device();
+    let strip = |rows: usize, cols: usize| Tensor::<4>::full([b, c, rows, cols], value, &device);
+    let mut row = vec![x];
+    if left > 0 {
+        row.insert(0, strip(h, left));
+    }
+    if right > 0 {
+        row.push(strip(h, right));
+    }
+    let x = Tensor::cat(row, 3);
+    let wide = w + left + right;
+    let mut column = vec![x];
+    if top > 0 {
+        column.insert(0, strip(top, wide));
+    }
+    if bottom > 0 {
+        column.push(strip(bottom, wide));
+    }
+    Tensor::cat(column, 2)
+}
+
+/// Rotation about the centre by `degrees`, bilinear, zero (black) outside: three shears
+/// (Paeth, "A fast algorithm for general raster rotation", 1986), each a batch of per-row
+/// interpolation matrices, so that the gradient exists on every backend. Same convention as
+/// the real `rotate` attack: output pixel p samples the source at c + R(p − c).
+///
+/// # Shapes
+/// - `x`: `[B, C, H, W]`; returns the same shape.
+pub fn rotate(x: Tensor<4>, degrees: f32) -> Tensor<4> {
+    if degrees == 0.0 {
+        return x;
+    }
+    let [_, _, h, w] = x.dims();
+    // the intermediate shears move corners out by up to tan(θ/2)·side: keep them on a margin
+    let theta = degrees.to_radians();
+    let margin = ((theta / 2.0).tan().abs() * h.max(w) as f32).ceil() as usize + 1;
+    let x = pad(x, [margin; 4], 0.0);
+    // source = Sx(a)·Sy(b)·Sx(a)·output, a = tan(θ/2), b = −sin θ
+    let (a, b) = ((theta / 2.0).tan(), -theta.sin());
+    let x = shear_rows(x, a);
+    let x = shear_rows(x.swap_dims(2, 3), b).swap_dims(2, 3);
+    let x = shear_rows(x, a);
+    let [bs, c, ph, pw] = x.dims();
+    x.slice([0..bs, 0..c, margin..ph - margin, margin..pw - margin])
+}
+
+/// Each row y of `x` sampled at column j + k·(y − cy) (linear interpolation, zero outside).
+fn shear_rows(x: Tensor<4>, k: f32) -> Tensor<4> {
+    let [b, c, h, w] = x.dims();
+    let device = x.device();
+    let cy = (h as f32 - 1.0) / 2.0;
+    let mut m = vec![0.0f32; h * w * w];
+    for y in 0..h {
+        let offset = k * (y as f32 - cy);
+        for j in 0..w {
+            let src = j as f32 + offset;
+            let i0 = src.floor();
+            let t = src - i0;
+            for (i, weight) in [(i0, 1.0 - t), (i0 + 1.0, t)] {
+                if i >= 0.0 && i < w as f32 {
+                    m[(y * w + i as usize) * w + j] += weight;
+                }
+            }
+        }
+    }
+    let m = Tensor::<3>::from_data(TensorData::new(m, [h, w, w]), &device);
+    // [B, C, H, W] → [H, B·C, W] × [H, W, W] → back
+    x.permute([2, 0, 1, 3])
+        .reshape([h, b * c, w])
+        .matmul(m)
+        .reshape([h, b, c, w])
+        .permute([1, 2, 0, 3])
 }
 
 /// Saturation scaling around the luma and hue rotation in YIQ, as one affine channel map.

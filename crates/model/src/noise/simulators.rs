@@ -7,7 +7,10 @@
 //!   identity, each decoder trained to rebuild its own identity; a swap encodes a face of
 //!   identity A and decodes it with identity B's decoder.
 //!
-//! Both are trained by the training pipeline and loaded through [`crate::weights`].
+//! - [`Regenerator`]: an autoencoder of the TAESD layout with an 8-bit latent
+//!   ([`super::regenerator`]), what latent-diffusion pipelines and "AI enhance" do to a photo.
+//!
+//! All are trained by the training pipeline and loaded through [`crate::weights`].
 
 use burn::config::Config;
 use burn::module::Module;
@@ -18,6 +21,7 @@ use burn::nn::{
 use burn::tensor::activation::{leaky_relu, sigmoid};
 use burn::tensor::{Device, Tensor};
 
+use super::regenerator::{Regenerator, RegeneratorConfig};
 use crate::model::IMAGE_CHANNELS;
 
 const LEAKY_SLOPE: f64 = 0.2;
@@ -256,6 +260,8 @@ impl FaceSwap {
 pub const AUTOENCODER_NAME: &str = "autoencoder";
 /// File stem of a face-swap model in a weights directory.
 pub const FACESWAP_NAME: &str = "faceswap";
+/// File stem of a regenerator's weights.
+pub const REGENERATOR_NAME: &str = "regenerator";
 
 /// A trained simulator, as loaded from a weights directory.
 // one is held per loaded model: the variants' size difference costs nothing worth a box
@@ -266,11 +272,25 @@ pub enum Simulator {
     Autoencoder(Autoencoder),
     /// A face-swap model: renders a face as one of its identities.
     FaceSwap(FaceSwap),
+    /// A regenerator (TAESD layout, 8-bit latent): what latent-diffusion pipelines do.
+    Regenerator(Regenerator),
 }
 
 impl Simulator {
-    /// Loads the simulator in `dir`: `autoencoder.{json,bpk}` or `faceswap.{json,bpk}`.
+    /// Loads the simulator in `dir`: `autoencoder.{json,bpk}`, `faceswap.{json,bpk}` or
+    /// `regenerator.{json,bpk}`.
     pub fn load(dir: &std::path::Path, device: &Device) -> Result<Self, crate::ModelError> {
+        if crate::weights::WeightsFiles::new(dir, REGENERATOR_NAME)
+            .config
+            .is_file()
+        {
+            let (_, regen) =
+                crate::weights::load(dir, REGENERATOR_NAME, device, |c: &RegeneratorConfig, d| {
+                    c.validate()?;
+                    Ok(c.init(d))
+                })?;
+            return Ok(Simulator::Regenerator(regen));
+        }
         if crate::weights::WeightsFiles::new(dir, FACESWAP_NAME)
             .config
             .is_file()
@@ -294,7 +314,7 @@ impl Simulator {
     /// face swap.
     pub fn variants(&self) -> usize {
         match self {
-            Simulator::Autoencoder(_) => 1,
+            Simulator::Autoencoder(_) | Simulator::Regenerator(_) => 1,
             Simulator::FaceSwap(swap) => swap.identities(),
         }
     }
@@ -306,6 +326,7 @@ impl Simulator {
     pub fn forward(&self, faces: Tensor<4>, variant: usize) -> Tensor<4> {
         match self {
             Simulator::Autoencoder(ae) => ae.forward(faces),
+            Simulator::Regenerator(regen) => regen.forward(faces),
             // a validated face swap has at least two identities, so the modulo always renders
             Simulator::FaceSwap(swap) => swap
                 .render_as(faces.clone(), variant % swap.identities().max(1))
