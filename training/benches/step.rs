@@ -10,7 +10,9 @@
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use faketagger_model::noise::NoiseConfig;
-use faketagger_model::{Backend, TaggerNetConfig};
+use faketagger_model::noise::regenerator::RegeneratorConfig;
+use faketagger_model::noise::simulators::REGENERATOR_NAME;
+use faketagger_model::{Backend, TaggerNetConfig, weights};
 use faketagger_train::data::{Face, FaceSet};
 use faketagger_train::{TaggerTrainer, TaggerTrainingConfig};
 use rand::SeedableRng;
@@ -82,6 +84,21 @@ fn step(c: &mut Criterion) {
             format!("simulator {sim}"),
             standard().with_simulator(1.0),
             vec![weights.join(sim)],
+        ));
+    }
+    // the regenerators' cost does not depend on their weights: freshly initialised ones, saved
+    // where a simulator is loaded from
+    let scratch = tempfile::tempdir().unwrap();
+    for (name, latent, downsamples) in [("f8c4", 4, 3), ("f8c16", 16, 3), ("f4c4", 4, 2)] {
+        let config = RegeneratorConfig::new()
+            .with_latent_channels(latent)
+            .with_downsamples(downsamples);
+        let dir = scratch.path().join(name);
+        weights::save(config.init(&device), &config, &dir, REGENERATOR_NAME).unwrap();
+        runs.push((
+            format!("simulator regenerator {name} (width {})", config.width),
+            standard().with_simulator(1.0),
+            vec![dir],
         ));
     }
     for (name, config, simulators) in runs {

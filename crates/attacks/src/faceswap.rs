@@ -176,18 +176,7 @@ fn ellipse_mask(w: u32, h: u32, lm: &Landmarks) -> Vec<f32> {
 }
 
 fn bilinear(img: &Rgba32FImage, [x, y]: [f32; 2]) -> Option<[f32; 3]> {
-    let (w, h) = img.dimensions();
-    if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
-        return None;
-    }
-    let (x0, y0) = (x.floor() as u32, y.floor() as u32);
-    let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
-    let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let p = |x, y| img.get_pixel(x, y).0;
-    let (a, b, c, d) = (p(x0, y0), p(x1, y0), p(x0, y1), p(x1, y1));
-    Some(std::array::from_fn(|k| {
-        (a[k] * (1.0 - fx) + b[k] * fx) * (1.0 - fy) + (c[k] * (1.0 - fx) + d[k] * fx) * fy
-    }))
+    crate::geometry::bilinear(img, x, y).map(|[r, g, b, _]| [r, g, b])
 }
 
 /// Per channel (donor mean, gain, target mean) over the face region, weighted by the mask.

@@ -107,7 +107,7 @@ pub(crate) fn screenshot(image: &DynamicImage, scale: f32) -> DynamicImage {
 }
 
 /// Bilinear sample of `src` at (x, y); outside the image: `None`.
-fn bilinear(src: &Rgba32FImage, x: f32, y: f32) -> Option<[f32; 4]> {
+pub(crate) fn bilinear(src: &Rgba32FImage, x: f32, y: f32) -> Option<[f32; 4]> {
     let (w, h) = src.dimensions();
     if x < 0.0 || y < 0.0 || x > (w - 1) as f32 || y > (h - 1) as f32 {
         return None;

@@ -47,6 +47,10 @@ pub use geometry::Sides;
 /// Smallest side an attack may produce: below it nothing meaningful is left.
 pub const MIN_SIDE: u32 = 8;
 
+/// Most pixels an attack may produce (2²⁸, 268 megapixels: a 16k × 16k photo): a border or a
+/// ×4 resize of a huge photo is refused instead of exhausting memory.
+pub const MAX_PIXELS: u64 = 1 << 28;
+
 /// The one error type of this crate.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
@@ -76,6 +80,16 @@ pub enum AttackError {
         width: u32,
         /// Resulting height.
         height: u32,
+    },
+    /// The attack would make an image of more than [`MAX_PIXELS`] pixels.
+    #[error("attack {attack} makes a {width}×{height} image, over {max} pixels", max = MAX_PIXELS)]
+    TooLarge {
+        /// The attack.
+        attack: String,
+        /// Resulting width.
+        width: u64,
+        /// Resulting height.
+        height: u64,
     },
     /// The image encoder or decoder failed (JPEG round trip).
     #[error("attack {attack}: {reason}")]
@@ -247,6 +261,12 @@ impl Attack {
             }
             Ok(fill)
         };
+        let grown = |[top, right, bottom, left]: [u32; 4]| {
+            self.check_pixels(
+                u64::from(w) + u64::from(left) + u64::from(right),
+                u64::from(h) + u64::from(top) + u64::from(bottom),
+            )
+        };
         let out = match self {
             Attack::Identity => image.clone(),
             Attack::Jpeg(quality) => codecs::jpeg(image, *quality, Chroma::Subsampled, &name)?,
@@ -271,17 +291,19 @@ impl Attack {
                 (fy * h as f32).round() as i64,
             ),
             Attack::Border(sides, fill) => {
+                grown(sides.pixels(w, h))?;
                 geometry::canvas(image, sides.pixels(w, h), fill_ok(*fill)?, backdrop)
             }
-            Attack::Letterbox(aspect, fill) => geometry::canvas(
-                image,
-                geometry::letterbox_pad(w, h, *aspect),
-                fill_ok(*fill)?,
-                backdrop,
-            ),
+            Attack::Letterbox(aspect, fill) => {
+                let pad = geometry::letterbox_pad(w, h, *aspect);
+                grown(pad)?;
+                geometry::canvas(image, pad, fill_ok(*fill)?, backdrop)
+            }
             Attack::Screenshot(scale) => {
                 let (sw, sh) = scaled(*scale, *scale);
                 self.check_size(sw, sh)?;
+                // the frame adds under a fifth of each side
+                self.check_pixels(u64::from(sw) * 6 / 5, u64::from(sh) * 6 / 5)?;
                 codecs::png8(&geometry::screenshot(image, *scale), &name)?
             }
             Attack::Blur(sigma) => image.blur(*sigma),
@@ -334,6 +356,17 @@ impl Attack {
     fn check_size(&self, width: u32, height: u32) -> Result<(), AttackError> {
         if width < MIN_SIDE || height < MIN_SIDE {
             return Err(AttackError::TooSmall {
+                attack: self.to_string(),
+                width,
+                height,
+            });
+        }
+        self.check_pixels(width.into(), height.into())
+    }
+
+    fn check_pixels(&self, width: u64, height: u64) -> Result<(), AttackError> {
+        if width.saturating_mul(height) > MAX_PIXELS {
+            return Err(AttackError::TooLarge {
                 attack: self.to_string(),
                 width,
                 height,
@@ -962,6 +995,24 @@ mod tests {
                 colours.len() <= usize::from(n) && colours.len() > usize::from(n) / 4,
                 "{n}: {}",
                 colours.len()
+            );
+        }
+    }
+
+    #[test]
+    fn attacks_that_would_make_huge_images_are_refused() {
+        // 20000 × 10000 = 200 MP: a 20% border on every side would make 392 MP
+        let wide = DynamicImage::ImageLuma8(image::GrayImage::new(20_000, 10_000));
+        for text in [
+            "border:0.2@white",
+            "resize:1.5",
+            "stretch:2/1",
+            "letterbox:9/16",
+        ] {
+            let attack: Attack = text.parse().unwrap();
+            assert!(
+                matches!(attack.apply(&wide, 0), Err(AttackError::TooLarge { .. })),
+                "{text}"
             );
         }
     }

@@ -12,8 +12,7 @@
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::PaddingConfig2d;
-use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::conv::Conv2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
@@ -31,9 +30,7 @@ fn conv3(
     bias: bool,
     device: &Device,
 ) -> Conv2d {
-    Conv2dConfig::new([channels_in, channels_out], [3, 3])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+    super::simulators::conv_config(channels_in, channels_out, 3, stride)
         .with_bias(bias)
         .init(device)
 }

@@ -30,6 +30,19 @@ const PATCH: usize = 2;
 /// Channel cap of the deepest levels.
 const MAX_WIDTH: usize = 256;
 
+/// A square convolution that keeps the size at stride 1 (padding `kernel / 2`).
+pub(super) fn conv_config(
+    channels_in: usize,
+    channels_out: usize,
+    kernel: usize,
+    stride: usize,
+) -> Conv2dConfig {
+    let pad = kernel / 2;
+    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
+        .with_stride([stride, stride])
+        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
+}
+
 fn conv(
     channels_in: usize,
     channels_out: usize,
@@ -37,11 +50,7 @@ fn conv(
     stride: usize,
     device: &Device,
 ) -> Conv2d {
-    let pad = kernel / 2;
-    Conv2dConfig::new([channels_in, channels_out], [kernel, kernel])
-        .with_stride([stride, stride])
-        .with_padding(PaddingConfig2d::Explicit(pad, pad, pad, pad))
-        .init(device)
+    conv_config(channels_in, channels_out, kernel, stride).init(device)
 }
 
 /// An autoencoder's shape. The bottleneck holds
