@@ -1,5 +1,6 @@
 //! Lossy re-encoding as platforms do it: JPEG with libjpeg's tables, quality scaling and 4:2:0
-//! chroma (or 4:4:4), lossy WebP with libwebp, and PNG's 8-bit round trip.
+//! chroma (or 4:4:4), lossy WebP with libwebp, AVIF with the system's libavif (feature `avif`) and
+//! PNG's 8-bit round trip.
 
 use image::{DynamicImage, GenericImageView};
 
@@ -105,6 +106,48 @@ pub(crate) fn webp(
     }
     .ok_or_else(|| err("decoded size differs from the input"))?;
     Ok(same_layout(back, image))
+}
+
+/// AVIF round trip through libavif (`crates/avif`) at `quality` 0–100: 8 bits, 4:2:0 chroma
+/// (4:0:0 for a grey photo), encoder speed 6; hands back the input's layout.
+pub(crate) fn avif(
+    image: &DynamicImage,
+    quality: u8,
+    attack: &dyn Fn() -> String,
+) -> Result<DynamicImage, AttackError> {
+    let err = |reason: String| AttackError::Codec {
+        attack: attack(),
+        reason,
+    };
+    #[cfg(feature = "avif")]
+    {
+        let flat = flat8(image);
+        let (w, h) = flat.dimensions();
+        let colour = flat.color().has_color();
+        let trip = faketagger_avif::round_trip(
+            flat.as_bytes(),
+            w,
+            h,
+            if colour { 3 } else { 1 },
+            quality,
+            faketagger_avif::DEFAULT_SPEED,
+        )
+        .map_err(err)?;
+        let back = if colour {
+            image::RgbImage::from_raw(w, h, trip.pixels).map(DynamicImage::ImageRgb8)
+        } else {
+            image::GrayImage::from_raw(w, h, trip.pixels).map(DynamicImage::ImageLuma8)
+        }
+        .ok_or_else(|| err("decoded size differs from the input".into()))?;
+        Ok(same_layout(back, image))
+    }
+    #[cfg(not(feature = "avif"))]
+    {
+        let _ = (image, quality);
+        Err(err(
+            "this build has no AVIF (built without the `avif` feature, which needs libavif)".into(),
+        ))
+    }
 }
 
 /// PNG round trip at 8 bits a sample (what a screenshot tool saves).

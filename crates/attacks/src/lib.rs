@@ -1,7 +1,8 @@
 //! # faketagger-attacks
 //!
 //! Real, non-differentiable attacks on images, the ones a tag must survive, done the way the world
-//! does them: JPEG as libjpeg writes it (4:2:0 chroma by default), WebP through libwebp, resizing,
+//! does them: JPEG as libjpeg writes it (4:2:0 chroma by default), WebP through libwebp, AVIF through libavif
+//! (`avif` feature, `crates/avif`), resizing,
 //! cropping, rotation and straightening, borders and canvases (a colour or another photo),
 //! letterboxing, screenshots, grey copies, colour and filter changes, palette quantisation,
 //! platform pipelines and chains of them. They drive the evaluation, the tests, the training's
@@ -159,6 +160,9 @@ pub enum Attack {
     /// Lossy WebP re-encoding (libwebp) at quality 1–100; `webp` alone means
     /// [`DEFAULT_WEBP_QUALITY`].
     Webp(u8),
+    /// AVIF re-encoding through libavif at quality 0–100 (libavif 1.x's scale, 4:2:0, encoder
+    /// speed 6), as image CDNs and browsers write it; needs the `avif` feature.
+    Avif(u8),
     /// Scaling both sides by a factor in (0, 4], bilinear with antialiasing.
     Resize(f32),
     /// Scaling width and height by different factors in (0, 4] (a non-uniform resize).
@@ -219,7 +223,7 @@ pub const DEFAULT_WEBP_QUALITY: u8 = 75;
 
 impl Attack {
     /// The kinds this crate parses, for messages.
-    pub const KINDS: &'static str = "identity, jpeg:Q (4:2:0), jpeg444:Q, webp[:Q], resize:F, \
+    pub const KINDS: &'static str = "identity, jpeg:Q (4:2:0), jpeg444:Q, webp[:Q], avif:Q, resize:F, \
         stretch:FX/FY, crop:F, rotate:DEG, straighten:DEG, shift:F[/FY], border:F[/R/B/L][@FILL], \
         letterbox:W/H[@FILL], screenshot:SCALE, blur:SIGMA, noise:SIGMA, brightness:F, \
         contrast:F, saturation:F, grey, gamma:G, sharpen:AMOUNT, median:R, palette:COLOURS, \
@@ -272,6 +276,7 @@ impl Attack {
             Attack::Jpeg(quality) => codecs::jpeg(image, *quality, Chroma::Subsampled, &name)?,
             Attack::Jpeg444(quality) => codecs::jpeg(image, *quality, Chroma::Full, &name)?,
             Attack::Webp(quality) => codecs::webp(image, *quality, &name)?,
+            Attack::Avif(quality) => codecs::avif(image, *quality, &name)?,
             Attack::Resize(f) => self.resized(image, scaled(*f, *f))?,
             Attack::Stretch(fx, fy) => self.resized(image, scaled(*fx, *fy))?,
             Attack::Crop(area) => {
@@ -411,6 +416,7 @@ impl fmt::Display for Attack {
             Attack::Jpeg(q) => write!(f, "jpeg:{q}"),
             Attack::Jpeg444(q) => write!(f, "jpeg444:{q}"),
             Attack::Webp(q) => write!(f, "webp:{q}"),
+            Attack::Avif(q) => write!(f, "avif:{q}"),
             Attack::Resize(x) => write!(f, "resize:{x}"),
             Attack::Stretch(x, y) => write!(f, "stretch:{x}/{y}"),
             Attack::Crop(x) => write!(f, "crop:{x}"),
@@ -582,6 +588,7 @@ impl FromStr for Attack {
             "jpeg444" => Ok(Attack::Jpeg444(p("jpeg444").quality()?)),
             "webp" if text.is_none() => Ok(Attack::Webp(DEFAULT_WEBP_QUALITY)),
             "webp" => Ok(Attack::Webp(p("webp").quality()?)),
+            "avif" => Ok(Attack::Avif(p("avif").whole(0.0, 100.0)? as u8)),
             "resize" => Ok(Attack::Resize(p("resize").number(0.0, false, 4.0)?)),
             "stretch" => {
                 let [x, y] = p("stretch").numbers(0.0, false, 4.0)?;
@@ -678,6 +685,7 @@ mod tests {
             "identity",
             "jpeg:50",
             "webp:60",
+            "avif:30",
             "resize:0.5",
             "crop:0.8",
             "rotate:-5",
@@ -840,6 +848,28 @@ mod tests {
             "webp".parse::<Attack>().unwrap(),
             Attack::Webp(DEFAULT_WEBP_QUALITY)
         );
+    }
+
+    #[cfg(feature = "avif")]
+    #[test]
+    fn avif_keeps_layout_and_damages_more_at_low_quality() {
+        let p = photo();
+        let q80 = mean_abs_diff(&p, &Attack::Avif(80).apply(&p, 0).unwrap());
+        let q20 = mean_abs_diff(&p, &Attack::Avif(20).apply(&p, 0).unwrap());
+        assert!(0.3 < q80 && q80 < q20 && q20 < 40.0, "q80 {q80}, q20 {q20}");
+        let gray = DynamicImage::ImageLuma16(photo().to_luma16());
+        let out = Attack::Avif(50).apply(&gray, 0).unwrap();
+        assert_eq!(
+            (out.color(), out.dimensions()),
+            (gray.color(), gray.dimensions())
+        );
+    }
+
+    #[cfg(not(feature = "avif"))]
+    #[test]
+    fn avif_without_the_feature_is_a_clear_error() {
+        let e = Attack::Avif(50).apply(&photo(), 0).unwrap_err().to_string();
+        assert!(e.contains("no AVIF"), "{e}");
     }
 
     fn chroma_checkerboard() -> DynamicImage {
