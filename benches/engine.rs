@@ -68,7 +68,7 @@ fn bench_backend(c: &mut Criterion, backend: Backend) {
     batch.sample_size(10);
     batch.throughput(Throughput::Elements(BATCH as u64));
     batch.bench_function(BenchmarkId::from_parameter(BATCH), |b| {
-        b.iter(|| tagger.decode_files(black_box(&paths), threads))
+        b.iter(|| tagger.decode_files(black_box(&paths), threads, Default::default()))
     });
     batch.finish();
 }

@@ -65,6 +65,42 @@ pub enum Error {
         /// What the encoder said.
         reason: String,
     },
+    /// The image file ends before its image does: decoding it would fill the missing part.
+    #[error("{}: the {format} file is truncated: it ends before the image does", path.display())]
+    Truncated {
+        /// The file.
+        path: PathBuf,
+        /// Its format, as a name ("JPEG").
+        format: &'static str,
+    },
+    /// The photo already carries a tag; tagging it again needs an explicit choice.
+    #[error("{}: already carries tag {tag}{}", path.display(), owner.as_ref().map(|o| format!(" (registered to {o:?})")).unwrap_or_default())]
+    AlreadyTagged {
+        /// The photo.
+        path: PathBuf,
+        /// The tag it carries.
+        tag: faketagger_codec::Tag,
+        /// Its owner in the registry, when the registry knows the tag.
+        owner: Option<String>,
+    },
+    /// The tagged output, as it would be saved, does not decode to its tag: nothing is written.
+    #[error("{}: the tag does not survive being saved as {saved_as}, even at strength {strength}: nothing written", path.display())]
+    NotCarried {
+        /// The output.
+        path: PathBuf,
+        /// How it was to be saved ("JPEG q95").
+        saved_as: String,
+        /// The last strength tried (after the engine's boosts).
+        strength: f32,
+    },
+    /// A network's output could not be read: never turned into an empty residual or logits.
+    #[error("the {network} network failed: {reason}")]
+    Network {
+        /// Which network ("encoder", "decoder").
+        network: &'static str,
+        /// What went wrong.
+        reason: String,
+    },
     /// A value outside its range.
     #[error("{what} = {value}: {expected}")]
     OutOfRange {

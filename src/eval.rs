@@ -158,6 +158,7 @@ pub fn load_faces(
     crate::io::map_files(
         &paths,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
+        crate::io::ReadOptions::default(),
         |l| Ok(l.image.clone()),
     )
     .into_iter()

@@ -45,35 +45,139 @@ pub struct Metadata {
     pub exif: Option<Vec<u8>>,
 }
 
-/// Reads an image with the limits above.
+/// How images are read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ReadOptions {
+    /// Decode a file that ends before its image does (a partial download or copy), with the
+    /// missing part filled by the decoder, instead of refusing it with [`Error::Truncated`].
+    pub allow_truncated: bool,
+}
+
+/// Reads an image with the limits above; a truncated file is refused ([`Error::Truncated`]).
 pub fn read_image(path: &Path) -> Result<LoadedImage, Error> {
+    read_image_with(path, ReadOptions::default())
+}
+
+/// Reads an image with the limits above and `options`.
+pub fn read_image_with(path: &Path, options: ReadOptions) -> Result<LoadedImage, Error> {
     let io_err = |source| Error::Io {
         path: path.to_owned(),
         source,
     };
     let file = fs::File::open(path).map_err(io_err)?;
     let size = file.metadata().map_err(io_err)?.len();
-    decode(BufReader::new(file), size, path, MAX_PIXELS)
+    if size > MAX_FILE_BYTES {
+        return Err(Error::BadImage {
+            path: path.to_owned(),
+            reason: format!(
+                "the file is {size} bytes, over the limit of {MAX_FILE_BYTES} bytes for an image"
+            ),
+        });
+    }
+    let mut bytes = Vec::with_capacity(size as usize);
+    std::io::Read::read_to_end(&mut BufReader::new(file), &mut bytes).map_err(io_err)?;
+    decode(&bytes, path, MAX_PIXELS, options)
 }
+
+/// Largest image file read: [`MAX_DECODE_BYTES`], more than any 200-megapixel photo's file.
+pub const MAX_FILE_BYTES: u64 = MAX_DECODE_BYTES;
 
 /// Reads an image from memory (an upload, a request body) with the limits above and at most
 /// `max_pixels` (capped at [`MAX_PIXELS`]), checked before any pixel is decoded; `name` stands
-/// for the file in errors.
+/// for the file in errors. A truncated image is refused ([`Error::Truncated`]).
 pub fn read_image_bytes(bytes: &[u8], name: &str, max_pixels: u64) -> Result<LoadedImage, Error> {
     decode(
-        std::io::Cursor::new(bytes),
-        bytes.len() as u64,
+        bytes,
         Path::new(name),
         max_pixels.min(MAX_PIXELS),
+        ReadOptions::default(),
     )
 }
 
+/// Where a JPEG's marker walk ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum JpegEnd {
+    /// The end-of-image marker was reached.
+    Complete,
+    /// The bytes ran out first.
+    Truncated,
+}
+
+/// Walks a JPEG's markers (segments by their lengths, entropy-coded data up to the next real
+/// marker) to its end-of-image marker, so that the end marker of an EXIF thumbnail does not
+/// count. Where the structure is not what the standard says, it falls back to looking for any
+/// end marker in the rest: only bytes that run out count as truncation.
+fn jpeg_end(b: &[u8]) -> JpegEnd {
+    const MARKER: u8 = 0xFF;
+    const EOI: u8 = 0xD9;
+    const SOS: u8 = 0xDA;
+    let rest_has_eoi = |from: usize| {
+        if b.get(from..)
+            .is_some_and(|r| r.windows(2).any(|w| w == [MARKER, EOI]))
+        {
+            JpegEnd::Complete
+        } else {
+            JpegEnd::Truncated
+        }
+    };
+    let mut i = 2; // after SOI
+    loop {
+        while b.get(i) == Some(&MARKER) && b.get(i + 1) == Some(&MARKER) {
+            i += 1; // fill bytes
+        }
+        let (Some(&MARKER), Some(&marker)) = (b.get(i), b.get(i + 1)) else {
+            return if i + 1 >= b.len() {
+                JpegEnd::Truncated
+            } else {
+                rest_has_eoi(i)
+            };
+        };
+        i += 2;
+        match marker {
+            EOI => return JpegEnd::Complete,
+            // markers without a length: restart intervals, TEM, a second SOI
+            0xD0..=0xD8 | 0x01 => continue,
+            _ => {}
+        }
+        let Some(len) = b
+            .get(i..i + 2)
+            .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]])))
+        else {
+            return JpegEnd::Truncated;
+        };
+        if len < 2 {
+            return rest_has_eoi(i);
+        }
+        i += len;
+        if i > b.len() {
+            return JpegEnd::Truncated;
+        }
+        if marker == SOS {
+            // entropy-coded data: up to a marker that is not a stuffed zero, a restart or a fill
+            loop {
+                let Some(at) = b[i..].iter().position(|&x| x == MARKER) else {
+                    return JpegEnd::Truncated;
+                };
+                i += at;
+                match b.get(i + 1) {
+                    None => return JpegEnd::Truncated,
+                    Some(0x00 | 0xD0..=0xD7) => i += 2,
+                    Some(&MARKER) => i += 1,
+                    Some(_) => break,
+                }
+            }
+        }
+    }
+}
+
 fn decode(
-    reader: impl std::io::BufRead + std::io::Seek,
-    size: u64,
+    bytes: &[u8],
     path: &Path,
     max_pixels: u64,
+    options: ReadOptions,
 ) -> Result<LoadedImage, Error> {
+    let size = bytes.len();
+    let reader = std::io::Cursor::new(bytes);
     let io_err = |source| Error::Io {
         path: path.to_owned(),
         source,
@@ -93,6 +197,15 @@ fn decode(
             reason: "not a recognised image format (PNG, JPEG, WebP, TIFF, BMP)".into(),
         });
     };
+    if format == ImageFormat::Jpeg
+        && !options.allow_truncated
+        && jpeg_end(bytes) == JpegEnd::Truncated
+    {
+        return Err(Error::Truncated {
+            path: path.to_owned(),
+            format: "JPEG",
+        });
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -349,10 +462,11 @@ fn write_with_profile(
 pub fn map_files<T: Send>(
     paths: &[PathBuf],
     threads: usize,
+    options: ReadOptions,
     work: impl Fn(&LoadedImage) -> Result<T, Error> + Sync,
 ) -> Vec<Result<T, Error>> {
     par_map(paths, threads, |_, path| {
-        read_image(path).and_then(|loaded| work(&loaded))
+        read_image_with(path, options).and_then(|loaded| work(&loaded))
     })
 }
 

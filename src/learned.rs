@@ -84,13 +84,18 @@ impl LearnedScheme {
 
     /// Tags `image` with `bits`; the residual is multiplied by `strength`. Keeps the image's
     /// size, colour type, bit depth and alpha.
-    pub fn embed(&self, image: &DynamicImage, bits: &ChannelBits, strength: f32) -> DynamicImage {
-        self.apply(image, &self.residual(image, bits), strength)
+    pub fn embed(
+        &self,
+        image: &DynamicImage,
+        bits: &ChannelBits,
+        strength: f32,
+    ) -> Result<DynamicImage, Error> {
+        Ok(self.apply(image, &self.residual(image, bits)?, strength))
     }
 
     /// The encoder's residual for `image` and `bits`, scaled up to the image's size: one encoder
     /// pass, which [`LearnedScheme::apply`] can then add at any strength.
-    pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Residual {
+    pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Result<Residual, Error> {
         let r = self.resolution();
         let small = to_square(image, r);
         let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
@@ -101,17 +106,13 @@ impl LearnedScheme {
                 planar_tensor(std::slice::from_ref(&small), &self.device),
                 Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
             )
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        let (w, h) = (image.width(), image.height());
+            .into_data();
         let plane = (r * r) as usize;
-        let planes = std::array::from_fn(|c| {
-            residual
-                .get(c * plane..(c + 1) * plane)
-                .map_or_else(|| vec![0.0; (w * h) as usize], |p| bilinear(p, r, r, w, h))
-        });
-        Residual { planes }
+        let residual = tensor_values(residual, "encoder", 3 * plane)?;
+        let (w, h) = (image.width(), image.height());
+        let planes =
+            std::array::from_fn(|c| bilinear(&residual[c * plane..(c + 1) * plane], r, r, w, h));
+        Ok(Residual { planes })
     }
 
     /// `image` plus `strength` × `residual` (made for this image), clamped, in the image's
@@ -127,14 +128,14 @@ impl LearnedScheme {
     }
 
     /// Channel-bit logits (ln P(1)/P(0)) read from `image`.
-    pub fn logits(&self, image: &DynamicImage) -> Vec<f32> {
+    pub fn logits(&self, image: &DynamicImage) -> Result<Vec<f32>, Error> {
         let small = to_square(image, self.resolution());
-        self.net
+        let logits = self
+            .net
             .decoder
             .forward(planar_tensor(std::slice::from_ref(&small), &self.device))
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default()
+            .into_data();
+        tensor_values(logits, "decoder", self.channel_bits())
     }
 }
 
@@ -203,7 +204,11 @@ impl LearnedScheme {
     /// Logits of `image` put back where each placement says it sat in an uncropped original:
     /// scaled to the placement's share of the networks' square, the lost border filled by
     /// repeating the edge pixels. One decoder pass over all placements.
-    pub fn logits_placed(&self, image: &DynamicImage, placements: &[Placement]) -> Vec<Vec<f32>> {
+    pub fn logits_placed(
+        &self,
+        image: &DynamicImage,
+        placements: &[Placement],
+    ) -> Result<Vec<Vec<f32>>, Error> {
         let r = self.resolution();
         let rgb = image.to_rgb32f();
         let mut scaled: Option<((u32, u32), Rgb32FImage)> = None;
@@ -232,19 +237,39 @@ impl LearnedScheme {
         }
         let n = canvases.len();
         if n == 0 {
-            return Vec::new();
+            return Ok(Vec::new());
         }
         let batch = planar_tensor(&canvases, &self.device);
-        let logits = self
-            .net
-            .decoder
-            .forward(batch)
-            .into_data()
-            .try_to_vec::<f32>()
-            .unwrap_or_default();
-        let bits = logits.len() / n.max(1);
-        logits.chunks(bits.max(1)).map(<[f32]>::to_vec).collect()
+        let bits = self.channel_bits();
+        let logits = tensor_values(
+            self.net.decoder.forward(batch).into_data(),
+            "decoder",
+            n * bits,
+        )?;
+        Ok(logits.chunks(bits).map(<[f32]>::to_vec).collect())
     }
+}
+
+/// A network's output as `len` floats, or an error that says which network failed: a tensor that
+/// cannot be read must never become a zero residual (an untagged photo) or empty logits.
+fn tensor_values(data: TensorData, network: &'static str, len: usize) -> Result<Vec<f32>, Error> {
+    let values = data.try_to_vec::<f32>().map_err(|e| Error::Network {
+        network,
+        reason: format!("its output cannot be read as f32: {e:?}"),
+    })?;
+    if values.len() != len {
+        return Err(Error::Network {
+            network,
+            reason: format!("{} values where {len} were expected", values.len()),
+        });
+    }
+    if let Some(bad) = values.iter().find(|v| !v.is_finite()) {
+        return Err(Error::Network {
+            network,
+            reason: format!("a non-finite value ({bad}) in its output"),
+        });
+    }
+    Ok(values)
 }
 
 /// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.

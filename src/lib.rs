@@ -44,6 +44,6 @@ pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 pub use faketagger_model as model;
 pub use faketagger_registry as registry;
 pub use tagger::{
-    BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, SEARCH_RADIUS, STRENGTH_RANGE,
-    SchemeKind, Tagger, psnr,
+    BOOST, BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, MAX_BOOSTS, PSNR_FLOOR_DB,
+    SEARCH_RADIUS, STRENGTH_RANGE, Saving, SchemeKind, Tagger, psnr,
 };

@@ -13,7 +13,7 @@ use image::DynamicImage;
 use image::imageops::FilterType;
 use serde::Serialize;
 
-use crate::{Detection, Embedded, Error, Tag, Tagger};
+use crate::{Detection, Embedded, Error, Saving, Tag, Tagger};
 
 /// Fingerprint distance (bits of 64) up to which a photo is the registered one, re-encoded,
 /// rescaled or slightly edited. Measured on the 693 CelebA test faces
@@ -132,13 +132,16 @@ pub fn trace(
 /// event per registered tag.
 const TAG_DRAWS: usize = 4;
 
-/// Embeds a fresh random tag in `image` and records it, signed by `issuer`, with the tagged
-/// image's fingerprint. The record is stored before this returns, so every tagged image handed
-/// out has its record.
+/// Embeds a fresh random tag in `image`, saved as `saving` says, and records it, signed by
+/// `issuer`, with the saved image's fingerprint. The record is stored before this returns, so
+/// every tagged image handed out has its record; an output that does not carry its tag is
+/// refused ([`Error::NotCarried`]) before anything is recorded.
+#[allow(clippy::too_many_arguments)]
 pub fn embed_registered(
     tagger: &Tagger,
     image: &DynamicImage,
     strength: f32,
+    saving: &Saving<'_>,
     registry: &Registry,
     issuer: &Issuer,
     owner: &str,
@@ -147,7 +150,9 @@ pub fn embed_registered(
     let mut taken = None;
     for _ in 0..TAG_DRAWS {
         let tag = Tag::new(rand::random());
-        let embedded = tagger.embed(image, tag, strength)?;
+        let embedded = tagger
+            .embed_saved(image, tag, strength, saving)?
+            .require_carried(saving)?;
         let draft = Draft::new(tag, owner, note, fingerprint(&embedded.image));
         let record = issuer.sign(draft, now_unix());
         match registry.register(&record) {
@@ -159,4 +164,26 @@ pub fn embed_registered(
     Err(taken
         .unwrap_or_else(|| RegistryError::Database("no tag could be drawn".into()))
         .into())
+}
+
+/// Refuses to tag `image` again when it already carries a tag ([`Tagger::carried_tag`]): the
+/// error names the tag and, when `registry` holds its record, the owner. `path` names the photo.
+pub fn check_untagged(
+    tagger: &Tagger,
+    image: &DynamicImage,
+    path: &std::path::Path,
+    registry: Option<&Registry>,
+) -> Result<(), Error> {
+    let Some(tag) = tagger.carried_tag(image)? else {
+        return Ok(());
+    };
+    let owner = match registry {
+        Some(registry) => registry.lookup(tag)?.map(|found| found.record.owner),
+        None => None,
+    };
+    Err(Error::AlreadyTagged {
+        path: path.to_path_buf(),
+        tag,
+        owner,
+    })
 }

@@ -5,10 +5,11 @@ use std::sync::Arc;
 
 use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 use faketagger_model::Device;
-use image::DynamicImage;
+use image::{DynamicImage, ImageFormat};
 
 use crate::Error;
 use crate::classic::{ClassicScheme, DEFAULT_AMPLITUDE, GRIDS};
+use crate::io::{self, Metadata};
 use crate::learned::LearnedScheme;
 
 /// The weights compiled into this build ([`Tagger::builtin`]): `weights/faketagger-v1`.
@@ -48,12 +49,82 @@ pub enum SchemeKind {
 /// A tagged image and what went into it.
 #[derive(Debug, Clone)]
 pub struct Embedded {
-    /// The tagged image, same size, colour type and depth as the input.
+    /// The tagged image, same size, colour type and depth as the input; for
+    /// [`Tagger::embed_saved`], the pixels of the file as it will be read back.
     pub image: DynamicImage,
     /// The channel word that was embedded.
     pub channel_bits: ChannelBits,
-    /// PSNR of the tagged image against the input, in dB over 8-bit RGB.
+    /// PSNR of the tagged image (as saved, for [`Tagger::embed_saved`]) against the input, in dB
+    /// over 8-bit RGB.
     pub psnr: f64,
+    /// The strength the output carries: the one asked for, raised by [`BOOST`] (up to
+    /// [`MAX_BOOSTS`] times) when the output did not decode clean.
+    pub strength: f32,
+    /// Whether the output, as saved, decodes to its tag with at most a small margin of wrong
+    /// channel bits. `false` means the photo would leave untagged: callers must not hand it out
+    /// as tagged ([`Embedded::require_carried`]).
+    pub verified: bool,
+    /// The file's bytes, for [`Tagger::embed_saved`].
+    pub bytes: Option<Vec<u8>>,
+}
+
+impl Embedded {
+    /// This embedding, or [`Error::NotCarried`] when its output does not decode to its tag.
+    pub fn require_carried(self, saving: &Saving<'_>) -> Result<Self, Error> {
+        if self.verified {
+            return Ok(self);
+        }
+        Err(Error::NotCarried {
+            path: saving.path.to_path_buf(),
+            saved_as: saving.describe(),
+            strength: self.strength,
+        })
+    }
+
+    /// Whether the tag may be visible: PSNR under [`PSNR_FLOOR_DB`].
+    pub fn may_show(&self) -> bool {
+        self.psnr < PSNR_FLOOR_DB
+    }
+}
+
+/// PSNR (dB) under which a tagged photo may show its tag (flat, grey and graphic photos, where the
+/// engine had to raise the strength): the CLI and the service warn below it. The one floor of the
+/// engine; a per-photo strength aims above it.
+pub const PSNR_FLOOR_DB: f64 = 35.0;
+
+/// How a tagged photo is to be saved: [`Tagger::embed_saved`] checks the file, not the pixels
+/// before encoding.
+#[derive(Debug, Clone, Copy)]
+pub struct Saving<'a> {
+    /// The output format.
+    pub format: ImageFormat,
+    /// JPEG quality (1–100), unused by the lossless formats.
+    pub quality: u8,
+    /// ICC profile and EXIF to carry.
+    pub metadata: &'a Metadata,
+    /// The output, for errors.
+    pub path: &'a Path,
+}
+
+impl Saving<'_> {
+    /// "JPEG q95", "PNG": how the output is saved, for messages.
+    pub fn describe(&self) -> String {
+        match self.format {
+            ImageFormat::Jpeg => format!("JPEG q{}", self.quality),
+            other => other
+                .extensions_str()
+                .first()
+                .map_or_else(|| format!("{other:?}"), |ext| ext.to_ascii_uppercase()),
+        }
+    }
+
+    /// The file's bytes for `image`, and its pixels as a reader will see them.
+    fn save(&self, image: &DynamicImage) -> Result<(Vec<u8>, DynamicImage), Error> {
+        let bytes = io::encode_image(image, self.format, self.quality, self.metadata, self.path)?;
+        let name = self.path.to_string_lossy();
+        let back = io::read_image_bytes(&bytes, &name, io::MAX_PIXELS)?.image;
+        Ok((bytes, back))
+    }
 }
 
 /// What decoding an image found. "No tag" is a normal outcome, not an error.
@@ -153,8 +224,52 @@ impl Tagger {
         &self.codec
     }
 
-    /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]).
+    /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]), in memory: the check that
+    /// the tag decodes is made on the pixels. To save the result, use [`Tagger::embed_saved`].
     pub fn embed(&self, image: &DynamicImage, tag: Tag, strength: f32) -> Result<Embedded, Error> {
+        self.embed_checked(image, tag, strength, None)
+    }
+
+    /// Tags `image` and encodes it as `saving` says; the check, the strength boosts and the PSNR
+    /// are made on the file as written and read back ([`Embedded::bytes`] holds it).
+    pub fn embed_saved(
+        &self,
+        image: &DynamicImage,
+        tag: Tag,
+        strength: f32,
+        saving: &Saving<'_>,
+    ) -> Result<Embedded, Error> {
+        self.embed_checked(image, tag, strength, Some(saving))
+    }
+
+    /// The tag a photo carries as it is, without the decoder's crop search: the quick check
+    /// before tagging a photo again (one decoder pass; a tagged photo that was cropped may pass
+    /// it unnoticed, [`Tagger::decode`] finds those).
+    pub fn carried_tag(&self, image: &DynamicImage) -> Result<Option<Tag>, Error> {
+        Ok(self.decode_plain(image)?.tag())
+    }
+
+    /// The photo read as it is: the learned decoder once, or the classical grid of its size.
+    fn decode_plain(&self, image: &DynamicImage) -> Result<Decoding, Error> {
+        let logits = match &self.scheme {
+            Scheme::Learned(learned) => learned.logits(image)?,
+            Scheme::Classic(schemes) => Self::grid_for(schemes, image).extract(image),
+        };
+        Ok(self.codec.decode_soft(&logits)?)
+    }
+
+    /// Embeds, then decodes the output as it will be saved (its file read back when `saving` is
+    /// given): when the tag does not come back clean (a photo the encoder handles poorly, such
+    /// as a grey one, which drops the residual's colour, or one that JPEG saving damages), the
+    /// learned scheme raises the strength by [`BOOST`] up to [`MAX_BOOSTS`] times. The first
+    /// output that decodes is returned, else the last one with `verified: false`.
+    fn embed_checked(
+        &self,
+        image: &DynamicImage,
+        tag: Tag,
+        strength: f32,
+        saving: Option<&Saving<'_>>,
+    ) -> Result<Embedded, Error> {
         if !STRENGTH_RANGE.contains(&strength) {
             return Err(Error::OutOfRange {
                 what: "strength",
@@ -163,51 +278,51 @@ impl Tagger {
             });
         }
         let channel_bits = self.codec.encode(tag);
-        let tagged = match &self.scheme {
-            Scheme::Classic(schemes) => Self::grid_for(schemes, image).embed(
-                image,
-                &channel_bits,
-                DEFAULT_AMPLITUDE * strength,
-            ),
-            Scheme::Learned(learned) => {
-                self.embed_checked(learned, image, tag, &channel_bits, strength)?
-            }
-        };
-        let psnr = psnr(image, &tagged);
-        Ok(Embedded {
-            image: tagged,
-            channel_bits,
-            psnr,
-        })
-    }
-
-    /// Embeds with the networks, then decodes the output as it will be saved: when the tag
-    /// does not come back clean (a photo the encoder handles poorly, such as a grey one, which
-    /// drops the residual's colour), the strength is raised by [`BOOST`] up to [`MAX_BOOSTS`]
-    /// times. The first output that decodes is returned, else the last one.
-    fn embed_checked(
-        &self,
-        learned: &LearnedScheme,
-        image: &DynamicImage,
-        tag: Tag,
-        bits: &ChannelBits,
-        strength: f32,
-    ) -> Result<DynamicImage, Error> {
         // the encoder runs once; only the strength changes between attempts
-        let residual = learned.residual(image, bits);
+        let (residual, attempts) = match &self.scheme {
+            Scheme::Learned(learned) => (
+                Some((learned, learned.residual(image, &channel_bits)?)),
+                MAX_BOOSTS + 1,
+            ),
+            Scheme::Classic(_) => (None, 1),
+        };
         let mut strength = strength;
-        let mut tagged = learned.apply(image, &residual, strength);
-        for _ in 0..MAX_BOOSTS {
-            let decoded = self.codec.decode_soft(&learned.logits(&tagged))?;
-            if decoded.tag() == Some(tag)
-                && decoded.hard_bits.distance(bits) <= Some(CLEAN_MARGIN_BITS)
-            {
-                break;
+        let mut attempt = 1;
+        loop {
+            let tagged = match (&residual, &self.scheme) {
+                (Some((learned, residual)), _) => learned.apply(image, residual, strength),
+                (None, Scheme::Classic(schemes)) => Self::grid_for(schemes, image).embed(
+                    image,
+                    &channel_bits,
+                    DEFAULT_AMPLITUDE * strength,
+                ),
+                (None, Scheme::Learned(learned)) => {
+                    learned.embed(image, &channel_bits, strength)?
+                }
+            };
+            let (bytes, tagged) = match saving {
+                Some(saving) => {
+                    let (bytes, back) = saving.save(&tagged)?;
+                    (Some(bytes), back)
+                }
+                None => (None, tagged),
+            };
+            let decoded = self.decode_plain(&tagged)?;
+            let verified = decoded.tag() == Some(tag)
+                && decoded.hard_bits.distance(&channel_bits) <= Some(CLEAN_MARGIN_BITS);
+            if verified || attempt == attempts {
+                return Ok(Embedded {
+                    psnr: psnr(image, &tagged),
+                    image: tagged,
+                    channel_bits,
+                    strength,
+                    verified,
+                    bytes,
+                });
             }
             strength *= BOOST;
-            tagged = learned.apply(image, &residual, strength);
+            attempt += 1;
         }
-        Ok(tagged)
     }
 
     /// The learned scheme's decoding: the photo as it is, then, when no tag is found, the crop
@@ -217,12 +332,12 @@ impl Tagger {
         learned: &LearnedScheme,
         image: &DynamicImage,
     ) -> Result<Detection, Error> {
-        let plain = self.codec.decode_soft(&learned.logits(image))?;
+        let plain = self.codec.decode_soft(&learned.logits(image)?)?;
         if plain.tag().is_some() {
             return Ok(plain.into());
         }
         let mut best: Option<Decoding> = None;
-        for logits in learned.logits_placed(image, &crate::learned::crop_placements()) {
+        for logits in learned.logits_placed(image, &crate::learned::crop_placements())? {
             let decoding = self.codec.decode_soft(&logits)?;
             let Some(found) = decoding.found else {
                 continue;
@@ -282,13 +397,15 @@ impl Tagger {
 }
 
 impl Tagger {
-    /// Reads and decodes each file with `threads` workers; results come back in input order.
+    /// Reads (with `options`) and decodes each file with `threads` workers; results come back in
+    /// input order.
     pub fn decode_files(
         &self,
         paths: &[std::path::PathBuf],
         threads: usize,
+        options: io::ReadOptions,
     ) -> Vec<Result<Detection, Error>> {
-        crate::io::map_files(paths, threads, |loaded| self.decode(&loaded.image))
+        io::map_files(paths, threads, options, |loaded| self.decode(&loaded.image))
     }
 }
 

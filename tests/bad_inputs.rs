@@ -108,23 +108,67 @@ fn corrupt_truncated_and_foreign_files_are_refused() {
     }
 }
 
+/// `main` with `thumbnail` (a whole JPEG, as cameras store one) inside an EXIF segment.
+fn with_exif_thumbnail(main: &[u8], thumbnail: &[u8]) -> Vec<u8> {
+    let mut payload = b"Exif\0\0".to_vec();
+    payload.extend_from_slice(thumbnail);
+    let mut out = vec![0xFF, 0xD8, 0xFF, 0xE1];
+    out.extend_from_slice(&u16::try_from(payload.len() + 2).unwrap().to_be_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&main[2..]);
+    out
+}
+
 #[test]
-fn truncated_jpeg_never_panics() {
-    // JPEG decoders may fill a truncated scan with grey instead of failing: either outcome is
-    // acceptable, a panic or an unnamed error is not.
+fn truncated_jpegs_are_refused_unless_allowed_and_whole_ones_are_read() {
+    // JPEG decoders fill a truncated scan with grey instead of failing: the reader walks the
+    // markers to the end-of-image marker and refuses a file that ends first.
     let dir = tempdir().unwrap();
-    let jpeg = encoded(
+    let main = encoded(
         &DynamicImage::ImageRgb8(synthetic_photo(200, 160, 10)),
         image::ImageFormat::Jpeg,
     );
-    for cut in [jpeg.len() / 4, jpeg.len() / 2, jpeg.len() - 2] {
-        let path = dir.path().join(format!("cut{cut}.jpg"));
-        std::fs::write(&path, &jpeg[..cut]).unwrap();
-        let r = run(&["decode", s(&path)]);
-        assert!(r.code == 1 || r.code == 2, "{}", r.stderr);
-        if r.code == 2 {
-            assert!(r.stderr.contains(&format!("cut{cut}.jpg")), "{}", r.stderr);
+    let thumbnail = encoded(
+        &DynamicImage::ImageRgb8(synthetic_photo(40, 32, 3)),
+        image::ImageFormat::Jpeg,
+    );
+    let camera = with_exif_thumbnail(&main, &thumbnail);
+    for (label, jpeg) in [("plain", &main), ("thumb", &camera)] {
+        for tenth in 1..10 {
+            let cut = jpeg.len() * tenth / 10;
+            let path = dir.path().join(format!("{label}-cut{tenth}.jpg"));
+            std::fs::write(&path, &jpeg[..cut]).unwrap();
+            assert_refused(&path, "truncated");
         }
+        // only the last two bytes (the end marker) missing
+        let path = dir.path().join(format!("{label}-no-eoi.jpg"));
+        std::fs::write(&path, &jpeg[..jpeg.len() - 2]).unwrap();
+        assert_refused(&path, "truncated");
+    }
+    // the flag reads what is there: tagged and written, as asked
+    let path = dir.path().join("half.jpg");
+    std::fs::write(&path, &main[..main.len() / 2]).unwrap();
+    let out = dir.path().join("half-tagged.png");
+    let r = run(&[
+        "embed",
+        s(&path),
+        "-o",
+        s(&out),
+        "--tag",
+        TAG,
+        "--allow-truncated",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(out.is_file());
+    // whole files are read: with a thumbnail, and with bytes after the end marker (camera
+    // trailers)
+    let mut trailer = camera.clone();
+    trailer.extend_from_slice(b"\x00\x01trailing maker data");
+    for (name, bytes) in [("thumb.jpg", &camera), ("trailer.jpg", &trailer)] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let r = run(&["decode", s(&path)]);
+        assert_eq!(r.code, 1, "{name}: {}", r.stderr);
     }
 }
 

@@ -252,6 +252,33 @@ fn bad_flags_get_clear_errors_naming_the_flag() {
             ],
             "--quality",
         ),
+        // negative numbers are values, checked like any other (clap would call them flags)
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                TAG,
+                "--strength",
+                "-1",
+            ],
+            "--strength -1: must lie between",
+        ),
+        (
+            &[
+                "embed",
+                s(&input),
+                "-o",
+                s(&out),
+                "--tag",
+                TAG,
+                "--quality",
+                "300",
+            ],
+            "--quality 300: must lie between 1 and 100",
+        ),
         (
             &["embed", s(&input), s(&input), "-o", s(&out), "--tag", TAG],
             "--out-dir",
@@ -451,4 +478,129 @@ fn faceswap_attack_pastes_one_face_over_another_both_ways() {
         "{}",
         r.stderr
     );
+}
+
+/// PSNR in dB between two 8-bit RGB images, as the engine measures it.
+fn psnr_rgb8(a: &image::DynamicImage, b: &image::DynamicImage) -> f64 {
+    let (a, b) = (a.to_rgb8(), b.to_rgb8());
+    let mse = a
+        .as_raw()
+        .iter()
+        .zip(b.as_raw())
+        .map(|(&x, &y)| (f64::from(x) - f64::from(y)).powi(2))
+        .sum::<f64>()
+        / a.as_raw().len() as f64;
+    10.0 * (255.0f64 * 255.0 / mse).log10()
+}
+
+#[test]
+fn embed_checks_and_reports_the_file_it_writes() {
+    // issue 19: the check, the strength and the PSNR are of the bytes written, not of the
+    // pixels before JPEG encoding
+    let dir = tempdir().unwrap();
+    let input = dir.path().join("photo.png");
+    image::DynamicImage::ImageRgb8(synthetic_photo(300, 240, 5))
+        .save(&input)
+        .unwrap();
+    let source = image::open(&input).unwrap();
+    for (name, quality) in [("q95.jpg", "95"), ("q80.jpg", "80"), ("lossless.png", "95")] {
+        let output = dir.path().join(name);
+        let r = run(&[
+            "embed",
+            s(&input),
+            "-o",
+            s(&output),
+            "--tag",
+            TAG,
+            "--quality",
+            quality,
+            "--json",
+        ]);
+        assert_eq!(r.code, 0, "{name}: {}", r.stderr);
+        let e = &json_lines(&r.stdout)[0];
+        assert_eq!(e["verified"], true, "{e}");
+        assert_eq!(e["requested_strength"], 1.0, "{e}");
+        assert!(e["strength"].as_f64().unwrap() >= 1.0, "{e}");
+        let written = image::open(&output).unwrap();
+        let measured = psnr_rgb8(&source, &written);
+        let reported = e["psnr"].as_f64().unwrap();
+        assert!(
+            (measured - reported).abs() < 0.01,
+            "{name}: reported {reported} dB, the file is {measured} dB"
+        );
+        let d = run(&["decode", s(&output), "--json"]);
+        assert_eq!(json_lines(&d.stdout)[0]["tag"], TAG, "{name}");
+    }
+}
+
+#[test]
+fn a_tagged_photo_is_not_tagged_again_unless_asked() {
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "photo.png", 3);
+    let once = dir.path().join("once.png");
+    let r = run(&["embed", s(&input), "-o", s(&once), "--tag", TAG]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let twice = dir.path().join("twice.png");
+    let other = "fedcba9876543210";
+    let r = run(&["embed", s(&once), "-o", s(&twice), "--tag", other]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr
+            .contains("once.png: already carries tag 0123456789abcdef")
+            && r.stderr.contains("--retag"),
+        "{}",
+        r.stderr
+    );
+    assert!(!twice.exists());
+    // --force is about outputs, not tags
+    let r = run(&[
+        "embed",
+        s(&once),
+        "-o",
+        s(&twice),
+        "--tag",
+        other,
+        "--force",
+    ]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    let r = run(&[
+        "embed",
+        s(&once),
+        "-o",
+        s(&twice),
+        "--tag",
+        other,
+        "--retag",
+    ]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let d = run(&["decode", s(&twice), "--json"]);
+    assert_eq!(json_lines(&d.stdout)[0]["tag"], other);
+}
+
+#[test]
+fn a_tag_that_may_show_is_reported_and_warned_about() {
+    // a flat grey photo: the encoder's colour residual is lost in one channel, so the engine
+    // raises the strength until the saved file decodes; whatever the PSNR, the report and the
+    // warning agree with the floor
+    let dir = tempdir().unwrap();
+    let input = dir.path().join("flat.png");
+    image::DynamicImage::ImageLuma8(image::GrayImage::from_pixel(256, 256, image::Luma([128])))
+        .save(&input)
+        .unwrap();
+    let output = dir.path().join("flat-tagged.png");
+    let r = run(&["embed", s(&input), "-o", s(&output), "--tag", TAG, "--json"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let e = &json_lines(&r.stdout)[0];
+    let psnr = e["psnr"].as_f64().unwrap();
+    let may_show = psnr < faketagger::PSNR_FLOOR_DB;
+    assert_eq!(e["may_show"], may_show, "{e}");
+    assert_eq!(
+        r.stderr.contains("warning:") && r.stderr.contains("may show"),
+        may_show,
+        "{}",
+        r.stderr
+    );
+    // measured with v1: 31.6 dB at strength 3.375
+    assert!(may_show, "v1 tags a flat grey photo at {psnr} dB");
+    assert!(e["strength"].as_f64().unwrap() > 1.0, "{e}");
 }

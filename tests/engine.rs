@@ -120,7 +120,7 @@ fn batch_decoding_keeps_input_order_across_threads() {
     }
     paths.push(dir.path().join("missing.png"));
     for threads in [1, 3, 16] {
-        let results = tagger.decode_files(&paths, threads);
+        let results = tagger.decode_files(&paths, threads, Default::default());
         assert_eq!(results.len(), 7);
         for (i, r) in results.iter().take(6).enumerate() {
             let expected = (i % 2 == 0).then(|| Tag::new(i as u64));

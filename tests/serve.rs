@@ -171,6 +171,23 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
     let tag = embedded["tag"].as_str().unwrap().to_owned();
     assert!(embedded["psnr"].as_f64().unwrap() > 30.0);
     assert_eq!(embedded["record"]["note"], "' OR 1=1; --");
+    assert_eq!(
+        (&embedded["verified"], &embedded["may_show"]),
+        (&json!(true), &json!(false))
+    );
+    assert!(embedded["strength"].as_f64().unwrap() >= 1.0, "{embedded}");
+
+    // issue 19: a tagged image is not tagged again unless asked, and the refusal names the
+    // tag and its owner
+    let again = json!({ "image": embedded["image"], "owner": "Mallory" });
+    let (status, refused) = post_json(addr, "/v1/embed", &again, Some(API_KEY));
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["error"]["code"], "already_tagged");
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&tag) && message.contains("Alice"),
+        "{message}"
+    );
 
     // the tagged image decodes to its record; a clean one says no tag; a bad one gets its own error
     let tagged = embedded["image"].as_str().unwrap();
@@ -211,6 +228,24 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
         matches["matches"][0]["manifestId"],
         format!("urn:faketagger:tag:{tag}")
     );
+    // a '+' left unescaped arrives as a space: still the same tag
+    let raw = BASE64
+        .encode(&tag_bytes)
+        .replace('/', "%2F")
+        .replace('=', "%3D");
+    if raw.contains('+') {
+        let (status, matches) = get(
+            addr,
+            &format!("/matches/byBinding?alg=org.faketagger.tag.v1&value={raw}"),
+        );
+        assert_eq!(status, 200, "{matches}");
+        assert_eq!(matches["matches"].as_array().unwrap().len(), 1);
+    }
+    let (status, none) = get(
+        addr,
+        "/matches/byBinding?alg=org.faketagger.tag.v1&value=AA+AAAAAAAA%3D",
+    );
+    assert_eq!(status, 200, "{none}");
     let (status, none) = get(
         addr,
         "/matches/byBinding?alg=org.faketagger.tag.v1&value=AAAAAAAAAAA%3D",
@@ -237,6 +272,14 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
         )
         .into_tup("bad_base64"),
         get(addr, "/matches/byBinding").into_tup("bad_query"),
+        // an unknown field is a 400 like every malformed body (axum would say 422)
+        post_json(
+            addr,
+            "/v1/embed",
+            &json!({ "image": photo, "tag": "0123456789abcdef", "strenght": 2 }),
+            Some(API_KEY),
+        )
+        .into_tup("bad_json"),
         get(addr, "/nowhere").into_tup("not_found"),
         post_json(addr, "/v1/decode", &json!({ "images": [] }), None).into_tup("bad_parameter"),
         post_json(
@@ -286,6 +329,14 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
         &huge,
     );
     assert_eq!(status, 413);
+    let (_, body) = request(
+        addr,
+        "POST",
+        "/v1/decode",
+        &[("Content-Type", "application/json")],
+        &huge,
+    );
+    assert!(body.contains("limit of 1 MiB"), "{body}");
     let big = png_base64(&image::DynamicImage::new_rgb8(1200, 1000));
     let (status, body) = post_json(addr, "/v1/decode", &json!({ "images": [big] }), None);
     assert_eq!(

@@ -104,19 +104,26 @@ fn train_stops_resumes_and_plots() {
         "{val}"
     );
 
-    // the trained weights load in embed (a 32 px network reads any photo resized to it)
+    // the trained weights load and run in embed (a 32 px network reads any photo resized to
+    // it); four steps teach them nothing, and embed says so instead of writing an untagged photo
     let photo = write_photo(dir.path(), "p.png", 9);
+    let tagged = dir.path().join("t.png");
     let r = run(&[
         "embed",
         s(&photo),
         "-o",
-        s(&dir.path().join("t.png")),
+        s(&tagged),
         "--tag",
         TAG,
         "--weights",
         s(&out),
     ]);
-    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("does not survive being saved as PNG") && !tagged.exists(),
+        "{}",
+        r.stderr
+    );
 
     let r = run(&["plot", s(&out)]);
     assert_eq!(r.code, 0, "{}", r.stderr);

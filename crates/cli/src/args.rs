@@ -122,6 +122,15 @@ pub struct KeyDirArgs {
     pub keys: Option<PathBuf>,
 }
 
+/// How input photos are read.
+#[derive(Debug, Args)]
+pub struct ReadArgs {
+    /// Read a photo whose file ends before its image does (a partial download or copy), the
+    /// missing part filled by the decoder; by default such a file is refused.
+    #[arg(long)]
+    pub allow_truncated: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct TraceArgs {
     /// Photos to trace.
@@ -135,6 +144,8 @@ pub struct TraceArgs {
     pub threads: Option<usize>,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -290,17 +301,28 @@ pub struct EmbedArgs {
     #[command(flatten)]
     pub keys: KeyDirArgs,
     /// Embedding strength: higher survives more, shows more.
-    #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH)]
+    #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH, allow_negative_numbers = true)]
     pub strength: f32,
     /// JPEG quality of JPEG outputs (1–100).
-    #[arg(long, value_name = "Q", default_value_t = 95)]
-    pub quality: u8,
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = 95,
+        allow_negative_numbers = true
+    )]
+    pub quality: i64,
     /// Replace existing outputs (never inputs).
     #[arg(long)]
     pub force: bool,
+    /// Tag a photo that already carries a tag (by default it is refused, naming the tag it
+    /// carries and, with --register, its owner).
+    #[arg(long)]
+    pub retag: bool,
     /// One JSON object per input and line on stdout.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }
@@ -349,11 +371,18 @@ pub struct AttackArgs {
     #[arg(long, value_name = "CSV")]
     pub landmarks: Option<PathBuf>,
     /// JPEG quality when the output is a JPEG file (1–100).
-    #[arg(long, value_name = "Q", default_value_t = 95)]
-    pub quality: u8,
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = 95,
+        allow_negative_numbers = true
+    )]
+    pub quality: i64,
     /// Replace an existing output (never the input).
     #[arg(long)]
     pub force: bool,
+    #[command(flatten)]
+    pub read: ReadArgs,
 }
 
 #[derive(Debug, Args)]
@@ -367,6 +396,8 @@ pub struct DecodeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub read: ReadArgs,
     #[command(flatten)]
     pub model: ModelArgs,
 }

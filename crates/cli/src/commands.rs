@@ -4,8 +4,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use faketagger::io::{self, Overwrite, read_image};
-use faketagger::{ChannelBits, Codec, Detection, Error};
+use faketagger::io::{self, Overwrite, ReadOptions};
+use faketagger::{ChannelBits, Codec, Detection, Error, Saving};
 use image::DynamicImage;
 use serde_json::json;
 
@@ -34,6 +34,15 @@ pub fn hint(error: &Error) -> Option<&'static str> {
             Some("tag the photo at its original size, before it is downscaled")
         }
         Error::ImageTooLarge { .. } => Some("downscale the photo first; tags survive resizing"),
+        Error::Truncated { .. } => Some(
+            "copy or download the photo again; --allow-truncated reads what is there (the decoder fills the rest)",
+        ),
+        Error::AlreadyTagged { .. } => Some(
+            "pass --retag to tag it anyway (the new tag goes over the old one); `faketagger trace` tells whose it is",
+        ),
+        Error::NotCarried { .. } => {
+            Some("save as PNG (lossless), raise the JPEG --quality, or raise --strength")
+        }
         _ => None,
     }
 }
@@ -45,22 +54,28 @@ pub fn report(error: &Error) {
     }
 }
 
-/// Reads a job's input, transforms it and writes the output atomically with the input's ICC
-/// profile: the pipeline `embed` and `attack` share. `transform` returns the image to write and
+/// Reads a job's input (with `read`), turns it into the output file's bytes and writes them
+/// atomically: the pipeline `embed` and `attack` share. `transform` returns the bytes to write and
 /// whatever the caller reports.
 fn process<T>(
     job: &Job,
-    quality: u8,
+    read: ReadOptions,
     overwrite: Overwrite,
     inputs: &[PathBuf],
-    transform: impl FnOnce(&DynamicImage) -> Result<(DynamicImage, T), Error>,
+    transform: impl FnOnce(&io::LoadedImage) -> Result<(Vec<u8>, T), Error>,
 ) -> Result<T, Error> {
     io::check_output(&job.output, overwrite, inputs)?;
-    let loaded = read_image(&job.input)?;
-    let (image, report) = transform(&loaded.image)?;
-    let bytes = io::encode_image(&image, job.format, quality, &loaded.metadata, &job.output)?;
+    let loaded = io::read_image_with(&job.input, read)?;
+    let (bytes, report) = transform(&loaded)?;
     io::write_atomic(&job.output, &bytes, overwrite, inputs)?;
     Ok(report)
+}
+
+/// What `embed` reports of one photo.
+struct Tagged {
+    tag: faketagger::Tag,
+    embedded: faketagger::Embedded,
+    record: Option<faketagger::registry::Record>,
 }
 
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
@@ -73,57 +88,100 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     let inputs: Vec<_> = settings.jobs.iter().map(|j| j.input.clone()).collect();
     let mut failed = false;
     for job in &settings.jobs {
-        let result = process(
-            job,
-            settings.quality,
-            settings.overwrite,
-            &inputs,
-            |image| {
-                let (embedded, tag, record) = match &source {
-                    Ok((registry, r)) => {
-                        let (embedded, record) = provenance::embed_registered(
-                            &tagger,
-                            image,
-                            settings.strength,
-                            registry,
-                            &r.issuer,
-                            &r.owner,
-                            &r.note,
-                        )?;
-                        (embedded, record.tag, Some(record))
-                    }
-                    Err(tag) => (tagger.embed(image, *tag, settings.strength)?, *tag, None),
-                };
-                Ok((
-                    embedded.image,
-                    (tag, embedded.channel_bits, embedded.psnr, record),
-                ))
-            },
-        );
+        let result = process(job, settings.read, settings.overwrite, &inputs, |loaded| {
+            let image = &loaded.image;
+            if !settings.retag {
+                let registry = source.as_ref().ok().map(|(registry, _)| registry);
+                provenance::check_untagged(&tagger, image, &job.input, registry)?;
+            }
+            let saving = Saving {
+                format: job.format,
+                quality: settings.quality,
+                metadata: &loaded.metadata,
+                path: &job.output,
+            };
+            let (mut embedded, tag, record) = match &source {
+                Ok((registry, r)) => {
+                    let (embedded, record) = provenance::embed_registered(
+                        &tagger,
+                        image,
+                        settings.strength,
+                        &saving,
+                        registry,
+                        &r.issuer,
+                        &r.owner,
+                        &r.note,
+                    )?;
+                    (embedded, record.tag, Some(record))
+                }
+                Err(tag) => {
+                    let embedded = tagger
+                        .embed_saved(image, *tag, settings.strength, &saving)?
+                        .require_carried(&saving)?;
+                    (embedded, *tag, None)
+                }
+            };
+            let bytes = embedded.bytes.take().unwrap_or_default();
+            Ok((
+                bytes,
+                Tagged {
+                    tag,
+                    embedded,
+                    record,
+                },
+            ))
+        });
         match result {
-            Ok((tag, channel_bits, psnr, record)) if settings.json => println!(
-                "{}",
-                json!({
-                    "path": job.input,
-                    "output": job.output,
-                    "tag": tag.to_string(),
-                    "channel_bits": channel_bits.to_string(),
-                    "psnr": finite_or_null(psnr),
-                    "record": record,
-                })
-            ),
-            Ok((tag, _, psnr, record)) => {
-                if !quiet {
-                    let registered = match &record {
+            Ok(t) => {
+                let visible = t.embedded.may_show();
+                if visible {
+                    eprintln!(
+                        "warning: {}: PSNR {:.1} dB at strength {:.2}, under {} dB: the tag may show on this photo{}",
+                        job.output.display(),
+                        t.embedded.psnr,
+                        t.embedded.strength,
+                        faketagger::PSNR_FLOOR_DB,
+                        if t.embedded.strength > settings.strength {
+                            " (the engine raised the strength so that the tag survives saving)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+                if settings.json {
+                    println!(
+                        "{}",
+                        json!({
+                            "path": job.input,
+                            "output": job.output,
+                            "tag": t.tag.to_string(),
+                            "channel_bits": t.embedded.channel_bits.to_string(),
+                            "psnr": finite_or_null(t.embedded.psnr),
+                            "strength": (f64::from(t.embedded.strength) * 1e4).round() / 1e4,
+                            "requested_strength": settings.strength,
+                            "verified": t.embedded.verified,
+                            "may_show": visible,
+                            "record": t.record,
+                        })
+                    );
+                } else if !quiet {
+                    let registered = match &t.record {
                         Some(r) => {
                             format!(" (registered: issuer {}, owner {:?})", r.issuer, r.owner)
                         }
                         None => String::new(),
                     };
+                    let boosted = if t.embedded.strength > settings.strength {
+                        format!(", strength raised to {:.2}", t.embedded.strength)
+                    } else {
+                        String::new()
+                    };
                     println!(
-                        "{} -> {}: tag {tag}, PSNR {psnr:.1} dB{registered}",
+                        "{} -> {}: tag {}, PSNR {:.1} dB{boosted}, verified in the saved file{registered}",
                         job.input.display(),
                         job.output.display(),
+                        t.tag,
+                        t.embedded.psnr,
                     );
                 }
             }
@@ -146,10 +204,20 @@ pub fn attack(settings: AttackSettings, quiet: bool) -> Result<ExitCode> {
     let job = &settings.job;
     let result = process(
         job,
-        settings.quality,
+        settings.read,
         settings.overwrite,
         std::slice::from_ref(&job.input),
-        |image| Ok((apply_attack(&settings, image)?, ())),
+        |loaded| {
+            let image = apply_attack(&settings, &loaded.image)?;
+            let bytes = io::encode_image(
+                &image,
+                job.format,
+                settings.quality,
+                &loaded.metadata,
+                &job.output,
+            )?;
+            Ok((bytes, ()))
+        },
     );
     if let Err(e) = result {
         report(&e);
@@ -170,7 +238,10 @@ fn apply_attack(settings: &AttackSettings, image: &DynamicImage) -> Result<Dynam
     use faketagger::attacks::faceswap::{aligned_landmarks, face_swap, landmarks_from_csv};
     let (into, donor_path, landmarks) = match &settings.attack {
         AttackKind::Image { attack, backdrop } => {
-            let backdrop = backdrop.as_deref().map(read_image).transpose()?;
+            let backdrop = backdrop
+                .as_deref()
+                .map(|path| io::read_image_with(path, settings.read))
+                .transpose()?;
             let backdrop = backdrop.as_ref().map(|b| &b.image);
             return Ok(attack.apply_on(image, settings.seed, backdrop)?);
         }
@@ -180,7 +251,7 @@ fn apply_attack(settings: &AttackSettings, image: &DynamicImage) -> Result<Dynam
             landmarks,
         } => (*into, donor, landmarks),
     };
-    let donor = read_image(donor_path)?.image;
+    let donor = io::read_image_with(donor_path, settings.read)?.image;
     // landmarks: the given CSV, else the meta.csv beside each photo, else an aligned crop's
     let find = |path: &std::path::Path, img: &DynamicImage| {
         let csv = landmarks
@@ -203,6 +274,15 @@ fn apply_attack(settings: &AttackSettings, image: &DynamicImage) -> Result<Dynam
     })
 }
 
+/// "1 symbol", "2 symbols".
+fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// PSNR of an unchanged image is +∞, which JSON cannot carry.
 fn finite_or_null(x: f64) -> Option<f64> {
     x.is_finite().then_some((x * 100.0).round() / 100.0)
@@ -210,7 +290,7 @@ fn finite_or_null(x: f64) -> Option<f64> {
 
 pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
-    let results = tagger.decode_files(&settings.inputs, settings.threads.get());
+    let results = tagger.decode_files(&settings.inputs, settings.threads.get(), settings.read);
     let (mut errors, mut untagged) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {
         match result {
@@ -257,8 +337,9 @@ fn detection_json(path: &str, d: &Detection) -> serde_json::Value {
 fn describe(d: &Detection) -> String {
     match d.tag {
         Some(tag) => format!(
-            "tag {tag} (confidence {:.2}, {} symbols corrected)",
-            d.confidence, d.corrected
+            "tag {tag} (confidence {:.2}, {} corrected)",
+            d.confidence,
+            count(d.corrected, "symbol")
         ),
         None => format!("no tag (confidence {:.2})", d.confidence),
     }
@@ -349,7 +430,8 @@ pub fn plot(run: &std::path::Path) -> Result<ExitCode> {
 pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
     let registry = open_registry(&settings.registry)?;
     let tagger = settings.model.tagger()?;
-    let results = faketagger::io::map_files(&settings.inputs, settings.threads.get(), |loaded| {
+    let threads = settings.threads.get();
+    let results = faketagger::io::map_files(&settings.inputs, threads, settings.read, |loaded| {
         let detection = tagger.decode(&loaded.image)?;
         Ok(provenance::trace(&loaded.image, &detection, &registry)?)
     });
@@ -564,4 +646,16 @@ pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::from(EXIT_FOUND))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::count;
+
+    #[test]
+    fn counts_agree_with_their_number() {
+        assert_eq!(count(0, "symbol"), "0 symbols");
+        assert_eq!(count(1, "symbol"), "1 symbol");
+        assert_eq!(count(2, "symbol"), "2 symbols");
+    }
 }

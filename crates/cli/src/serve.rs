@@ -53,6 +53,7 @@ struct Inner {
     queue_timeout: Duration,
     max_pixels: u64,
     max_batch: usize,
+    max_body_bytes: usize,
     served: AtomicU64,
 }
 
@@ -72,6 +73,7 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
         queue_timeout: settings.queue_timeout,
         max_pixels: settings.max_pixels,
         max_batch: settings.max_batch,
+        max_body_bytes: settings.max_body_bytes,
         served: AtomicU64::new(0),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -183,20 +185,40 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    fn json(rejection: JsonRejection) -> Self {
-        let status = rejection.status();
-        let code = match status {
-            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
-            StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
-            _ => "bad_json",
-        };
-        Self::new(status, code, rejection.body_text())
+    /// A request body axum could not take: 413 naming the limit, 415, or 400 for everything
+    /// else (bad syntax, a wrong type, an unknown field: axum says 422 for the last two, the API
+    /// documents 400).
+    fn json(rejection: JsonRejection, max_body_bytes: usize) -> Self {
+        match rejection.status() {
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                rejection.body_text(),
+            ),
+            StatusCode::PAYLOAD_TOO_LARGE => Self::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!(
+                    "the request body is over this server's limit of {} MiB ({max_body_bytes} \
+                     bytes, --max-body-mib); base64 adds a third to an image's size",
+                    max_body_bytes as f64 / f64::from(1u32 << 20)
+                ),
+            ),
+            _ => Self::bad_request("bad_json", rejection.body_text()),
+        }
     }
 
     fn engine(error: Error) -> Self {
         let message = error.to_string();
         match error {
             Error::BadImage { .. } => Self::bad_request("bad_image", message),
+            Error::Truncated { .. } => Self::bad_request("truncated_image", message),
+            Error::AlreadyTagged { .. } => {
+                Self::new(StatusCode::CONFLICT, "already_tagged", message)
+            }
+            Error::NotCarried { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "tag_not_carried", message)
+            }
             Error::ImageTooSmall { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "image_too_small", message)
             }
@@ -330,7 +352,22 @@ impl Inner {
         if !(1..=100).contains(&quality) {
             return Err(ApiError::bad_request("bad_parameter", "quality: 1–100"));
         }
-        let (embedded, record) = match (&request.tag, &self.issuer) {
+        if !request.retag {
+            provenance::check_untagged(
+                &self.tagger,
+                &loaded.image,
+                std::path::Path::new("image"),
+                Some(&self.registry),
+            )
+            .map_err(ApiError::engine)?;
+        }
+        let saving = faketagger::Saving {
+            format,
+            quality,
+            metadata: &loaded.metadata,
+            path: std::path::Path::new("response"),
+        };
+        let (mut embedded, record) = match (&request.tag, &self.issuer) {
             (Some(text), _) => {
                 if request.owner.is_some() || request.note.is_some() {
                     return Err(ApiError::bad_request(
@@ -343,7 +380,8 @@ impl Inner {
                 })?;
                 let embedded = self
                     .tagger
-                    .embed(&loaded.image, tag, strength)
+                    .embed_saved(&loaded.image, tag, strength, &saving)
+                    .and_then(|e| e.require_carried(&saving))
                     .map_err(ApiError::engine)?;
                 (embedded, None)
             }
@@ -358,6 +396,7 @@ impl Inner {
                     &self.tagger,
                     &loaded.image,
                     strength,
+                    &saving,
                     &self.registry,
                     issuer,
                     owner,
@@ -374,14 +413,7 @@ impl Inner {
                 ));
             }
         };
-        let bytes = faketagger::io::encode_image(
-            &embedded.image,
-            format,
-            quality,
-            &loaded.metadata,
-            std::path::Path::new("response"),
-        )
-        .map_err(ApiError::engine)?;
+        let bytes = embedded.bytes.take().unwrap_or_default();
         let tag = record
             .as_ref()
             .map(|r| r.tag)
@@ -389,6 +421,9 @@ impl Inner {
         Ok(Json(json!({
             "tag": tag.map(|t| t.to_string()),
             "psnr": embedded.psnr.is_finite().then_some((embedded.psnr * 100.0).round() / 100.0),
+            "strength": (f64::from(embedded.strength) * 1e4).round() / 1e4,
+            "verified": embedded.verified,
+            "may_show": embedded.may_show(),
             "format": name,
             "image": BASE64.encode(bytes),
             "record": record,
@@ -449,6 +484,9 @@ struct EmbedRequest {
     strength: Option<f32>,
     format: Option<String>,
     quality: Option<u8>,
+    /// Tag an image that already carries a tag (refused by default, 409).
+    #[serde(default)]
+    retag: bool,
 }
 
 async fn embed(
@@ -458,7 +496,7 @@ async fn embed(
 ) -> Reply {
     app.served.fetch_add(1, Ordering::Relaxed);
     app.authorize(&headers)?;
-    let Json(request) = body.map_err(ApiError::json)?;
+    let Json(request) = body.map_err(|e| ApiError::json(e, app.max_body_bytes))?;
     let permit = app.workers(1).await?;
     let app2 = app.clone();
     blocking(move || {
@@ -476,7 +514,7 @@ struct DecodeRequest {
 
 async fn decode(State(app): State<App>, body: Result<Json<DecodeRequest>, JsonRejection>) -> Reply {
     app.served.fetch_add(1, Ordering::Relaxed);
-    let Json(request) = body.map_err(ApiError::json)?;
+    let Json(request) = body.map_err(|e| ApiError::json(e, app.max_body_bytes))?;
     if request.images.is_empty() {
         return Err(ApiError::bad_request(
             "bad_parameter",
@@ -557,14 +595,19 @@ async fn by_binding(
             ),
         ));
     }
+    // an unescaped '+' in a query string arrives as a space, which base64 never holds
+    let value = query.value.trim().replace(' ', "+");
     let bytes: [u8; 8] = BASE64
-        .decode(query.value.trim())
+        .decode(&value)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
             ApiError::bad_request(
                 "bad_base64",
-                "value: the tag's 8 bytes, base64 (12 characters)",
+                format!(
+                    "value {value:?}: the tag's 8 bytes, base64 (12 characters ending in '='); \
+                     percent-encode '+' as %2B, '/' as %2F and '=' as %3D in the query"
+                ),
             )
         })?;
     let tag = Tag::from_bytes(bytes);

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use faketagger::Tag;
-use faketagger::io::Overwrite;
+use faketagger::io::{Overwrite, ReadOptions};
 use image::ImageFormat;
 
 use faketagger::attacks::Attack;
@@ -13,8 +13,8 @@ use faketagger::attacks::Attack;
 use faketagger::registry::{Issuer, KeyStore, Registry};
 
 use crate::args::{
-    AttackArgs, DecodeArgs, EmbedArgs, EvalArgs, KeyDirArgs, ModelArgs, RegistryArgs, ServeArgs,
-    TraceArgs, TrainArgs,
+    AttackArgs, DecodeArgs, EmbedArgs, EvalArgs, KeyDirArgs, ModelArgs, ReadArgs, RegistryArgs,
+    ServeArgs, TraceArgs, TrainArgs,
 };
 
 /// Which scheme runs: built-in networks, networks from a directory, or the baseline.
@@ -106,7 +106,10 @@ pub struct EmbedSettings {
     pub strength: f32,
     pub quality: u8,
     pub overwrite: Overwrite,
+    /// Tag photos that already carry a tag.
+    pub retag: bool,
     pub json: bool,
+    pub read: ReadOptions,
     pub model: ModelSettings,
 }
 
@@ -115,7 +118,14 @@ pub struct DecodeSettings {
     pub inputs: Vec<PathBuf>,
     pub threads: NonZeroUsize,
     pub json: bool,
+    pub read: ReadOptions,
     pub model: ModelSettings,
+}
+
+fn read_options(args: &ReadArgs) -> ReadOptions {
+    ReadOptions {
+        allow_truncated: args.allow_truncated,
+    }
 }
 
 /// The formats outputs can be written in.
@@ -146,7 +156,7 @@ impl EmbedSettings {
                 faketagger::STRENGTH_RANGE.end()
             );
         }
-        check_quality(args.quality)?;
+        let quality = check_quality(args.quality)?;
         let jobs = match (&args.output, &args.out_dir) {
             (Some(output), None) => {
                 if args.inputs.len() > 1 {
@@ -197,23 +207,25 @@ impl EmbedSettings {
             jobs,
             tag,
             strength: args.strength,
-            quality: args.quality,
+            quality,
             overwrite: if args.force {
                 Overwrite::Replace
             } else {
                 Overwrite::Refuse
             },
+            retag: args.retag,
             json: args.json,
+            read: read_options(&args.read),
             model: ModelSettings::from_args(args.model)?,
         })
     }
 }
 
-fn check_quality(quality: u8) -> Result<()> {
-    if !(1..=100).contains(&quality) {
-        bail!("--quality {quality}: must lie between 1 and 100");
+fn check_quality(quality: i64) -> Result<u8> {
+    match u8::try_from(quality) {
+        Ok(q @ 1..=100) => Ok(q),
+        _ => bail!("--quality {quality}: must lie between 1 and 100"),
     }
-    Ok(())
 }
 
 /// A real attack on one photo, or a face swap with a second one.
@@ -257,6 +269,7 @@ pub struct AttackSettings {
     pub seed: u64,
     pub quality: u8,
     pub overwrite: Overwrite,
+    pub read: ReadOptions,
 }
 
 impl AttackSettings {
@@ -295,7 +308,7 @@ impl AttackSettings {
                 }
             }
         };
-        check_quality(args.quality)?;
+        let quality = check_quality(args.quality)?;
         let format = output_format(&args.output)?;
         Ok(Self {
             attack,
@@ -305,12 +318,13 @@ impl AttackSettings {
                 format,
             },
             seed: args.seed,
-            quality: args.quality,
+            quality,
             overwrite: if args.force {
                 Overwrite::Replace
             } else {
                 Overwrite::Refuse
             },
+            read: read_options(&args.read),
         })
     }
 }
@@ -346,6 +360,7 @@ impl DecodeSettings {
             inputs: args.inputs,
             threads: threads(args.threads)?,
             json: args.json,
+            read: read_options(&args.read),
             model: ModelSettings::from_args(args.model)?,
         })
     }
@@ -461,6 +476,7 @@ pub struct TraceSettings {
     pub threads: NonZeroUsize,
     pub json: bool,
     pub registry: String,
+    pub read: ReadOptions,
     pub model: ModelSettings,
 }
 
@@ -471,6 +487,7 @@ impl TraceSettings {
             threads: threads(args.threads)?,
             json: args.json,
             registry: registry_location(&args.registry)?,
+            read: read_options(&args.read),
             model: ModelSettings::from_args(args.model)?,
         })
     }
