@@ -12,7 +12,7 @@
 //! slots; decoding correlates them and turns the sums into log-likelihood ratios for the codec.
 
 use faketagger_attacks::same_layout;
-use faketagger_codec::ChannelBits;
+use faketagger_codec::{ChannelBits, SplitMix64};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, ImageBuffer, Luma, Rgba32FImage};
 
@@ -69,9 +69,9 @@ impl ClassicScheme {
         let mut indices: Vec<u32> = (0..blocks)
             .flat_map(|b| band.iter().map(move |&c| (b * BLOCK * BLOCK + c) as u32))
             .collect();
-        let mut rng = SplitMix(SLOT_SEED);
+        let mut rng = SplitMix64::new(SLOT_SEED);
         for i in (1..indices.len()).rev() {
-            let j = (rng.next() % (i as u64 + 1)) as usize;
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
             indices.swap(i, j);
         }
         let slots = indices
@@ -80,7 +80,7 @@ impl ClassicScheme {
             .map(|(i, index)| Slot {
                 index,
                 bit: (i % bits) as u16,
-                sign: if rng.next() & 1 == 1 { 1.0 } else { -1.0 },
+                sign: if rng.next_u64() & 1 == 1 { 1.0 } else { -1.0 },
             })
             .collect();
         let cos = std::array::from_fn(|u| {
@@ -279,19 +279,6 @@ impl ClassicScheme {
             coefs.extend_from_slice(&self.dct(&block));
         }
         coefs
-    }
-}
-
-/// SplitMix64, for the fixed slot layout (no dependency, stable across rand versions).
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
     }
 }
 

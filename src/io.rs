@@ -20,6 +20,22 @@ pub const MAX_SIDE: u32 = 1 << 14;
 pub const MAX_PIXELS: u64 = 200_000_000;
 /// Memory the decoder may allocate: 200 MP of 8-bit RGBA plus headroom for 16-bit inputs.
 pub const MAX_DECODE_BYTES: u64 = 2 << 30;
+/// JPEG quality of JPEG outputs when none is asked for (embed, attack, the service).
+pub const DEFAULT_JPEG_QUALITY: u8 = 95;
+
+/// A JPEG quality when it lies in 1–100, else [`Error::OutOfRange`]: the one check, for the CLI
+/// and the service.
+pub fn check_jpeg_quality(quality: i64) -> Result<u8, Error> {
+    match u8::try_from(quality) {
+        Ok(q @ 1..=100) => Ok(q),
+        _ => Err(Error::OutOfRange {
+            what: "JPEG quality",
+            value: quality as f64,
+            expected: "between 1 and 100",
+        }),
+    }
+}
+
 /// Smallest width or height accepted: below 64 px there is no room to hide 256 channel bits
 /// invisibly (the models work on 128 px faces).
 pub const MIN_SIDE: u32 = 64;

@@ -11,6 +11,7 @@ use faketagger_attacks::same_layout;
 use faketagger_codec::ChannelBits;
 use faketagger_model::burn::module::Module;
 use faketagger_model::burn::tensor::{Tensor, TensorData};
+use faketagger_model::images::from_float_images;
 use faketagger_model::weights::{self, WeightsFiles};
 use faketagger_model::{Device, TaggerNet, TaggerNetConfig};
 use image::imageops::{self, FilterType};
@@ -103,7 +104,7 @@ impl LearnedScheme {
             .net
             .encoder
             .forward(
-                planar_tensor(std::slice::from_ref(&small), &self.device),
+                from_float_images(std::slice::from_ref(&small), &self.device),
                 Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
             )
             .into_data();
@@ -133,7 +134,10 @@ impl LearnedScheme {
         let logits = self
             .net
             .decoder
-            .forward(planar_tensor(std::slice::from_ref(&small), &self.device))
+            .forward(from_float_images(
+                std::slice::from_ref(&small),
+                &self.device,
+            ))
             .into_data();
         tensor_values(logits, "decoder", self.channel_bits())
     }
@@ -239,7 +243,7 @@ impl LearnedScheme {
         if n == 0 {
             return Ok(Vec::new());
         }
-        let batch = planar_tensor(&canvases, &self.device);
+        let batch = from_float_images(&canvases, &self.device);
         let bits = self.channel_bits();
         let logits = tensor_values(
             self.net.decoder.forward(batch).into_data(),
@@ -281,24 +285,6 @@ fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
         // values stay in 0..1, where `image`'s float resize does not clamp anything away
         imageops::resize(&rgb, side, side, FilterType::Triangle)
     }
-}
-
-/// `[B, 3, H, W]` tensor of RGB float images, all of one size.
-fn planar_tensor(images: &[Rgb32FImage], device: &Device) -> Tensor<4> {
-    let (w, h) = images.first().map_or((0, 0), Rgb32FImage::dimensions);
-    let plane = (w * h) as usize;
-    let mut data = vec![0f32; images.len() * 3 * plane];
-    for (k, rgb) in images.iter().enumerate() {
-        for (i, p) in rgb.pixels().enumerate() {
-            for c in 0..3 {
-                data[(k * 3 + c) * plane + i] = p.0[c];
-            }
-        }
-    }
-    Tensor::from_data(
-        TensorData::new(data, [images.len(), 3, h as usize, w as usize]),
-        device,
-    )
 }
 
 /// Bilinear resize of one plane (half-pixel centres, edges clamped), signed values kept.

@@ -35,6 +35,22 @@ pub const SEARCH_RADIUS: usize = 40;
 pub const DEFAULT_STRENGTH: f32 = 1.0;
 /// Strengths accepted: above 8 the residual is plainly visible.
 pub const STRENGTH_RANGE: std::ops::RangeInclusive<f32> = 0.05..=8.0;
+/// [`STRENGTH_RANGE`] in words, for messages.
+pub const STRENGTH_EXPECTED: &str = "between 0.05 and 8";
+
+/// `strength` when it lies in [`STRENGTH_RANGE`], else [`Error::OutOfRange`]: the one check of
+/// an embedding strength, for the engine, the CLI and the service.
+pub fn check_strength(strength: f32) -> Result<f32, Error> {
+    if STRENGTH_RANGE.contains(&strength) {
+        Ok(strength)
+    } else {
+        Err(Error::OutOfRange {
+            what: "strength",
+            value: f64::from(strength),
+            expected: STRENGTH_EXPECTED,
+        })
+    }
+}
 
 /// Which embedding scheme a [`Tagger`] runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -270,13 +286,7 @@ impl Tagger {
         strength: f32,
         saving: Option<&Saving<'_>>,
     ) -> Result<Embedded, Error> {
-        if !STRENGTH_RANGE.contains(&strength) {
-            return Err(Error::OutOfRange {
-                what: "strength",
-                value: f64::from(strength),
-                expected: "0.05 to 8",
-            });
-        }
+        check_strength(strength)?;
         let channel_bits = self.codec.encode(tag);
         // the encoder runs once; only the strength changes between attempts
         let (residual, attempts) = match &self.scheme {
@@ -413,4 +423,27 @@ impl Tagger {
 /// NaN for images of different sizes).
 pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     faketagger_attacks::metrics::psnr(&a.to_rgb8(), &b.to_rgb8()).unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strength_check_and_its_words_agree_with_the_range() {
+        assert_eq!(
+            STRENGTH_EXPECTED,
+            format!(
+                "between {} and {}",
+                STRENGTH_RANGE.start(),
+                STRENGTH_RANGE.end()
+            )
+        );
+        for ok in [*STRENGTH_RANGE.start(), 1.0, *STRENGTH_RANGE.end()] {
+            assert_eq!(check_strength(ok).unwrap(), ok);
+        }
+        for bad in [0.0, -1.0, 8.01, f32::NAN, f32::INFINITY] {
+            assert!(check_strength(bad).is_err(), "{bad}");
+        }
+    }
 }

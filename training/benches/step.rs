@@ -107,7 +107,9 @@ fn step(c: &mut Criterion) {
             .with_simulators(&simulators)
             .unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-        group.bench_function(&name, |b| b.iter(|| trainer.step(&faces, &mut rng)));
+        group.bench_function(&name, |b| {
+            b.iter(|| trainer.step(&faces, &mut rng).unwrap())
+        });
     }
     group.finish();
 }

@@ -64,6 +64,10 @@ pub enum TrainError {
     /// Model or weights errors.
     #[error(transparent)]
     Model(#[from] faketagger_model::ModelError),
+    /// A real attack that could not be applied to a batch (never replaced by the unattacked
+    /// image).
+    #[error(transparent)]
+    Attack(#[from] faketagger_attacks::AttackError),
     /// A file of the run (checkpoint, log, plot) that cannot be read or written.
     #[error("{path}: {reason}")]
     Io {

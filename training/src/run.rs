@@ -117,11 +117,11 @@ const VAL_SEED: u64 = 7;
 
 /// The generator of step `step`'s random draws.
 pub fn step_rng(seed: u64, step: usize) -> StdRng {
-    // splitmix64 of the pair, so neighbouring steps get unrelated streams
-    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    StdRng::seed_from_u64(z ^ (z >> 31))
+    // SplitMix64's mix of the pair, so neighbouring steps get unrelated streams
+    use faketagger_codec::SplitMix64;
+    StdRng::seed_from_u64(SplitMix64::mix(
+        seed ^ (step as u64).wrapping_mul(SplitMix64::GAMMA),
+    ))
 }
 
 /// The tagger config a run file's `[model]` is merged over.
@@ -160,10 +160,15 @@ impl Job {
     }
 
     /// One step: the CSV fields and a short summary.
-    fn step(&mut self, faces: &FaceSet, step: usize, rng: &mut StdRng) -> (String, String) {
-        match self {
+    fn step(
+        &mut self,
+        faces: &FaceSet,
+        step: usize,
+        rng: &mut StdRng,
+    ) -> Result<(String, String), TrainError> {
+        Ok(match self {
             Job::Tagger { trainer, .. } => {
-                let s = trainer.step(faces, rng);
+                let s = trainer.step(faces, rng)?;
                 (
                     format!(
                         "{},{},{},{},{},{},{}",
@@ -189,10 +194,15 @@ impl Job {
                     format!("mse {mse:.5} psnr {psnr:.2}"),
                 )
             }
-        }
+        })
     }
 
-    fn validate(&self, train: &FaceSet, val: &FaceSet, device: &Device) -> Vec<ValRow> {
+    fn validate(
+        &self,
+        train: &FaceSet,
+        val: &FaceSet,
+        device: &Device,
+    ) -> Result<Vec<ValRow>, TrainError> {
         match self {
             Job::Tagger {
                 trainer,
@@ -208,7 +218,7 @@ impl Job {
                 VAL_SEED,
                 device,
             ),
-            Job::Simulator(trainer) => vec![trainer.validate(train, val)],
+            Job::Simulator(trainer) => Ok(vec![trainer.validate(train, val)]),
         }
     }
 
@@ -473,14 +483,14 @@ impl<'r> Run<'r> {
             }
             let stage_name = &run.stages[stage].name;
             let mut rng = step_rng(run.seed, step);
-            let (fields, summary) = job.step(&train, step, &mut rng);
+            let (fields, summary) = job.step(&train, step, &mut rng)?;
             writeln!(log, "{step},{stage_name},{:.1},{fields}", seconds(&session))
                 .map_err(|e| io_error(&self.out(LOG_FILE), e))?;
             self.reporter.step(step, &summary);
 
             let stage_end = step == run.stage_start(stage) + run.stages[stage].steps;
             if step % run.eval_every == 0 || stage_end {
-                validation = job.validate(&train, &val, &self.device);
+                validation = job.validate(&train, &val, &self.device)?;
                 for row in &validation {
                     writeln!(
                         val_log,

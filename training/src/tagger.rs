@@ -95,7 +95,22 @@ impl TaggerTrainingConfig {
                 "real_attack > 0 needs a list of real_attacks".into(),
             ));
         }
-        self.parsed_real_attacks()?;
+        // each real attack must apply to a face of the networks' size: found now, not mid-run
+        let side = self.net.encoder.resolution as u32;
+        let face = image::RgbImage::from_pixel(side, side, image::Rgb([128, 128, 128]));
+        for attack in self.parsed_real_attacks()? {
+            attack_images(
+                &attack,
+                std::slice::from_ref(&face),
+                std::slice::from_ref(&face),
+                0,
+            )
+            .map_err(|e| {
+                TrainError::Config(format!(
+                    "real_attacks: {attack} cannot apply to a {side}×{side} face: {e}"
+                ))
+            })?;
+        }
         crate::check_learning_rate(self.learning_rate)
     }
 
@@ -265,7 +280,7 @@ impl TaggerTrainer {
     }
 
     /// One optimisation step on a random batch of `faces`, every random draw taken from `rng`.
-    pub fn step(&mut self, faces: &FaceSet, rng: &mut StdRng) -> StepStats {
+    pub fn step(&mut self, faces: &FaceSet, rng: &mut StdRng) -> Result<StepStats, TrainError> {
         self.step += 1;
         let cover = faces.random_batch(self.config.batch_size, rng, &self.device);
         let fade = (self.step as f32 / self.config.cover_fade.max(1) as f32).min(1.0);
@@ -282,9 +297,12 @@ impl TaggerTrainer {
         );
         let simulate = !self.simulators.is_empty() && rng.random::<f32>() < self.config.simulator;
         // drawn only when real attacks are on, so that older runs keep their random stream
-        let real = (!simulate && self.config.real_attack > 0.0)
-            .then(|| rng.random::<f32>() < self.config.real_attack)
-            .unwrap_or(false)
+        let real_now = if !simulate && self.config.real_attack > 0.0 {
+            rng.random::<f32>() < self.config.real_attack
+        } else {
+            false
+        };
+        let real = real_now
             .then(|| self.real_attacks[rng.random_range(0..self.real_attacks.len())].clone());
         let ops = if simulate || real.is_some() {
             Vec::new()
@@ -306,7 +324,7 @@ impl TaggerTrainer {
         } else if let Some(attack) = real {
             let seed = rng.random();
             (
-                straight_through(&attack, tagged, &cover, seed),
+                straight_through(&attack, tagged, &cover, seed)?,
                 attack.to_string(),
             )
         } else {
@@ -340,7 +358,7 @@ impl TaggerTrainer {
             .step(self.config.learning_rate, self.net.clone(), grads);
 
         let image_mse = scalar(image_mse);
-        StepStats {
+        Ok(StepStats {
             step: self.step,
             loss: scalar(loss),
             psnr: psnr_of_mse(image_mse),
@@ -349,7 +367,7 @@ impl TaggerTrainer {
             message_bce: scalar(message_bce),
             bit_accuracy: bit_accuracy(logits, bits),
             attack,
-        }
+        })
     }
 
     /// Tags `faces` (in order, in batches) with random bits drawn from `seed`, applies `op`, and
@@ -395,33 +413,50 @@ pub fn random_bits(batch: usize, bits: usize, rng: &mut impl Rng, device: &Devic
 ///
 /// # Shapes
 /// - `x`, `cover`: `[B, 3, H, W]` in 0..1; returns the same shape.
-pub fn straight_through(attack: &Attack, x: Tensor<4>, cover: &Tensor<4>, seed: u64) -> Tensor<4> {
-    let [_, _, h, w] = x.dims();
+pub fn straight_through(
+    attack: &Attack,
+    x: Tensor<4>,
+    cover: &Tensor<4>,
+    seed: u64,
+) -> Result<Tensor<4>, TrainError> {
     let device = x.device();
     let images = to_images(x.clone().detach());
     let covers = to_images(cover.clone().detach());
-    let attacked: Vec<image::RgbImage> = images
+    let real = from_images(&attack_images(attack, &images, &covers, seed)?, &device);
+    Ok(x.clone() + (real - x.detach()))
+}
+
+/// `attack` applied to each image of a batch as the world does it, the result brought back to
+/// the image's size (a crop or a border changes it) with a triangle filter. Image `k` gets the
+/// seed `seed ^ k`, and canvases on another photo (`@photo`) use `backdrops[(k + 1) % len]`.
+/// Training and validation attack batches only through here.
+pub fn attack_images(
+    attack: &Attack,
+    images: &[image::RgbImage],
+    backdrops: &[image::RgbImage],
+    seed: u64,
+) -> Result<Vec<image::RgbImage>, TrainError> {
+    images
         .iter()
         .enumerate()
         .map(|(k, img)| {
-            let backdrop = image::DynamicImage::ImageRgb8(covers[(k + 1) % covers.len()].clone());
+            let backdrop = backdrops
+                .get((k + 1) % backdrops.len().max(1))
+                .map(|b| image::DynamicImage::ImageRgb8(b.clone()));
             let out = attack
                 .apply_on(
                     &image::DynamicImage::ImageRgb8(img.clone()),
                     seed ^ k as u64,
-                    Some(&backdrop),
-                )
-                // an attack that cannot apply (too small a result) leaves the image as it is
-                .map_or_else(|_| img.clone(), |d| d.to_rgb8());
-            if out.dimensions() == (w as u32, h as u32) {
+                    backdrop.as_ref(),
+                )?
+                .to_rgb8();
+            Ok(if out.dimensions() == img.dimensions() {
                 out
             } else {
-                image::imageops::resize(&out, w as u32, h as u32, FilterType::Triangle)
-            }
+                image::imageops::resize(&out, img.width(), img.height(), FilterType::Triangle)
+            })
         })
-        .collect();
-    let real = from_images(&attacked, &device);
-    x.clone() + (real - x.detach())
+        .collect()
 }
 
 /// Tags `cover` with `bits` at `strength`: residual added, clamped to 0..1 and quantised to 8 bits

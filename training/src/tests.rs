@@ -80,7 +80,7 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     let before = trainer.evaluate(&val, NoiseOp::Identity, 1.0, 5);
     let mut rng = StdRng::seed_from_u64(3);
     for _ in 0..TINY_STEPS {
-        trainer.step(&train, &mut rng);
+        trainer.step(&train, &mut rng).unwrap();
     }
     let after = trainer.evaluate(&val, NoiseOp::Identity, 1.0, 5);
     assert!(
@@ -96,7 +96,7 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     let run3 = |trainer: &mut TaggerTrainer, seed: u64| -> Vec<f32> {
         let mut rng = StdRng::seed_from_u64(seed);
         (0..3)
-            .map(|_| trainer.step(&train, &mut rng).loss)
+            .map(|_| trainer.step(&train, &mut rng).unwrap().loss)
             .collect()
     };
     let a = run3(&mut TaggerTrainer::new(tiny_config(), &device).unwrap(), 1);
@@ -115,7 +115,7 @@ fn a_tiny_tagger_learns_its_bits_and_resumes_from_its_weights() {
     let reloaded = resumed.evaluate(&val, NoiseOp::Identity, 1.0, 5);
     assert!((reloaded.bit_accuracy - after.bit_accuracy).abs() < 1e-6);
     let mut resumed = resumed;
-    assert!(resumed.step(&train, &mut rng).loss.is_finite());
+    assert!(resumed.step(&train, &mut rng).unwrap().loss.is_finite());
     // weights of other shapes are refused
     let mut other = tiny_config();
     other.net = TaggerNetConfig::standard();
@@ -564,19 +564,16 @@ fn new_attack_layers_and_real_attacks_pass_gradients() {
     }
     let attack: faketagger_attacks::Attack = "webp:50+palette:64".parse().unwrap();
     let cover = faces.batch(&[0, 1], &[], &device);
-    let g = grad_of(&|x| crate::tagger::straight_through(&attack, x, &cover, 0));
+    let g = grad_of(&|x| crate::tagger::straight_through(&attack, x, &cover, 0).unwrap());
     assert_eq!(
         g, weights_data,
         "straight-through: the gradient is the identity"
     );
     // and the forward pass is the real attack
     let x = faces.batch(&[0, 1], &[], &device);
-    let out = faketagger_model::images::to_images(crate::tagger::straight_through(
-        &attack,
-        x.clone(),
-        &cover,
-        0,
-    ));
+    let out = faketagger_model::images::to_images(
+        crate::tagger::straight_through(&attack, x.clone(), &cover, 0).unwrap(),
+    );
     let real = attack
         .apply(&image::DynamicImage::ImageRgb8(faces.image(0)), 0)
         .unwrap()
@@ -592,4 +589,24 @@ fn new_attack_layers_and_real_attacks_pass_gradients() {
         max_diff <= 1,
         "forward differs from the real attack by {max_diff}"
     );
+}
+
+/// A real attack that cannot apply to a batch is an error, never the unattacked batch: caught
+/// when the run file is read, and in the step itself.
+#[test]
+fn real_attacks_that_cannot_apply_are_refused_not_skipped() {
+    let mut config = TaggerTrainingConfig::new(TaggerNetConfig::standard());
+    config.real_attacks = vec!["jpeg:50".into(), "resize:0.01".into()];
+    config.real_attack = 0.5;
+    let e = config.validate().unwrap_err().to_string();
+    assert!(
+        e.contains("resize:0.01 cannot apply to a 128×128 face"),
+        "{e}"
+    );
+    let device = Backend::Flex.device().unwrap().autodiff();
+    let faces = synthetic_faces(2, 5);
+    let x = faces.batch(&[0, 1], &[], &device);
+    let attack: faketagger_attacks::Attack = "resize:0.01".parse().unwrap();
+    let e = crate::tagger::straight_through(&attack, x.clone(), &x, 0).unwrap_err();
+    assert!(e.to_string().contains("under 8 px"), "{e}");
 }

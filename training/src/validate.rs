@@ -9,15 +9,15 @@ use faketagger_attacks::metrics;
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::TaggerNet;
 use faketagger_model::noise::simulators::Simulator;
-use image::imageops::FilterType;
-use image::{DynamicImage, RgbImage};
+use image::RgbImage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::TrainError;
 use crate::data::FaceSet;
 use crate::run::ValRow;
 use crate::simulators::{from_images, to_images};
-use crate::tagger::embed;
+use crate::tagger::{attack_images, embed};
 
 /// Faces per validation batch.
 const VAL_BATCH: usize = 32;
@@ -49,9 +49,8 @@ pub fn validate_tagger(
     strength: f32,
     seed: u64,
     device: &Device,
-) -> Vec<ValRow> {
+) -> Result<Vec<ValRow>, TrainError> {
     let mut rng = StdRng::seed_from_u64(seed);
-    let side = faces.resolution as u32;
     let mut recovered = vec![Recovery::default(); attacks.len()];
     let (mut psnr, mut ssim, mut false_tags) = (0.0, 0.0, 0usize);
     let indices: Vec<usize> = (0..faces.len()).collect();
@@ -78,38 +77,22 @@ pub fn validate_tagger(
         let tagged_batch = from_images(&tagged, device);
         for (a, (_, attack)) in attacks.iter().enumerate() {
             let attacked = match attack {
+                // canvases on another photo (`@photo`): the next untagged face
                 ValAttack::Real(attack) => {
-                    let images: Vec<RgbImage> = tagged
-                        .iter()
-                        .enumerate()
-                        .map(|(k, img)| {
-                            // canvases on another photo (`@photo`): the next untagged face
-                            let backdrop = DynamicImage::ImageRgb8(
-                                originals[(k + 1) % originals.len()].clone(),
-                            );
-                            let out = attack
-                                .apply_on(
-                                    &DynamicImage::ImageRgb8(img.clone()),
-                                    seed ^ k as u64,
-                                    Some(&backdrop),
-                                )
-                                .map(|d| d.to_rgb8())
-                                .unwrap_or_else(|_| img.clone());
-                            if out.dimensions() == (side, side) {
-                                out
-                            } else {
-                                image::imageops::resize(&out, side, side, FilterType::Triangle)
-                            }
-                        })
-                        .collect();
-                    from_images(&images, device)
+                    from_images(&attack_images(attack, &tagged, &originals, seed)?, device)
                 }
                 ValAttack::Simulator { index, variant } => match simulators.get(*index) {
                     Some(sim) => from_images(
                         &to_images(sim.forward(tagged_batch.clone(), *variant)),
                         device,
                     ),
-                    None => tagged_batch.clone(),
+                    None => {
+                        return Err(TrainError::Config(format!(
+                            "validation row {}: simulator {index} is not loaded ({} are)",
+                            attacks[a].0,
+                            simulators.len()
+                        )));
+                    }
                 },
             };
             recovered[a].add(net, codec, attacked, &words, &tags);
@@ -134,7 +117,7 @@ pub fn validate_tagger(
         bit_accuracy: None,
         exact_tag: Some(false_tags as f64 / n),
     });
-    rows
+    Ok(rows)
 }
 
 /// The codec words of `tags` and the same words as a `[tags, channel bits]` tensor of ±1.

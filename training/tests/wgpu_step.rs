@@ -64,7 +64,9 @@ fn run(device: &Device, faces: &FaceSet) -> Vec<StepStats> {
         .with_simulators(&[weights("autoencoder")])
         .unwrap();
     let mut rng = StdRng::seed_from_u64(4);
-    (0..STEPS).map(|_| trainer.step(faces, &mut rng)).collect()
+    (0..STEPS)
+        .map(|_| trainer.step(faces, &mut rng).unwrap())
+        .collect()
 }
 
 fn close(what: &str, step: usize, a: f32, b: f32) {

@@ -307,7 +307,7 @@ pub struct EmbedArgs {
     #[arg(
         long,
         value_name = "Q",
-        default_value_t = 95,
+        default_value_t = i64::from(faketagger::io::DEFAULT_JPEG_QUALITY),
         allow_negative_numbers = true
     )]
     pub quality: i64,
@@ -374,7 +374,7 @@ pub struct AttackArgs {
     #[arg(
         long,
         value_name = "Q",
-        default_value_t = 95,
+        default_value_t = i64::from(faketagger::io::DEFAULT_JPEG_QUALITY),
         allow_negative_numbers = true
     )]
     pub quality: i64,

@@ -40,9 +40,6 @@ use crate::settings::{ServeSettings, open_registry};
 
 /// The soft-binding algorithm name `GET /matches/byBinding` answers for.
 pub const SOFT_BINDING_ALG: &str = "org.faketagger.tag.v1";
-/// JPEG quality of JPEG outputs unless the request says.
-const DEFAULT_QUALITY: u8 = 95;
-
 struct Inner {
     tagger: Tagger,
     registry: Registry,
@@ -327,17 +324,9 @@ impl Inner {
 
     fn embed(&self, request: EmbedRequest) -> Reply {
         let loaded = self.read(&request.image, "image")?;
-        let strength = request.strength.unwrap_or(faketagger::DEFAULT_STRENGTH);
-        if !faketagger::STRENGTH_RANGE.contains(&strength) {
-            return Err(ApiError::bad_request(
-                "bad_parameter",
-                format!(
-                    "strength {strength}: between {} and {}",
-                    faketagger::STRENGTH_RANGE.start(),
-                    faketagger::STRENGTH_RANGE.end()
-                ),
-            ));
-        }
+        let strength =
+            faketagger::check_strength(request.strength.unwrap_or(faketagger::DEFAULT_STRENGTH))
+                .map_err(ApiError::engine)?;
         let (format, name) = match request.format.as_deref().unwrap_or("png") {
             "png" => (ImageFormat::Png, "png"),
             "jpeg" | "jpg" => (ImageFormat::Jpeg, "jpeg"),
@@ -348,10 +337,12 @@ impl Inner {
                 ));
             }
         };
-        let quality = request.quality.unwrap_or(DEFAULT_QUALITY);
-        if !(1..=100).contains(&quality) {
-            return Err(ApiError::bad_request("bad_parameter", "quality: 1–100"));
-        }
+        let quality = faketagger::io::check_jpeg_quality(
+            request
+                .quality
+                .unwrap_or(faketagger::io::DEFAULT_JPEG_QUALITY.into()),
+        )
+        .map_err(ApiError::engine)?;
         if !request.retag {
             provenance::check_untagged(
                 &self.tagger,
@@ -483,7 +474,7 @@ struct EmbedRequest {
     note: Option<String>,
     strength: Option<f32>,
     format: Option<String>,
-    quality: Option<u8>,
+    quality: Option<i64>,
     /// Tag an image that already carries a tag (refused by default, 409).
     #[serde(default)]
     retag: bool,

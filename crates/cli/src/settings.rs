@@ -148,14 +148,7 @@ impl EmbedSettings {
             // clap enforces exactly one of the two
             _ => bail!("give one of --tag HEX or --register"),
         };
-        if !faketagger::STRENGTH_RANGE.contains(&args.strength) {
-            bail!(
-                "--strength {}: must lie between {} and {}\nhint: 1 is the default; higher survives more and shows more",
-                args.strength,
-                faketagger::STRENGTH_RANGE.start(),
-                faketagger::STRENGTH_RANGE.end()
-            );
-        }
+        check_strength(args.strength)?;
         let quality = check_quality(args.quality)?;
         let jobs = match (&args.output, &args.out_dir) {
             (Some(output), None) => {
@@ -222,10 +215,17 @@ impl EmbedSettings {
 }
 
 fn check_quality(quality: i64) -> Result<u8> {
-    match u8::try_from(quality) {
-        Ok(q @ 1..=100) => Ok(q),
-        _ => bail!("--quality {quality}: must lie between 1 and 100"),
-    }
+    faketagger::io::check_jpeg_quality(quality)
+        .map_err(|_| anyhow::anyhow!("--quality {quality}: must lie between 1 and 100"))
+}
+
+fn check_strength(strength: f32) -> Result<f32> {
+    faketagger::check_strength(strength).map_err(|_| {
+        anyhow::anyhow!(
+            "--strength {strength}: must lie {}\nhint: 1 is the default; higher survives more and shows more",
+            faketagger::STRENGTH_EXPECTED
+        )
+    })
 }
 
 /// A real attack on one photo, or a face swap with a second one.
@@ -615,14 +615,7 @@ impl EvalSettings {
                 args.data.display()
             );
         }
-        if !faketagger::STRENGTH_RANGE.contains(&args.strength) {
-            bail!(
-                "--strength {}: must lie between {} and {}",
-                args.strength,
-                faketagger::STRENGTH_RANGE.start(),
-                faketagger::STRENGTH_RANGE.end()
-            );
-        }
+        check_strength(args.strength)?;
         if args.count.is_some_and(|n| n < 2) {
             bail!("--count: at least 2 faces (face swaps pair each face with the next)");
         }

@@ -723,16 +723,39 @@ fn word_to_symbols(word: &Word, n: usize) -> Vec<u8> {
     word.iter().flat_map(|w| w.to_be_bytes()).take(n).collect()
 }
 
-/// SplitMix64 from [`WHITENING_SEED`], first `n_bits` bits.
-fn whitening_sequence(n_bits: usize) -> Word {
-    let mut state = WHITENING_SEED;
-    let mut words: Word = std::array::from_fn(|_| {
-        state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = state;
+/// SplitMix64 (Steele, Lea and Flood, 2014): the workspace's one fixed, dependency-free
+/// generator, for sequences that must never change with a library version (the codec's
+/// whitening, the classical scheme's slot layout, the training's per-step seeds).
+#[derive(Debug, Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// The increment: 2⁶⁴ divided by the golden ratio, odd.
+    pub const GAMMA: u64 = 0x9E37_79B9_7F4A_7C15;
+
+    /// A generator whose first output is `mix(seed + GAMMA)`.
+    pub const fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    /// The next 64 bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(Self::GAMMA);
+        Self::mix(self.0)
+    }
+
+    /// SplitMix64's output function: a bijection that spreads every input bit over the output.
+    pub const fn mix(mut z: u64) -> u64 {
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    });
+    }
+}
+
+/// SplitMix64 from [`WHITENING_SEED`], first `n_bits` bits.
+fn whitening_sequence(n_bits: usize) -> Word {
+    let mut rng = SplitMix64::new(WHITENING_SEED);
+    let mut words: Word = std::array::from_fn(|_| rng.next_u64());
     for j in n_bits..MAX_CHANNEL_BITS {
         words[j / 64] &= !(1u64 << (63 - j % 64));
     }

@@ -32,7 +32,10 @@ fn resize_matches_bilinear_interpolate() {
     ];
     for (seed, ([h, w], size)) in cases.into_iter().enumerate() {
         let x = Tensor::<4>::from_data(random([2, 3, h, w], seed as u64), &device);
-        let ours: Vec<f32> = noise::resize(x.clone(), size).into_data().to_vec().unwrap();
+        let ours: Vec<f32> = noise::resize(x.clone(), size)
+            .into_data()
+            .try_to_vec::<f32>()
+            .unwrap();
         let reference: Vec<f32> = interpolate(
             x,
             InterpolateOptions::new(InterpolateMode::Bilinear)
@@ -40,7 +43,7 @@ fn resize_matches_bilinear_interpolate() {
                 .with_output_size(size),
         )
         .into_data()
-        .to_vec()
+        .try_to_vec::<f32>()
         .unwrap();
         assert_eq!(ours.len(), 2 * 3 * size[0] * size[1]);
         let diff = ours
@@ -58,10 +61,18 @@ fn resize_passes_gradients_and_keeps_constants() {
     let x = Tensor::<4>::from_data(random([1, 3, 32, 32], 9), &device).require_grad();
     let y = noise::resize(x.clone(), [16, 16]);
     let grads = y.sum().backward();
-    let g: Vec<f32> = x.grad(&grads).unwrap().into_data().to_vec().unwrap();
+    let g: Vec<f32> = x
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     // every input pixel feeds the ×0.5 output with total weight 1/4
     assert!(g.iter().all(|v| (v - 0.25).abs() < 1e-6), "{:?}", &g[..4]);
     let c = Tensor::<4>::full([1, 1, 20, 30], 0.3, &Backend::Flex.device().unwrap());
-    let up: Vec<f32> = noise::resize(c, [77, 13]).into_data().to_vec().unwrap();
+    let up: Vec<f32> = noise::resize(c, [77, 13])
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
     assert!(up.iter().all(|v| (v - 0.3).abs() < 1e-6));
 }
