@@ -91,10 +91,16 @@ pub fn write_photo(dir: &Path, name: &str, seed: u64) -> PathBuf {
     path
 }
 
-/// Faces from the shared CelebA crops, split `split`; empty when the data is absent.
+/// Faces from the shared CelebA crops, split `split`; empty (the test skips) when the data is
+/// absent, except under `CI=true`, where their absence fails the test.
 pub fn shared_faces(split: &str, count: usize) -> Vec<PathBuf> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/celeba-faces128");
     let Ok(meta) = std::fs::read_to_string(root.join("meta.csv")) else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI=true and the shared faces are missing under {}",
+            root.display()
+        );
         eprintln!("shared faces not found under {}: skipping", root.display());
         return Vec::new();
     };
