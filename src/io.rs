@@ -123,6 +123,11 @@ enum JpegEnd {
 /// marker) to its end-of-image marker, so that the end marker of an EXIF thumbnail does not
 /// count. Where the structure is not what the standard says, it falls back to looking for any
 /// end marker in the rest: only bytes that run out count as truncation.
+///
+/// Not caught: a file whose data runs short *before* an end marker (a header that promises more
+/// rows than the scan holds, `tests/corpus/jpeg-lying.jpg`, or a cut file with an end marker
+/// appended). The decoder fills the rest with grey, and zune-jpeg's strict mode does not flag
+/// these either (tried: both decode "Ok").
 fn jpeg_end(b: &[u8]) -> JpegEnd {
     const MARKER: u8 = 0xFF;
     const EOI: u8 = 0xD9;
