@@ -167,6 +167,11 @@ pub const SEARCH_STRIPS: [f32; 2] = [0.9, 0.8];
 /// Positions tried per axis: the centre and both edges.
 pub const SEARCH_POSITIONS: [f32; 3] = [0.5, 0.0, 1.0];
 
+/// The crop search reads a copy of the photo at most this many times the networks' side per
+/// axis: placements are at most the networks' side, and a 4× larger source keeps the triangle
+/// filter's antialiasing of a direct resize.
+const SEARCH_SOURCE_SIDES: u32 = 4;
+
 /// The crop hypotheses of the decoder's search, mild and centred ones first: crops that keep the
 /// aspect ratio ([`SEARCH_AREAS`] × [`SEARCH_POSITIONS`]²), then one-axis crops
 /// ([`SEARCH_STRIPS`] × [`SEARCH_POSITIONS`] on each axis). 48 in all.
@@ -214,20 +219,33 @@ impl LearnedScheme {
         placements: &[Placement],
     ) -> Result<Vec<Vec<f32>>, Error> {
         let r = self.resolution();
+        // converted and shrunk once: every placement then resizes a small copy (at 1080p, 16
+        // full-resolution resizes were most of an untagged photo's decoding time)
         let rgb = image.to_rgb32f();
-        let mut scaled: Option<((u32, u32), Rgb32FImage)> = None;
+        let cap = SEARCH_SOURCE_SIDES * r;
+        let (w, h) = rgb.dimensions();
+        let rgb = if w > cap || h > cap {
+            imageops::resize(&rgb, w.min(cap), h.min(cap), FilterType::Triangle)
+        } else {
+            rgb
+        };
+        let mut scaled: Vec<((u32, u32), Rgb32FImage)> = Vec::new();
         let share =
             |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
         let mut canvases = Vec::with_capacity(placements.len());
         for p in placements {
             let (iw, ih) = (share(p.width), share(p.height));
-            if scaled.as_ref().is_none_or(|(size, _)| *size != (iw, ih)) {
-                scaled = Some((
-                    (iw, ih),
-                    imageops::resize(&rgb, iw, ih, FilterType::Triangle),
-                ));
-            }
-            let Some((_, small)) = &scaled else { continue };
+            let at = match scaled.iter().position(|(size, _)| *size == (iw, ih)) {
+                Some(at) => at,
+                None => {
+                    scaled.push((
+                        (iw, ih),
+                        imageops::resize(&rgb, iw, ih, FilterType::Triangle),
+                    ));
+                    scaled.len() - 1
+                }
+            };
+            let small = &scaled[at].1;
             let (ox, oy) = (
                 (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
                 (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,

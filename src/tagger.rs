@@ -265,6 +265,12 @@ impl Tagger {
         Ok(self.decode_plain(image)?.tag())
     }
 
+    /// The photo read as it is, without the decoder's crop search ([`Tagger::decode`] runs it
+    /// when this finds no tag): one decoder pass.
+    pub fn decode_as_is(&self, image: &DynamicImage) -> Result<Detection, Error> {
+        Ok(self.decode_plain(image)?.into())
+    }
+
     /// The photo read as it is: the learned decoder once, or the classical grid of its size.
     fn decode_plain(&self, image: &DynamicImage) -> Result<Decoding, Error> {
         let logits = match &self.scheme {
