@@ -448,7 +448,8 @@ fn stand_ins_grade_like_their_real_twins() {
         fill: 0.0,
     };
     // (row, stand-in, real twin, largest mean |Δ| in 8-bit steps)
-    let mut rows: Vec<(String, Box<dyn Fn() -> Tensor<4>>, Attack, f64)> = Vec::new();
+    type Row = (String, Box<dyn Fn() -> Tensor<4>>, Attack, f64);
+    let mut rows: Vec<Row> = Vec::new();
     for quality in [30u8, 50, 70, 90] {
         let (t, jpeg) = (tagged.clone(), jpeg.clone());
         rows.push((
