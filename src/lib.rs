@@ -6,7 +6,8 @@
 //!
 //! - [`codec`]: tag ⇄ channel bits (Reed–Solomon with soft-decision decoding), re-exported from
 //!   `faketagger-codec`;
-//! - [`attacks`]: real attacks on images (JPEG, resize, crop, rotate, blur, noise, colour),
+//! - [`attacks`]: real attacks on images as the world does them (JPEG 4:2:0, WebP, AVIF, resize,
+//!   crop, rotate, borders, grey copies, screenshots, platform pipelines, a landmark face swap),
 //!   re-exported from `faketagger-attacks`;
 //! - [`io`]: reading images safely (limits against decompression bombs, clear errors) and writing
 //!   outputs atomically without ever replacing an input.
@@ -15,15 +16,28 @@
 //!   its record (`faketagger-registry`);
 //! - [`Tagger`]: embed a tag in a photo of any size and decode it back into a [`Detection`].
 //!
-//! Until the learned encoder/decoder ship with trained weights, [`Tagger`] runs the classical
-//! baseline of [`classic`] (DCT spread spectrum); it stays as a comparison point afterwards.
+//! [`Tagger::builtin`] runs the trained networks compiled into the build (`weights/faketagger-v1`);
+//! [`Tagger::classic`] runs the classical baseline of [`classic`] (DCT spread spectrum), kept as a
+//! comparison point. Saving goes through [`Tagger::embed_saved`], which checks the file as
+//! written and refuses one that does not carry its tag.
 //!
 //! ```no_run
-//! use faketagger::{Tag, Tagger, io};
-//! let tagger = Tagger::classic();
+//! use faketagger::{Saving, Tag, Tagger, io};
+//! let device = faketagger::model::Backend::Flex.device()?;
+//! let tagger = Tagger::builtin(&device)?;
 //! let photo = io::read_image("photo.jpg".as_ref())?;
 //! let tag: Tag = "0123456789abcdef".parse()?;
-//! let tagged = tagger.embed(&photo.image, tag, 1.0)?;
+//! let output = std::path::Path::new("photo-tagged.jpg");
+//! let saving = Saving {
+//!     format: image::ImageFormat::Jpeg,
+//!     quality: io::DEFAULT_JPEG_QUALITY,
+//!     metadata: &photo.metadata,
+//!     path: output,
+//! };
+//! let tagged = tagger
+//!     .embed_saved(&photo.image, tag, 1.0, &saving)?
+//!     .require_carried(&saving)?;
+//! io::write_atomic(output, tagged.bytes.as_deref().unwrap_or_default(), io::Overwrite::Refuse, &[])?;
 //! assert_eq!(tagger.decode(&tagged.image)?.tag, Some(tag));
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
