@@ -33,17 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("usage: fingerprint_distances DATA_DIR SPLIT COUNT".into());
     };
     let data = PathBuf::from(data);
-    let meta = std::fs::read_to_string(data.join("meta.csv"))?;
-    let names: Vec<&str> = meta
-        .lines()
-        .skip(1)
-        .filter(|l| l.split(',').nth(4) == Some(split.as_str()))
-        .take(count.parse()?)
-        .filter_map(|l| l.split(',').next())
-        .collect();
-    let faces: Vec<DynamicImage> = names
+    let files: Vec<faketagger::attacks::dataset::FaceFile> =
+        faketagger::attacks::dataset::list_faces(&data, Some(split))?
+            .into_iter()
+            .take(count.parse()?)
+            .collect();
+    let faces: Vec<DynamicImage> = files
         .iter()
-        .map(|n| image::open(data.join(n)))
+        .map(|f| image::open(&f.path))
         .collect::<Result<_, _>>()?;
     let attacks: Vec<Attack> = ATTACKS
         .iter()
@@ -71,8 +68,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             push(row, &attack.apply(face, i as u64)?);
         }
         let other = &faces[(i + 1) % n];
-        let lm = faceswap::landmarks_from_csv(&meta, names[i]);
-        let other_lm = faceswap::landmarks_from_csv(&meta, names[(i + 1) % n]);
+        let lm = files[i].landmarks;
+        let other_lm = files[(i + 1) % n].landmarks;
         if let (Some(lm), Some(other_lm)) = (lm, other_lm) {
             push(
                 ATTACKS.len(),

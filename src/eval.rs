@@ -109,52 +109,12 @@ pub fn load_faces(
     count: Option<usize>,
     side: Option<u32>,
 ) -> Result<Vec<Face>, Error> {
-    let meta_path = dir.join("meta.csv");
-    let meta = std::fs::read_to_string(&meta_path).ok();
-    let names: Vec<String> = match (&meta, split) {
-        (Some(meta), _) => {
-            let mut lines = meta.lines();
-            let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-            let column = |name: &str| header.iter().position(|h| *h == name);
-            let file = column("file").unwrap_or(0);
-            let split_col = column("split");
-            lines
-                .filter(|l| match (split, split_col) {
-                    (Some(want), Some(c)) => l.split(',').nth(c) == Some(want),
-                    _ => true,
-                })
-                .filter_map(|l| l.split(',').nth(file).map(str::to_owned))
-                .collect()
-        }
-        (None, Some(want)) => {
-            return Err(Error::BadImage {
-                path: meta_path,
-                reason: format!("no meta.csv to find split {want:?} in"),
-            });
-        }
-        (None, None) => {
-            let mut names: Vec<String> = std::fs::read_dir(dir)
-                .map_err(|source| Error::Io {
-                    path: dir.to_owned(),
-                    source,
-                })?
-                .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                .filter(|n| {
-                    let n = n.to_ascii_lowercase();
-                    [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff"]
-                        .iter()
-                        .any(|ext| n.ends_with(ext))
-                })
-                .collect();
-            names.sort();
-            names
-        }
-    };
-    let names: Vec<String> = names
-        .into_iter()
-        .take(count.unwrap_or(usize::MAX))
-        .collect();
-    let paths: Vec<PathBuf> = names.iter().map(|n| dir.join(n)).collect();
+    let files: Vec<faketagger_attacks::dataset::FaceFile> =
+        faketagger_attacks::dataset::list_faces(dir, split)?
+            .into_iter()
+            .take(count.unwrap_or(usize::MAX))
+            .collect();
+    let paths: Vec<PathBuf> = files.iter().map(|f| f.path.clone()).collect();
     crate::io::map_files(
         &paths,
         std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -162,13 +122,11 @@ pub fn load_faces(
         |l| Ok(l.image.clone()),
     )
     .into_iter()
-    .zip(names)
-    .map(|(image, name)| {
+    .zip(files)
+    .map(|(image, file)| {
         let image = image?;
         let (w, h) = (image.width(), image.height());
-        let landmarks = meta
-            .as_deref()
-            .and_then(|m| faceswap::landmarks_from_csv(m, &name));
+        let (name, landmarks) = (file.file, file.landmarks);
         Ok(match side {
             Some(side) if (w, h) != (side, side) => Face {
                 image: image.resize_exact(side, side, FilterType::Lanczos3),

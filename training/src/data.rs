@@ -1,8 +1,9 @@
 //! Face images for training and evaluation, held in memory as 8-bit RGB.
 //!
 //! A dataset is any folder of images. When it has a CelebA-style `meta.csv` (columns `file`,
-//! `identity` and `split` among others), splits and identities come from it; otherwise every
-//! image is used and identities are unknown.
+//! `identity` and `split` among others), splits and identities come from it; a folder without one
+//! has no splits, so training (which takes `train` and `val`) needs it. Read by
+//! `faketagger_attacks::dataset`, the project's one reader of face folders.
 
 use std::path::{Path, PathBuf};
 
@@ -11,9 +12,6 @@ use image::imageops::FilterType;
 use rand::Rng;
 
 use crate::TrainError;
-
-/// Image file extensions read from a folder without `meta.csv`.
-const EXTENSIONS: [&str; 5] = ["jpg", "jpeg", "png", "webp", "bmp"];
 
 /// One face, resized to the set's resolution.
 #[derive(Debug, Clone)]
@@ -43,7 +41,7 @@ fn dataset_err(path: &Path, reason: impl ToString) -> TrainError {
 }
 
 impl FaceSet {
-    /// Loads the faces of `split` (all faces when `None` or when the folder has no `meta.csv`)
+    /// Loads the faces of `split` (all faces when `None` or `"all"`; a named split needs `meta.csv`)
     /// from `dir`, at most `limit` of them, resized to `resolution`².
     pub fn load(
         dir: &Path,
@@ -119,38 +117,12 @@ impl FaceSet {
     }
 }
 
-/// The files of `split` with their identities.
+/// The files of `split` with their identities (`faketagger_attacks::dataset`, the project's one
+/// reader of face folders).
 fn list(dir: &Path, split: Option<&str>) -> Result<Vec<(PathBuf, Option<String>)>, TrainError> {
-    let meta = dir.join("meta.csv");
-    if meta.is_file() {
-        let text = std::fs::read_to_string(&meta).map_err(|e| dataset_err(&meta, e))?;
-        let mut lines = text.lines();
-        let header: Vec<&str> = lines.next().unwrap_or_default().split(',').collect();
-        let col = |name: &str| header.iter().position(|h| h.trim() == name);
-        let file_col = col("file").ok_or_else(|| dataset_err(&meta, "no `file` column"))?;
-        let (split_col, id_col) = (col("split"), col("identity"));
-        return Ok(lines
-            .map(|line| line.split(',').collect::<Vec<_>>())
-            .filter(|f| match (split, split_col) {
-                (Some(want), Some(c)) => f.get(c).is_some_and(|s| s.trim() == want),
-                _ => true,
-            })
-            .filter_map(|f| {
-                let file = f.get(file_col)?;
-                let identity = id_col.and_then(|c| f.get(c)).map(|s| s.trim().to_owned());
-                Some((dir.join(file.trim()), identity))
-            })
-            .collect());
-    }
-    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+    Ok(faketagger_attacks::dataset::list_faces(dir, split)
         .map_err(|e| dataset_err(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| {
-            p.extension()
-                .and_then(|e| e.to_str())
-                .is_some_and(|e| EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
-        })
-        .collect();
-    files.sort();
-    Ok(files.into_iter().map(|p| (p, None)).collect())
+        .into_iter()
+        .map(|face| (face.path, face.identity))
+        .collect())
 }

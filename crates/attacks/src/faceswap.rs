@@ -32,23 +32,11 @@ pub fn aligned_landmarks(width: u32, height: u32) -> Landmarks {
 /// The landmarks of `file_name` in a CelebA-style `meta.csv` (columns `file` and
 /// `lm0_x` … `lm4_y`), if it lists the file.
 pub fn landmarks_from_csv(csv: &str, file_name: &str) -> Option<Landmarks> {
-    let mut lines = csv.lines();
-    let header: Vec<&str> = lines.next()?.split(',').map(str::trim).collect();
-    let col = |name: &str| header.iter().position(|h| *h == name);
-    let file = col("file")?;
-    let coords: Vec<usize> = (0..5)
-        .flat_map(|k| [format!("lm{k}_x"), format!("lm{k}_y")])
-        .map(|name| col(&name))
-        .collect::<Option<_>>()?;
-    let row: Vec<&str> = lines
-        .map(|l| l.split(',').map(str::trim).collect::<Vec<_>>())
-        .find(|f| f.get(file) == Some(&file_name))?
-        .clone();
-    let v: Vec<f32> = coords
-        .iter()
-        .map(|&c| row.get(c)?.parse().ok())
-        .collect::<Option<_>>()?;
-    Some(std::array::from_fn(|k| [v[2 * k], v[2 * k + 1]]))
+    crate::dataset::parse_meta(csv, std::path::Path::new(""))
+        .ok()?
+        .into_iter()
+        .find(|face| face.file == file_name)?
+        .landmarks
 }
 
 /// Feathered fraction of the ellipse's radius: the blend ramps from 0 to 1 over its outer 30%.

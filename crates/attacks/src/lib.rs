@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod codecs;
+pub mod dataset;
 pub mod faceswap;
 mod filters;
 pub mod geometry;
@@ -56,6 +57,14 @@ pub const MAX_PIXELS: u64 = 1 << 28;
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AttackError {
+    /// A face folder or its `meta.csv` that cannot be read ([`dataset`]).
+    #[error("{}: {reason}", path.display())]
+    Dataset {
+        /// The folder or file.
+        path: std::path::PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
     /// The text is not `KIND[:PARAM]` with a known kind.
     #[error("unknown attack {text:?}: expected one of {}", Attack::KINDS)]
     UnknownKind {
