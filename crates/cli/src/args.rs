@@ -122,6 +122,19 @@ pub struct KeyDirArgs {
     pub keys: Option<PathBuf>,
 }
 
+/// How JPEG outputs are written.
+#[derive(Debug, Args)]
+pub struct JpegArgs {
+    /// JPEG quality when the output is a JPEG file (1–100).
+    #[arg(
+        long,
+        value_name = "Q",
+        default_value_t = i64::from(faketagger::io::DEFAULT_JPEG_QUALITY),
+        allow_negative_numbers = true
+    )]
+    pub quality: i64,
+}
+
 /// How input photos are read.
 #[derive(Debug, Args)]
 pub struct ReadArgs {
@@ -303,14 +316,8 @@ pub struct EmbedArgs {
     /// Embedding strength: higher survives more, shows more.
     #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH, allow_negative_numbers = true)]
     pub strength: f32,
-    /// JPEG quality of JPEG outputs (1–100).
-    #[arg(
-        long,
-        value_name = "Q",
-        default_value_t = i64::from(faketagger::io::DEFAULT_JPEG_QUALITY),
-        allow_negative_numbers = true
-    )]
-    pub quality: i64,
+    #[command(flatten)]
+    pub jpeg: JpegArgs,
     /// Replace existing outputs (never inputs).
     #[arg(long)]
     pub force: bool,
@@ -370,14 +377,8 @@ pub struct AttackArgs {
     /// of an aligned face crop).
     #[arg(long, value_name = "CSV")]
     pub landmarks: Option<PathBuf>,
-    /// JPEG quality when the output is a JPEG file (1–100).
-    #[arg(
-        long,
-        value_name = "Q",
-        default_value_t = i64::from(faketagger::io::DEFAULT_JPEG_QUALITY),
-        allow_negative_numbers = true
-    )]
-    pub quality: i64,
+    #[command(flatten)]
+    pub jpeg: JpegArgs,
     /// Replace an existing output (never the input).
     #[arg(long)]
     pub force: bool,

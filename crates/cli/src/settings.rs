@@ -149,7 +149,7 @@ impl EmbedSettings {
             _ => bail!("give one of --tag HEX or --register"),
         };
         check_strength(args.strength)?;
-        let quality = check_quality(args.quality)?;
+        let quality = check_quality(args.jpeg.quality)?;
         let jobs = match (&args.output, &args.out_dir) {
             (Some(output), None) => {
                 if args.inputs.len() > 1 {
@@ -308,7 +308,7 @@ impl AttackSettings {
                 }
             }
         };
-        let quality = check_quality(args.quality)?;
+        let quality = check_quality(args.jpeg.quality)?;
         let format = output_format(&args.output)?;
         Ok(Self {
             attack,
