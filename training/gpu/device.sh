@@ -2,7 +2,9 @@
 # The GPU sweep of issue 4 on a lent device machine (a bare Linux box with an NVIDIA GPU, no network).
 # What travels with the working tree: the release binary built here with `--features wgpu`, xz'd
 # (.dev/faketagger.xz), a dataset folder tarred (.dev/data.tar, made by .dev/make_data.py), and the
-# Vulkan loader packages (.gl/*.deb, see /work/.library/device/README.md).
+# Vulkan loader packages (.gl/*.deb, see /work/.library/device/README.md). Build that binary
+# without AVIF, which would link the system's libavif (absent there):
+#   cargo build --release --no-default-features --features cli,flex,wgpu
 #
 #   training/gpu/device.sh setup              unpack loader, binary and data into $ROOT
 #   training/gpu/device.sh speed CONFIG       steps/s on wgpu and on flex (all CPU cores)
