@@ -12,7 +12,7 @@ use faketagger_codec::ChannelBits;
 use faketagger_model::burn::module::Module;
 use faketagger_model::burn::tensor::{Tensor, TensorData};
 use faketagger_model::images::from_float_images;
-use faketagger_model::weights::{self, WeightsFiles};
+use faketagger_model::weights;
 use faketagger_model::{Device, TaggerNet, TaggerNetConfig};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, Rgb32FImage};
@@ -61,16 +61,6 @@ impl LearnedScheme {
             net: net.valid(),
             device: device.clone(),
         }
-    }
-
-    /// The files [`LearnedScheme::load`] reads in `dir`.
-    pub fn files(dir: &Path) -> WeightsFiles {
-        WeightsFiles::new(dir, NETWORK_NAME)
-    }
-
-    /// The networks' config.
-    pub fn config(&self) -> &TaggerNetConfig {
-        &self.config
     }
 
     /// Side of the square the networks work on.

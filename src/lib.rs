@@ -43,11 +43,11 @@
 //! ```
 #![deny(missing_docs)]
 
-pub mod classic;
+mod classic;
 mod error;
 pub mod eval;
 pub mod io;
-pub mod learned;
+mod learned;
 pub mod provenance;
 mod tagger;
 
@@ -57,6 +57,7 @@ pub use faketagger_codec as codec;
 pub use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 pub use faketagger_model as model;
 pub use faketagger_registry as registry;
+pub use learned::{Placement, crop_placements};
 pub use tagger::{
     BOOST, BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, MAX_BOOSTS, PSNR_FLOOR_DB,
     SEARCH_RADIUS, STRENGTH_EXPECTED, STRENGTH_RANGE, Saving, SchemeKind, Tagger, check_strength,

@@ -371,7 +371,7 @@ impl Tagger {
     /// Looks for a tag in `image`.
     ///
     /// The learned scheme reads the photo as it is; when that finds no tag, it tries the photo as
-    /// a crop of a larger original ([`crate::learned::crop_placements`]: 4 areas from 90% to
+    /// a crop of a larger original ([`crate::crop_placements`]: 4 areas from 90% to
     /// 60%, each centred, at the edges and in the corners, and strips of 10% or 20% cut off one
     /// side: 48 hypotheses in one decoder pass), accepting a hypothesis only within
     /// [`SEARCH_RADIUS`] bit errors of a codeword. The false-positive bound of a clean photo is

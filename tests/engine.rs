@@ -240,7 +240,7 @@ fn icc_profiles_are_kept_in_png_and_jpeg_outputs() {
 #[test]
 fn issue4_the_crop_search_keeps_a_clean_photo_false_positive_bound_under_one_in_a_million() {
     let codec = faketagger::Codec::v1();
-    let hypotheses = faketagger::learned::crop_placements();
+    let hypotheses = faketagger::crop_placements();
     assert_eq!(hypotheses.len(), 48);
     // every hypothesis undoes a crop: the photo keeps at most its whole width and height
     assert!(hypotheses.iter().all(|p| {
