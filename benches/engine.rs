@@ -1,6 +1,7 @@
 //! Embed and decode with the built-in networks on every backend of the build (flex; cuda and
 //! wgpu when built with their features), on synthetic photos of 128, 512, 1024 and 2048 px a
-//! side, and batch decoding of 32 files. Embedding includes its check decode (one decoder pass).
+//! side, tagged and untagged, and batch decoding of 32 files. Embedding includes its check
+//! decode (one decoder pass).
 //!
 //! `cargo bench --bench engine` (`--features wgpu` / `--features cuda` adds that backend)
 
@@ -46,6 +47,19 @@ fn bench_backend(c: &mut Criterion, backend: Backend) {
         });
     }
     decode.finish();
+    // the common case of a platform: an untagged photo (the plain read finds nothing, so the
+    // decoder's crop search runs); issue 19's target is at most 2x the tagged time
+    let mut untagged = c.benchmark_group(format!("decode untagged ({backend})"));
+    untagged.sample_size(10);
+    for side in SIDES {
+        untagged.throughput(Throughput::Elements(1));
+        untagged.bench_with_input(
+            BenchmarkId::from_parameter(side),
+            &photo(side),
+            |b, image| b.iter(|| tagger.decode(black_box(image)).unwrap()),
+        );
+    }
+    untagged.finish();
 
     // a platform's batch: 32 tagged 512 px photos from disk over all cores
     let dir = tempfile::tempdir().unwrap();
