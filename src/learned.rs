@@ -22,10 +22,11 @@ use crate::Error;
 /// Name of the tagger network's files inside a weights directory: `tagger.{json,bpk}`.
 pub const NETWORK_NAME: &str = "tagger";
 
-/// An encoder residual at a photo's size: one plane per RGB channel, row-major.
+/// An encoder residual for a photo's size, one [`Bilinear`] upscaling per RGB channel: rows are
+/// made as they are applied, so a 144-megapixel photo never holds three full-size f32 planes.
 #[derive(Debug, Clone)]
 pub struct Residual {
-    planes: [Vec<f32>; 3],
+    planes: [Bilinear; 3],
 }
 
 /// A loaded encoder/decoder pair.
@@ -101,21 +102,18 @@ impl LearnedScheme {
         let plane = (r * r) as usize;
         let residual = tensor_values(residual, "encoder", 3 * plane)?;
         let (w, h) = (image.width(), image.height());
-        let planes =
-            std::array::from_fn(|c| bilinear(&residual[c * plane..(c + 1) * plane], r, r, w, h));
+        let planes = std::array::from_fn(|c| {
+            Bilinear::new(&residual[c * plane..(c + 1) * plane], r, r, w, h)
+        });
         Ok(Residual { planes })
     }
 
     /// `image` plus `strength` × `residual` (made for this image), clamped, in the image's
-    /// layout (alpha kept).
+    /// layout (alpha kept). 8-bit RGB and RGBA photos are changed in place, row by row (no f32
+    /// copy of the photo); other layouts go through RGBA f32. Both give the same numbers: the
+    /// `image` crate's u8 ⇄ f32 conversions (x / 255; clamp, ×255, round).
     pub fn apply(&self, image: &DynamicImage, residual: &Residual, strength: f32) -> DynamicImage {
-        let mut rgba = image.to_rgba32f();
-        for (i, pixel) in rgba.pixels_mut().enumerate() {
-            for (value, plane) in pixel.0.iter_mut().zip(&residual.planes) {
-                *value = (*value + strength * plane[i]).clamp(0.0, 1.0);
-            }
-        }
-        same_layout(DynamicImage::ImageRgba32F(rgba), image)
+        apply_residual(image, residual, strength)
     }
 
     /// Channel-bit logits (ln P(1)/P(0)) read from `image`.
@@ -295,36 +293,112 @@ fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
     }
 }
 
-/// Bilinear resize of one plane (half-pixel centres, edges clamped), signed values kept.
-pub(crate) fn bilinear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
-    let taps = |src_n: u32, dst_n: u32| -> Vec<(usize, usize, f32)> {
-        let scale = src_n as f32 / dst_n as f32;
-        (0..dst_n)
-            .map(|d| {
-                let s = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, (src_n - 1) as f32);
-                let i0 = s.floor() as usize;
-                let i1 = (i0 + 1).min(src_n as usize - 1);
-                (i0, i1, s - i0 as f32)
-            })
-            .collect()
+/// [`LearnedScheme::apply`]: `image` plus `strength` × `residual`, row by row.
+fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> DynamicImage {
+    let width = image.width() as usize;
+    let mut rows = [vec![0f32; width], vec![0f32; width], vec![0f32; width]];
+    let fill = |y: usize, rows: &mut [Vec<f32>; 3]| {
+        for (plane, row) in residual.planes.iter().zip(rows.iter_mut()) {
+            plane.row(y, row);
+        }
     };
-    let (xs, ys) = (taps(sw, dw), taps(sh, dh));
-    let sw = sw as usize;
-    // rows first (sh × dw), then columns
-    let mut rows = vec![0f32; sh as usize * dw as usize];
-    for y in 0..sh as usize {
-        let line = &src[y * sw..(y + 1) * sw];
-        for (x, &(x0, x1, f)) in xs.iter().enumerate() {
-            rows[y * dw as usize + x] = line[x0] * (1.0 - f) + line[x1] * f;
+    let add = |v: f32, r: f32| (v + strength * r).clamp(0.0, 1.0);
+    match image {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => {
+            let mut out = image.clone();
+            let channels = usize::from(out.color().channel_count());
+            let bytes: &mut [u8] = match &mut out {
+                DynamicImage::ImageRgb8(b) => b,
+                DynamicImage::ImageRgba8(b) => b,
+                _ => return out,
+            };
+            for (y, line) in bytes.chunks_exact_mut(width * channels).enumerate() {
+                fill(y, &mut rows);
+                for (x, pixel) in line.chunks_exact_mut(channels).enumerate() {
+                    for (c, sample) in pixel.iter_mut().take(3).enumerate() {
+                        let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
+                        *sample = (add(v, rows[c][x]) * 255.0).round() as u8;
+                    }
+                }
+            }
+            out
+        }
+        _ => {
+            let mut rgba = image.to_rgba32f();
+            for (y, line) in rgba.chunks_exact_mut(width * 4).enumerate() {
+                fill(y, &mut rows);
+                for (x, pixel) in line.chunks_exact_mut(4).enumerate() {
+                    for (c, value) in pixel.iter_mut().take(3).enumerate() {
+                        *value = add(*value, rows[c][x]);
+                    }
+                }
+            }
+            same_layout(DynamicImage::ImageRgba32F(rgba), image)
         }
     }
-    let dw = dw as usize;
-    let mut out = vec![0f32; dh as usize * dw];
-    for (y, &(y0, y1, f)) in ys.iter().enumerate() {
-        let (a, b) = (&rows[y0 * dw..(y0 + 1) * dw], &rows[y1 * dw..(y1 + 1) * dw]);
-        for (o, (&p, &q)) in out[y * dw..(y + 1) * dw].iter_mut().zip(a.iter().zip(b)) {
+}
+
+/// Bilinear upscaling of a `sw`×`sh` plane to `dw`×`dh` (pixel centres aligned, edges
+/// clamped): source rows interpolated across once, each output row made on demand.
+#[derive(Debug, Clone)]
+pub(crate) struct Bilinear {
+    /// The source rows at the output width: `sh × dw`.
+    across: Vec<f32>,
+    /// Per output row: the two source rows and the weight of the second.
+    down: Vec<(usize, usize, f32)>,
+    width: usize,
+}
+
+impl Bilinear {
+    pub(crate) fn new(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Self {
+        let taps = |src_n: u32, dst_n: u32| -> Vec<(usize, usize, f32)> {
+            let scale = src_n as f32 / dst_n as f32;
+            (0..dst_n)
+                .map(|d| {
+                    let s = ((d as f32 + 0.5) * scale - 0.5).clamp(0.0, (src_n - 1) as f32);
+                    let i0 = s.floor() as usize;
+                    let i1 = (i0 + 1).min(src_n as usize - 1);
+                    (i0, i1, s - i0 as f32)
+                })
+                .collect()
+        };
+        let xs = taps(sw, dw);
+        let (sw, width) = (sw as usize, dw as usize);
+        let mut across = vec![0f32; sh as usize * width];
+        for y in 0..sh as usize {
+            let line = &src[y * sw..(y + 1) * sw];
+            for (x, &(x0, x1, f)) in xs.iter().enumerate() {
+                across[y * width + x] = line[x0] * (1.0 - f) + line[x1] * f;
+            }
+        }
+        Self {
+            across,
+            down: taps(sh, dh),
+            width,
+        }
+    }
+
+    /// Output row `y` into `out` (`dw` values).
+    pub(crate) fn row(&self, y: usize, out: &mut [f32]) {
+        let (y0, y1, f) = self.down[y];
+        let w = self.width;
+        let (a, b) = (
+            &self.across[y0 * w..(y0 + 1) * w],
+            &self.across[y1 * w..(y1 + 1) * w],
+        );
+        for (o, (&p, &q)) in out.iter_mut().zip(a.iter().zip(b)) {
             *o = p * (1.0 - f) + q * f;
         }
+    }
+}
+
+/// The whole upscaled plane (row-major `dw × dh`).
+#[cfg(test)]
+pub(crate) fn bilinear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f32> {
+    let plane = Bilinear::new(src, sw, sh, dw, dh);
+    let mut out = vec![0f32; dw as usize * dh as usize];
+    for (y, row) in out.chunks_exact_mut((dw as usize).max(1)).enumerate() {
+        plane.row(y, row);
     }
     out
 }
@@ -332,6 +406,62 @@ pub(crate) fn bilinear(src: &[f32], sw: u32, sh: u32, dw: u32, dh: u32) -> Vec<f
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The residual added as before rows were made on demand: the photo widened to RGBA f32, the
+    /// residual upscaled to full planes, the image crate's conversions back.
+    fn apply_reference(image: &DynamicImage, small: &[f32], r: u32, strength: f32) -> DynamicImage {
+        let (w, h) = (image.width(), image.height());
+        let plane = (r * r) as usize;
+        let planes: Vec<Vec<f32>> = (0..3)
+            .map(|c| bilinear(&small[c * plane..(c + 1) * plane], r, r, w, h))
+            .collect();
+        let mut rgba = image.to_rgba32f();
+        for (i, pixel) in rgba.pixels_mut().enumerate() {
+            for (value, plane) in pixel.0.iter_mut().zip(&planes) {
+                *value = (*value + strength * plane[i]).clamp(0.0, 1.0);
+            }
+        }
+        same_layout(DynamicImage::ImageRgba32F(rgba), image)
+    }
+
+    #[test]
+    fn residual_rows_on_demand_give_the_same_pixels_in_every_layout() {
+        let r = 16u32;
+        let small: Vec<f32> = (0..3 * r * r)
+            .map(|i| ((i * 7919 % 997) as f32 / 997.0 - 0.5) * 0.2)
+            .collect();
+        let photo = image::RgbaImage::from_fn(53, 37, |x, y| {
+            image::Rgba([
+                (x * 5) as u8,
+                (y * 7) as u8,
+                ((x * y) % 256) as u8,
+                (x + y) as u8,
+            ])
+        });
+        let photo = DynamicImage::ImageRgba8(photo);
+        for image in [
+            DynamicImage::ImageRgb8(photo.to_rgb8()),
+            photo.clone(),
+            DynamicImage::ImageLuma8(photo.to_luma8()),
+            DynamicImage::ImageRgb16(photo.to_rgb16()),
+            DynamicImage::ImageLumaA16(photo.to_luma_alpha16()),
+        ] {
+            let residual = Residual {
+                planes: std::array::from_fn(|c| {
+                    let plane = (r * r) as usize;
+                    Bilinear::new(&small[c * plane..(c + 1) * plane], r, r, 53, 37)
+                }),
+            };
+            for strength in [0.5f32, 1.0, 3.375] {
+                assert_eq!(
+                    apply_residual(&image, &residual, strength),
+                    apply_reference(&image, &small, r, strength),
+                    "{:?} at {strength}",
+                    image.color()
+                );
+            }
+        }
+    }
 
     #[test]
     fn bilinear_keeps_signed_constants_and_interpolates_ramps() {
