@@ -85,6 +85,23 @@ fn bench_backend(c: &mut Criterion, backend: Backend) {
         b.iter(|| tagger.decode_files(black_box(&paths), threads, Default::default()))
     });
     batch.finish();
+    // the same batch untagged: what a platform mostly sees
+    let clean: Vec<std::path::PathBuf> = (0..BATCH)
+        .map(|i| {
+            let path = dir.path().join(format!("clean-{i}.png"));
+            common::photo(512).save(&path).unwrap();
+            path
+        })
+        .collect();
+    let mut batch = c.benchmark_group(format!(
+        "batch decode 512 px untagged files ({backend}, {threads} threads)"
+    ));
+    batch.sample_size(10);
+    batch.throughput(Throughput::Elements(BATCH as u64));
+    batch.bench_function(BenchmarkId::from_parameter(BATCH), |b| {
+        b.iter(|| tagger.decode_files(black_box(&clean), threads, Default::default()))
+    });
+    batch.finish();
 }
 
 /// Photos in the batch-decoding benchmark.
