@@ -2,7 +2,7 @@
 # The GPU sweep of issue 4 on a lent device machine (a bare Linux box with an NVIDIA GPU, no network).
 # What travels with the working tree: the release binary built here with `--features wgpu`, xz'd
 # (.dev/faketagger.xz), a dataset folder tarred (.dev/data.tar, made by .dev/make_data.py), and the
-# Vulkan loader packages (.gl/*.deb, see /work/.library/device/README.md). Build that binary
+# Vulkan loader packages (.gl/*.deb, see the device tool's README in the tool library). Build that binary
 # without AVIF, which would link the system's libavif (absent there):
 #   cargo build --release --no-default-features --features cli,flex,wgpu
 #
