@@ -74,17 +74,6 @@ impl LearnedScheme {
         self.net.decoder_bits()
     }
 
-    /// Tags `image` with `bits`; the residual is multiplied by `strength`. Keeps the image's
-    /// size, colour type, bit depth and alpha.
-    pub fn embed(
-        &self,
-        image: &DynamicImage,
-        bits: &ChannelBits,
-        strength: f32,
-    ) -> Result<DynamicImage, Error> {
-        Ok(self.apply(image, &self.residual(image, bits)?, strength))
-    }
-
     /// The encoder's residual for `image` and `bits`, scaled up to the image's size: one encoder
     /// pass, which [`LearnedScheme::apply`] can then add at any strength.
     pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Result<Residual, Error> {

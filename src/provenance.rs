@@ -166,7 +166,7 @@ pub fn embed_registered(
         .into())
 }
 
-/// Refuses to tag `image` again when it already carries a tag ([`Tagger::carried_tag`]): the
+/// Refuses to tag `image` again when it already carries a tag ([`Tagger::decode_as_is`]): the
 /// error names the tag and, when `registry` holds its record, the owner. `path` names the photo.
 pub fn check_untagged(
     tagger: &Tagger,
@@ -174,7 +174,7 @@ pub fn check_untagged(
     path: &std::path::Path,
     registry: Option<&Registry>,
 ) -> Result<(), Error> {
-    let Some(tag) = tagger.carried_tag(image)? else {
+    let Some(tag) = tagger.decode_as_is(image)?.tag else {
         return Ok(());
     };
     let owner = match registry {
@@ -185,5 +185,78 @@ pub fn check_untagged(
         path: path.to_path_buf(),
         tag,
         owner,
+    })
+}
+
+/// Where the tag of a photo being tagged comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum TagSource<'a> {
+    /// A tag the caller chose; nothing is registered.
+    Given(Tag),
+    /// A fresh random tag, registered signed by `issuer` ([`embed_registered`]).
+    Register {
+        /// Where the record goes.
+        registry: &'a Registry,
+        /// Who signs it.
+        issuer: &'a Issuer,
+        /// Whom the photo belongs to.
+        owner: &'a str,
+        /// A note kept with the record.
+        note: &'a str,
+    },
+}
+
+/// What [`tag_photo`] made.
+#[derive(Debug, Clone)]
+pub struct TaggedPhoto {
+    /// The tag the photo now carries.
+    pub tag: Tag,
+    /// The embedding; its `bytes` are the file to write.
+    pub embedded: Embedded,
+    /// The record, when the tag was registered.
+    pub record: Option<Record>,
+}
+
+/// Tagging a photo for saving, as the CLI and the service do it: a photo that already carries a
+/// tag is refused unless `retag` ([`check_untagged`]; `known` names the owner when it holds the
+/// tag), then the given tag is embedded or a fresh one registered, and an output that does not
+/// carry its tag is refused ([`Error::NotCarried`]). `path` names the photo in errors.
+#[allow(clippy::too_many_arguments)]
+pub fn tag_photo(
+    tagger: &Tagger,
+    image: &DynamicImage,
+    path: &std::path::Path,
+    strength: f32,
+    saving: &Saving<'_>,
+    source: TagSource<'_>,
+    retag: bool,
+    known: Option<&Registry>,
+) -> Result<TaggedPhoto, Error> {
+    if !retag {
+        check_untagged(tagger, image, path, known)?;
+    }
+    Ok(match source {
+        TagSource::Given(tag) => TaggedPhoto {
+            tag,
+            embedded: tagger
+                .embed_saved(image, tag, strength, saving)?
+                .require_carried(saving)?,
+            record: None,
+        },
+        TagSource::Register {
+            registry,
+            issuer,
+            owner,
+            note,
+        } => {
+            let (embedded, record) = embed_registered(
+                tagger, image, strength, saving, registry, issuer, owner, note,
+            )?;
+            TaggedPhoto {
+                tag: record.tag,
+                embedded,
+                record: Some(record),
+            }
+        }
     })
 }

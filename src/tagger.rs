@@ -143,6 +143,14 @@ impl Saving<'_> {
     }
 }
 
+/// What makes an embedding's pixels at a given strength.
+enum Embedder<'a> {
+    /// The networks' residual, computed once for all attempts.
+    Learned(&'a LearnedScheme, crate::learned::Residual),
+    /// The classical scheme of the photo's grid.
+    Classic(&'a ClassicScheme),
+}
+
 /// What decoding an image found. "No tag" is a normal outcome, not an error.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Detection {
@@ -258,15 +266,9 @@ impl Tagger {
         self.embed_checked(image, tag, strength, Some(saving))
     }
 
-    /// The tag a photo carries as it is, without the decoder's crop search: the quick check
-    /// before tagging a photo again (one decoder pass; a tagged photo that was cropped may pass
-    /// it unnoticed, [`Tagger::decode`] finds those).
-    pub fn carried_tag(&self, image: &DynamicImage) -> Result<Option<Tag>, Error> {
-        Ok(self.decode_plain(image)?.tag())
-    }
-
     /// The photo read as it is, without the decoder's crop search ([`Tagger::decode`] runs it
-    /// when this finds no tag): one decoder pass.
+    /// when this finds no tag): one decoder pass. The quick check before tagging a photo again
+    /// (a tagged photo that was cropped may pass it unnoticed).
     pub fn decode_as_is(&self, image: &DynamicImage) -> Result<Detection, Error> {
         Ok(self.decode_plain(image)?.into())
     }
@@ -295,25 +297,23 @@ impl Tagger {
         check_strength(strength)?;
         let channel_bits = self.codec.encode(tag);
         // the encoder runs once; only the strength changes between attempts
-        let (residual, attempts) = match &self.scheme {
-            Scheme::Learned(learned) => (
-                Some((learned, learned.residual(image, &channel_bits)?)),
-                MAX_BOOSTS + 1,
-            ),
-            Scheme::Classic(_) => (None, 1),
+        let embedder = match &self.scheme {
+            Scheme::Learned(learned) => {
+                Embedder::Learned(learned, learned.residual(image, &channel_bits)?)
+            }
+            Scheme::Classic(schemes) => Embedder::Classic(Self::grid_for(schemes, image)),
+        };
+        let attempts = match embedder {
+            Embedder::Learned(..) => MAX_BOOSTS + 1,
+            Embedder::Classic(_) => 1,
         };
         let mut strength = strength;
         let mut attempt = 1;
         loop {
-            let tagged = match (&residual, &self.scheme) {
-                (Some((learned, residual)), _) => learned.apply(image, residual, strength),
-                (None, Scheme::Classic(schemes)) => Self::grid_for(schemes, image).embed(
-                    image,
-                    &channel_bits,
-                    DEFAULT_AMPLITUDE * strength,
-                ),
-                (None, Scheme::Learned(learned)) => {
-                    learned.embed(image, &channel_bits, strength)?
+            let tagged = match &embedder {
+                Embedder::Learned(learned, residual) => learned.apply(image, residual, strength),
+                Embedder::Classic(scheme) => {
+                    scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength)
                 }
             };
             let (bytes, tagged) = match saving {
@@ -348,7 +348,7 @@ impl Tagger {
         learned: &LearnedScheme,
         image: &DynamicImage,
     ) -> Result<Detection, Error> {
-        let plain = self.codec.decode_soft(&learned.logits(image)?)?;
+        let plain = self.decode_plain(image)?;
         if plain.tag().is_some() {
             return Ok(plain.into());
         }

@@ -71,13 +71,6 @@ fn process<T>(
     Ok(report)
 }
 
-/// What `embed` reports of one photo.
-struct Tagged {
-    tag: faketagger::Tag,
-    embedded: faketagger::Embedded,
-    record: Option<faketagger::registry::Record>,
-}
-
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
     // the registry opens (and is created) before any photo is read
@@ -89,51 +82,41 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     let mut failed = false;
     for job in &settings.jobs {
         let result = process(job, settings.read, settings.overwrite, &inputs, |loaded| {
-            let image = &loaded.image;
-            if !settings.retag {
-                let registry = source.as_ref().ok().map(|(registry, _)| registry);
-                provenance::check_untagged(&tagger, image, &job.input, registry)?;
-            }
             let saving = Saving {
                 format: job.format,
                 quality: settings.quality,
                 metadata: &loaded.metadata,
                 path: &job.output,
             };
-            let (mut embedded, tag, record) = match &source {
-                Ok((registry, r)) => {
-                    let (embedded, record) = provenance::embed_registered(
-                        &tagger,
-                        image,
-                        settings.strength,
-                        &saving,
+            let (tag_source, known) = match &source {
+                Ok((registry, r)) => (
+                    provenance::TagSource::Register {
                         registry,
-                        &r.issuer,
-                        &r.owner,
-                        &r.note,
-                    )?;
-                    (embedded, record.tag, Some(record))
-                }
-                Err(tag) => {
-                    let embedded = tagger
-                        .embed_saved(image, *tag, settings.strength, &saving)?
-                        .require_carried(&saving)?;
-                    (embedded, *tag, None)
-                }
+                        issuer: &r.issuer,
+                        owner: &r.owner,
+                        note: &r.note,
+                    },
+                    Some(registry),
+                ),
+                Err(tag) => (provenance::TagSource::Given(*tag), None),
             };
-            let bytes = embedded.bytes.take().unwrap_or_default();
-            Ok((
-                bytes,
-                Tagged {
-                    tag,
-                    embedded,
-                    record,
-                },
-            ))
+            let mut tagged = provenance::tag_photo(
+                &tagger,
+                &loaded.image,
+                &job.input,
+                settings.strength,
+                &saving,
+                tag_source,
+                settings.retag,
+                known,
+            )?;
+            let bytes = tagged.embedded.bytes.take().unwrap_or_default();
+            Ok((bytes, tagged))
         });
         match result {
             Ok(t) => {
                 let visible = t.embedded.may_show();
+                let raised = t.embedded.strength > settings.strength;
                 if visible {
                     eprintln!(
                         "warning: {}: PSNR {:.1} dB at strength {:.2}, under {} dB: the tag may show on this photo{}",
@@ -141,7 +124,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                         t.embedded.psnr,
                         t.embedded.strength,
                         faketagger::PSNR_FLOOR_DB,
-                        if t.embedded.strength > settings.strength {
+                        if raised {
                             " (the engine raised the strength so that the tag survives saving)"
                         } else {
                             ""
@@ -171,7 +154,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                         }
                         None => String::new(),
                     };
-                    let boosted = if t.embedded.strength > settings.strength {
+                    let boosted = if raised {
                         format!(", strength raised to {:.2}", t.embedded.strength)
                     } else {
                         String::new()

@@ -343,22 +343,13 @@ impl Inner {
                 .unwrap_or(faketagger::io::DEFAULT_JPEG_QUALITY.into()),
         )
         .map_err(ApiError::engine)?;
-        if !request.retag {
-            provenance::check_untagged(
-                &self.tagger,
-                &loaded.image,
-                std::path::Path::new("image"),
-                Some(&self.registry),
-            )
-            .map_err(ApiError::engine)?;
-        }
         let saving = faketagger::Saving {
             format,
             quality,
             metadata: &loaded.metadata,
             path: std::path::Path::new("response"),
         };
-        let (mut embedded, record) = match (&request.tag, &self.issuer) {
+        let source = match (&request.tag, &self.issuer) {
             (Some(text), _) => {
                 if request.owner.is_some() || request.note.is_some() {
                     return Err(ApiError::bad_request(
@@ -369,12 +360,7 @@ impl Inner {
                 let tag: Tag = text.parse().map_err(|e: faketagger::codec::CodecError| {
                     ApiError::bad_request("bad_tag", e.to_string())
                 })?;
-                let embedded = self
-                    .tagger
-                    .embed_saved(&loaded.image, tag, strength, &saving)
-                    .and_then(|e| e.require_carried(&saving))
-                    .map_err(ApiError::engine)?;
-                (embedded, None)
+                provenance::TagSource::Given(tag)
             }
             (None, Some(issuer)) => {
                 let Some(owner) = request.owner.as_deref().filter(|o| !o.trim().is_empty()) else {
@@ -383,18 +369,12 @@ impl Inner {
                         "owner: required to register a tag",
                     ));
                 };
-                let (embedded, record) = provenance::embed_registered(
-                    &self.tagger,
-                    &loaded.image,
-                    strength,
-                    &saving,
-                    &self.registry,
+                provenance::TagSource::Register {
+                    registry: &self.registry,
                     issuer,
                     owner,
-                    request.note.as_deref().unwrap_or(""),
-                )
-                .map_err(ApiError::engine)?;
-                (embedded, Some(record))
+                    note: request.note.as_deref().unwrap_or(""),
+                }
             }
             (None, None) => {
                 return Err(ApiError::new(
@@ -404,13 +384,24 @@ impl Inner {
                 ));
             }
         };
+        let provenance::TaggedPhoto {
+            tag,
+            mut embedded,
+            record,
+        } = provenance::tag_photo(
+            &self.tagger,
+            &loaded.image,
+            std::path::Path::new("image"),
+            strength,
+            &saving,
+            source,
+            request.retag,
+            Some(&self.registry),
+        )
+        .map_err(ApiError::engine)?;
         let bytes = embedded.bytes.take().unwrap_or_default();
-        let tag = record
-            .as_ref()
-            .map(|r| r.tag)
-            .or(request.tag.as_deref().and_then(|t| t.parse().ok()));
         Ok(Json(json!({
-            "tag": tag.map(|t| t.to_string()),
+            "tag": tag.to_string(),
             "psnr": embedded.psnr.is_finite().then_some((embedded.psnr * 100.0).round() / 100.0),
             "strength": (f64::from(embedded.strength) * 1e4).round() / 1e4,
             "verified": embedded.verified,
