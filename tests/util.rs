@@ -94,16 +94,11 @@ pub fn write_photo(dir: &Path, name: &str, seed: u64) -> PathBuf {
 /// Faces from the shared CelebA crops, split `split`; empty (the test skips) when the data is
 /// absent, except under `CI=true`, where their absence fails the test.
 pub fn shared_faces(split: &str, count: usize) -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/celeba-faces128");
-    if !root.join("meta.csv").is_file() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI=true and the shared faces are missing under {}",
-            root.display()
-        );
-        eprintln!("shared faces not found under {}: skipping", root.display());
+    let Some(root) =
+        faketagger::attacks::dataset::shared_faces_for_tests(Path::new(env!("CARGO_MANIFEST_DIR")))
+    else {
         return Vec::new();
-    }
+    };
     faketagger::attacks::dataset::list_faces(&root, Some(split))
         .expect("the shared faces' meta.csv")
         .into_iter()

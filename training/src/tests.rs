@@ -384,21 +384,11 @@ fn the_ssim_loss_matches_the_reported_ssim() {
     );
 }
 
-/// The shared CelebA crops, or `None` (skipped) when they are not beside the project; under
-/// `CI=true` their absence fails the test instead.
+/// The shared CelebA crops, or `None` (skipped) when they are not beside the project.
 fn shared_faces_dir() -> Option<std::path::PathBuf> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/datasets/celeba-faces128");
-    if dir.join("meta.csv").exists() {
-        return Some(dir);
-    }
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "CI=true and {} is missing",
-        dir.display()
-    );
-    eprintln!("skipped: {} is not beside the project", dir.display());
-    None
+    faketagger_attacks::dataset::shared_faces_for_tests(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".."),
+    )
 }
 
 /// Issue 16: each differentiable stand-in (`faketagger_model::noise`) grades a decoder as its real

@@ -19,6 +19,29 @@ pub const IMAGE_EXTENSIONS: [&str; 7] = ["jpg", "jpeg", "png", "webp", "bmp", "t
 /// The split name that means every face.
 pub const ALL: &str = "all";
 
+/// Where the project's CelebA crops lie, relative to the repository root (`../shared` beside the
+/// project, never committed).
+pub const SHARED_FACES: &str = "../shared/datasets/celeba-faces128";
+
+/// Test support: the shared faces beside the repository at `repo_root`, or `None` when they are
+/// absent (the caller skips) — except under `CI=true`, where their absence fails the test.
+///
+/// # Panics
+/// Under `CI=true` when the folder has no `meta.csv`.
+pub fn shared_faces_for_tests(repo_root: &Path) -> Option<PathBuf> {
+    let dir = repo_root.join(SHARED_FACES);
+    if dir.join(META_CSV).is_file() {
+        return Some(dir);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "CI=true and the shared faces are missing under {}",
+        dir.display()
+    );
+    eprintln!("skipped: {} is not beside the project", dir.display());
+    None
+}
+
 /// One face of a folder, as `meta.csv` (when there is one) describes it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FaceFile {

@@ -119,6 +119,21 @@ pub fn load_tagger_net(
     load(dir, name, device, TaggerNetConfig::try_init)
 }
 
+/// Builds any network from the bytes of its config and record (e.g. compiled into a binary with
+/// `include_bytes!`), named `source` in errors; `build` as in [`load`].
+pub fn from_parts<C: Config, M: Module>(
+    config: &[u8],
+    record: Vec<u8>,
+    source: &Path,
+    device: &Device,
+    build: impl FnOnce(&C, &Device) -> Result<M, String>,
+) -> Result<(C, M), ModelError> {
+    let config: C = parse_config(config, source)?;
+    let module = build(&config, device)
+        .map_err(|reason| bad(source, format!("invalid config: {reason}")))?;
+    Ok((config, apply_record(module, record, source)?))
+}
+
 /// Builds a tagger network from a config and the bytes of its record (e.g. compiled into a
 /// binary with `include_bytes!`).
 pub fn tagger_net_from_parts(

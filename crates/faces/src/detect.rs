@@ -1,0 +1,450 @@
+//! The MTCNN cascade, step for step as facenet-pytorch 2.6.0's `detect_face`
+//! (`facenet_pytorch/models/utils/detect_face.py`): the same pyramid, the same area resampling
+//! (PyTorch's `interpolate(mode="area")`, an adaptive average pool), the same box arithmetic and
+//! suppression rules, so that the two agree on the same photo.
+
+use std::path::Path;
+
+use burn::tensor::{Device, Tensor, TensorData};
+use faketagger_model::weights;
+use image::RgbImage;
+
+use crate::nets::{Mtcnn, MtcnnConfig, ONET_SIDE, PNET_CELL, RNET_SIDE};
+use crate::{FaceError, Landmarks, MTCNN_NAME};
+
+/// MTCNN's input normalisation: `(v − 127.5) · 1/128`.
+const PIXEL_MEAN: f32 = 127.5;
+const PIXEL_SCALE: f32 = 0.0078125;
+/// PNet's output stride on its input.
+const PNET_STRIDE: f32 = 2.0;
+/// Suppression within one pyramid level, across levels, after RNet, after ONet (the reference's).
+const NMS_LEVEL: f32 = 0.5;
+const NMS_PROPOSALS: f32 = 0.7;
+const NMS_REFINED: f32 = 0.7;
+const NMS_OUTPUT: f32 = 0.7;
+
+/// How to search.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectOptions {
+    /// Side in pixels of the smallest face searched for: the pyramid starts where such a face
+    /// fills PNet's 12-pixel window. Smaller finds smaller faces and costs more (the first level
+    /// is `(12 / min_face)²` of the photo).
+    pub min_face: f32,
+    /// Face-probability thresholds of PNet, RNet and ONet.
+    pub thresholds: [f32; 3],
+    /// Scale step between pyramid levels.
+    pub pyramid_factor: f32,
+}
+
+impl Default for DetectOptions {
+    /// facenet-pytorch's defaults: 20 px, (0.6, 0.7, 0.7), 0.709.
+    fn default() -> Self {
+        Self {
+            min_face: 20.0,
+            thresholds: [0.6, 0.7, 0.7],
+            pyramid_factor: 0.709,
+        }
+    }
+}
+
+impl DetectOptions {
+    /// Checks the options are meaningful.
+    pub fn validate(&self) -> Result<(), FaceError> {
+        let bad = |reason: String| Err(FaceError::InvalidOptions { reason });
+        if !(self.min_face.is_finite() && self.min_face >= PNET_CELL as f32) {
+            return bad(format!(
+                "min_face {} must be at least PNet's window, {PNET_CELL} px",
+                self.min_face
+            ));
+        }
+        if !(self.pyramid_factor > 0.1 && self.pyramid_factor < 0.95) {
+            return bad(format!(
+                "pyramid_factor {} must lie in (0.1, 0.95)",
+                self.pyramid_factor
+            ));
+        }
+        if let Some(t) = self.thresholds.iter().find(|t| !(0.0..1.0).contains(*t)) {
+            return bad(format!("threshold {t} must lie in [0, 1)"));
+        }
+        Ok(())
+    }
+
+    /// The pyramid's scales for a photo of `width` × `height`.
+    fn scales(&self, width: u32, height: u32) -> Vec<f64> {
+        let first = PNET_CELL as f64 / f64::from(self.min_face);
+        let mut shortest = f64::from(width.min(height)) * first;
+        let mut scale = first;
+        let mut scales = Vec::new();
+        while shortest >= PNET_CELL as f64 {
+            scales.push(scale);
+            scale *= f64::from(self.pyramid_factor);
+            shortest *= f64::from(self.pyramid_factor);
+        }
+        scales
+    }
+}
+
+/// One face found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Face {
+    /// `[x1, y1, x2, y2]` in pixels (may reach past the photo's edges).
+    pub bbox: [f32; 4],
+    /// ONet's face probability.
+    pub score: f32,
+    /// Eyes, nose, mouth corners (left before right in the image), in pixels.
+    pub landmarks: Landmarks,
+}
+
+/// A candidate box with its score and the regression that refines it.
+#[derive(Debug, Clone, Copy)]
+struct Candidate {
+    bbox: [f32; 4],
+    score: f32,
+    regression: [f32; 4],
+}
+
+/// An RGB photo as three f32 planes, values 0–255.
+struct Planes {
+    data: Vec<f32>,
+    width: usize,
+    height: usize,
+}
+
+impl Planes {
+    fn new(image: &RgbImage) -> Self {
+        let (width, height) = (image.width() as usize, image.height() as usize);
+        let plane = width * height;
+        let mut data = vec![0.0; 3 * plane];
+        for (i, pixel) in image.pixels().enumerate() {
+            for c in 0..3 {
+                data[c * plane + i] = f32::from(pixel.0[c]);
+            }
+        }
+        Self {
+            data,
+            width,
+            height,
+        }
+    }
+
+    /// The region `[x0, x1) × [y0, y1)` resampled to `out_w` × `out_h` by PyTorch's area
+    /// interpolation (an adaptive average pool: output cell `i` averages inputs
+    /// `⌊i·n/m⌋ .. ⌈(i+1)·n/m⌉`), normalised for the networks, appended to `out` planar.
+    fn area_resample(&self, region: [usize; 4], out_w: usize, out_h: usize, out: &mut Vec<f32>) {
+        let [x0, y0, x1, y1] = region;
+        let (in_w, in_h) = (x1 - x0, y1 - y0);
+        let bins = |n: usize, m: usize| -> Vec<(usize, usize)> {
+            (0..m)
+                .map(|i| ((i * n) / m, ((i + 1) * n).div_ceil(m)))
+                .collect()
+        };
+        let (cols, rows) = (bins(in_w, out_w), bins(in_h, out_h));
+        let plane = self.width * self.height;
+        // Sums in f64, one division by the cell's pixel count: PyTorch's CPU kernel accumulates
+        // f32 in double the same way, so cells on a threshold's edge fall on the same side.
+        let mut sums = vec![0.0f64; out_w];
+        for c in 0..3 {
+            let channel = &self.data[c * plane..(c + 1) * plane];
+            for &(r0, r1) in &rows {
+                sums.iter_mut().for_each(|s| *s = 0.0);
+                for y in y0 + r0..y0 + r1 {
+                    let line = &channel[y * self.width + x0..y * self.width + x1];
+                    for (sum, &(c0, c1)) in sums.iter_mut().zip(&cols) {
+                        *sum += line[c0..c1].iter().map(|&v| f64::from(v)).sum::<f64>();
+                    }
+                }
+                out.extend(sums.iter().zip(&cols).map(|(s, &(c0, c1))| {
+                    let mean = (s / ((r1 - r0) * (c1 - c0)) as f64) as f32;
+                    (mean - PIXEL_MEAN) * PIXEL_SCALE
+                }));
+            }
+        }
+    }
+
+    /// facenet-pytorch's `pad`: a box truncated to whole pixels and clipped to the photo, as the
+    /// region `[x0, y0, x1, y1)`; `None` when nothing of it lies inside.
+    fn clip(&self, bbox: [f32; 4]) -> Option<[usize; 4]> {
+        let [x, y, ex, ey] = bbox.map(|v| v.trunc() as i64);
+        let (x, y) = (x.max(1), y.max(1));
+        let (ex, ey) = (ex.min(self.width as i64), ey.min(self.height as i64));
+        (ex > x - 1 && ey > y - 1)
+            .then(|| [(x - 1) as usize, (y - 1) as usize, ex as usize, ey as usize])
+    }
+}
+
+/// Intersection over union the way torchvision's `nms` counts it (areas without the +1).
+fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let area = |r: &[f32; 4]| (r[2] - r[0]) * (r[3] - r[1]);
+    let w = (a[2].min(b[2]) - a[0].max(b[0])).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1])).max(0.0);
+    let inter = w * h;
+    inter / (area(a) + area(b) - inter)
+}
+
+/// Overlap over the smaller box, areas with the +1 (the reference's numpy `nms(..., 'Min')`).
+fn overlap_min(a: &[f32; 4], b: &[f32; 4]) -> f32 {
+    let area = |r: &[f32; 4]| (r[2] - r[0] + 1.0) * (r[3] - r[1] + 1.0);
+    let w = (a[2].min(b[2]) - a[0].max(b[0]) + 1.0).max(0.0);
+    let h = (a[3].min(b[3]) - a[1].max(b[1]) + 1.0).max(0.0);
+    w * h / area(a).min(area(b))
+}
+
+/// Greedy non-maximum suppression: keeps the best-scoring box, drops those overlapping it by more
+/// than `threshold`, repeats. Returns indices by decreasing score.
+fn suppress<T>(
+    items: &[T],
+    bbox: impl Fn(&T) -> ([f32; 4], f32),
+    threshold: f32,
+    overlap: fn(&[f32; 4], &[f32; 4]) -> f32,
+) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| bbox(&items[b]).1.total_cmp(&bbox(&items[a]).1));
+    let mut alive = vec![true; items.len()];
+    let mut keep = Vec::new();
+    for (rank, &i) in order.iter().enumerate() {
+        if !alive[rank] {
+            continue;
+        }
+        keep.push(i);
+        let kept = bbox(&items[i]).0;
+        for (later, &j) in order.iter().enumerate().skip(rank + 1) {
+            if alive[later] && overlap(&kept, &bbox(&items[j]).0) > threshold {
+                alive[later] = false;
+            }
+        }
+    }
+    keep
+}
+
+fn pick<T: Copy>(items: &[T], indices: &[usize]) -> Vec<T> {
+    indices.iter().map(|&i| items[i]).collect()
+}
+
+/// The reference's `rerec`: the box made square around its centre, on its longer side.
+fn square(b: [f32; 4]) -> [f32; 4] {
+    let (w, h) = (b[2] - b[0], b[3] - b[1]);
+    let l = w.max(h);
+    let x1 = b[0] + w * 0.5 - l * 0.5;
+    let y1 = b[1] + h * 0.5 - l * 0.5;
+    [x1, y1, x1 + l, y1 + l]
+}
+
+/// The reference's `bbreg`: corners moved by the regression, in units of the box's side (+1).
+fn refine(b: [f32; 4], r: [f32; 4]) -> [f32; 4] {
+    let (w, h) = (b[2] - b[0] + 1.0, b[3] - b[1] + 1.0);
+    [
+        b[0] + r[0] * w,
+        b[1] + r[1] * h,
+        b[2] + r[2] * w,
+        b[3] + r[3] * h,
+    ]
+}
+
+fn values(tensor: TensorData, network: &'static str) -> Result<Vec<f32>, FaceError> {
+    tensor.try_to_vec::<f32>().map_err(|e| FaceError::Network {
+        network,
+        reason: format!("{e:?}"),
+    })
+}
+
+/// MTCNN, ready to run.
+#[derive(Debug)]
+pub struct Detector {
+    nets: Mtcnn,
+    device: Device,
+}
+
+impl Detector {
+    /// Loads `mtcnn.{json,bpk}` from `dir`.
+    pub fn load(dir: &Path, device: &Device) -> Result<Self, FaceError> {
+        let (_, nets) = weights::load(dir, MTCNN_NAME, device, |c: &MtcnnConfig, d| Ok(c.init(d)))?;
+        Ok(Self {
+            nets,
+            device: device.clone(),
+        })
+    }
+
+    /// Builds the detector from the bytes of its config and record (e.g. compiled into a binary
+    /// with `include_bytes!`); `source` names them in errors.
+    pub fn from_parts(
+        config: &[u8],
+        record: Vec<u8>,
+        source: &Path,
+        device: &Device,
+    ) -> Result<Self, FaceError> {
+        let (_, nets) =
+            weights::from_parts(config, record, source, device, |c: &MtcnnConfig, d| {
+                Ok(c.init(d))
+            })?;
+        Ok(Self {
+            nets,
+            device: device.clone(),
+        })
+    }
+
+    /// Every face in `image` that passes the three stages, best score first.
+    pub fn detect(
+        &self,
+        image: &RgbImage,
+        options: &DetectOptions,
+    ) -> Result<Vec<Face>, FaceError> {
+        options.validate()?;
+        let planes = Planes::new(image);
+        let proposals = self.propose(&planes, options)?;
+        let refined = self.refine(&planes, proposals, options.thresholds[1])?;
+        self.output(&planes, refined, options.thresholds[2])
+    }
+
+    /// Stage 1: PNet over the pyramid; boxes regressed and squared.
+    fn propose(
+        &self,
+        planes: &Planes,
+        options: &DetectOptions,
+    ) -> Result<Vec<[f32; 4]>, FaceError> {
+        let (w, h) = (planes.width, planes.height);
+        let mut all = Vec::new();
+        let mut level = Vec::new();
+        for scale in options.scales(w as u32, h as u32) {
+            let out_h = (h as f64 * scale + 1.0) as usize;
+            let out_w = (w as f64 * scale + 1.0) as usize;
+            level.clear();
+            planes.area_resample([0, 0, w, h], out_w, out_h, &mut level);
+            let input = Tensor::<4>::from_data(
+                TensorData::new(std::mem::take(&mut level), [1, 3, out_h, out_w]),
+                &self.device,
+            );
+            let (regression, face) = self.nets.pnet.forward(input);
+            let [_, grid_h, grid_w] = face.dims();
+            let face = values(face.into_data(), "PNet")?;
+            let regression = values(regression.into_data(), "PNet")?;
+            let cells = grid_h * grid_w;
+            let scale = scale as f32;
+            let mut found = Vec::new();
+            for (cell, &score) in face.iter().enumerate() {
+                if score < options.thresholds[0] {
+                    continue;
+                }
+                let (x, y) = ((cell % grid_w) as f32, (cell / grid_w) as f32);
+                let corner = |offset: f32, v: f32| ((PNET_STRIDE * v + offset) / scale).floor();
+                found.push(Candidate {
+                    bbox: [
+                        corner(1.0, x),
+                        corner(1.0, y),
+                        corner(PNET_CELL as f32, x),
+                        corner(PNET_CELL as f32, y),
+                    ],
+                    score,
+                    regression: std::array::from_fn(|k| regression[k * cells + cell]),
+                });
+            }
+            let kept = suppress(&found, |c| (c.bbox, c.score), NMS_LEVEL, iou);
+            all.extend(pick(&found, &kept));
+        }
+        let kept = suppress(&all, |c| (c.bbox, c.score), NMS_PROPOSALS, iou);
+        Ok(pick(&all, &kept)
+            .into_iter()
+            .map(|c| {
+                // Stage 1 regresses in units of the side without the +1.
+                let b = c.bbox;
+                let (rw, rh) = (b[2] - b[0], b[3] - b[1]);
+                let r = c.regression;
+                square([
+                    b[0] + r[0] * rw,
+                    b[1] + r[1] * rh,
+                    b[2] + r[2] * rw,
+                    b[3] + r[3] * rh,
+                ])
+            })
+            .collect())
+    }
+
+    /// The boxes that lie at least partly inside the photo, with their crops resampled to
+    /// `side` × `side` as one batch.
+    fn crops(
+        &self,
+        planes: &Planes,
+        boxes: Vec<[f32; 4]>,
+        side: usize,
+    ) -> (Vec<[f32; 4]>, Option<Tensor<4>>) {
+        let mut data = Vec::new();
+        let kept: Vec<[f32; 4]> = boxes
+            .into_iter()
+            .filter_map(|b| {
+                let region = planes.clip(b)?;
+                planes.area_resample(region, side, side, &mut data);
+                Some(b)
+            })
+            .collect();
+        if kept.is_empty() {
+            return (kept, None);
+        }
+        let n = kept.len();
+        let tensor =
+            Tensor::<4>::from_data(TensorData::new(data, [n, 3, side, side]), &self.device);
+        (kept, Some(tensor))
+    }
+
+    /// Stage 2: RNet on 24 px crops.
+    fn refine(
+        &self,
+        planes: &Planes,
+        boxes: Vec<[f32; 4]>,
+        threshold: f32,
+    ) -> Result<Vec<[f32; 4]>, FaceError> {
+        let (boxes, Some(batch)) = self.crops(planes, boxes, RNET_SIDE) else {
+            return Ok(Vec::new());
+        };
+        let (regression, face) = self.nets.rnet.forward(batch);
+        let face = values(face.into_data(), "RNet")?;
+        let regression = values(regression.into_data(), "RNet")?;
+        let passed: Vec<Candidate> = boxes
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| face[i] > threshold)
+            .map(|(i, b)| Candidate {
+                bbox: *b,
+                score: face[i],
+                regression: std::array::from_fn(|k| regression[4 * i + k]),
+            })
+            .collect();
+        let kept = suppress(&passed, |c| (c.bbox, c.score), NMS_REFINED, iou);
+        Ok(pick(&passed, &kept)
+            .into_iter()
+            .map(|c| square(refine(c.bbox, c.regression)))
+            .collect())
+    }
+
+    /// Stage 3: ONet on 48 px crops: score, final box and landmarks.
+    fn output(
+        &self,
+        planes: &Planes,
+        boxes: Vec<[f32; 4]>,
+        threshold: f32,
+    ) -> Result<Vec<Face>, FaceError> {
+        let (boxes, Some(batch)) = self.crops(planes, boxes, ONET_SIDE) else {
+            return Ok(Vec::new());
+        };
+        let (regression, points, face) = self.nets.onet.forward(batch);
+        let face = values(face.into_data(), "ONet")?;
+        let regression = values(regression.into_data(), "ONet")?;
+        let points = values(points.into_data(), "ONet")?;
+        let faces: Vec<Face> = boxes
+            .iter()
+            .enumerate()
+            .filter(|&(i, _)| face[i] > threshold)
+            .map(|(i, b)| {
+                let (w, h) = (b[2] - b[0] + 1.0, b[3] - b[1] + 1.0);
+                let p = &points[10 * i..10 * i + 10];
+                Face {
+                    bbox: refine(*b, std::array::from_fn(|k| regression[4 * i + k])),
+                    score: face[i],
+                    landmarks: std::array::from_fn(|k| {
+                        [w * p[k] + b[0] - 1.0, h * p[k + 5] + b[1] - 1.0]
+                    }),
+                }
+            })
+            .collect();
+        let kept = suppress(&faces, |f| (f.bbox, f.score), NMS_OUTPUT, overlap_min);
+        Ok(kept.into_iter().map(|i| faces[i].clone()).collect())
+    }
+}
