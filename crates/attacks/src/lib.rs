@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 pub mod codecs;
+pub mod composite;
 pub mod dataset;
 pub mod faceswap;
 mod filters;

@@ -103,9 +103,10 @@ struct Candidate {
     regression: [f32; 4],
 }
 
-/// An RGB photo as three f32 planes, values 0–255.
+/// An RGB photo as three summed-area tables (exact integer sums of the 8-bit values), so that
+/// every cell of an area resampling costs four look-ups whatever its size.
 struct Planes {
-    data: Vec<f32>,
+    sums: Vec<u64>,
     width: usize,
     height: usize,
 }
@@ -113,15 +114,22 @@ struct Planes {
 impl Planes {
     fn new(image: &RgbImage) -> Self {
         let (width, height) = (image.width() as usize, image.height() as usize);
-        let plane = width * height;
-        let mut data = vec![0.0; 3 * plane];
-        for (i, pixel) in image.pixels().enumerate() {
-            for c in 0..3 {
-                data[c * plane + i] = f32::from(pixel.0[c]);
+        let stride = width + 1;
+        let table = stride * (height + 1);
+        let mut sums = vec![0u64; 3 * table];
+        let raw = image.as_raw();
+        for c in 0..3 {
+            let channel = &mut sums[c * table..(c + 1) * table];
+            for y in 0..height {
+                let mut row = 0u64;
+                for x in 0..width {
+                    row += u64::from(raw[3 * (y * width + x) + c]);
+                    channel[(y + 1) * stride + x + 1] = channel[y * stride + x + 1] + row;
+                }
             }
         }
         Self {
-            data,
+            sums,
             width,
             height,
         }
@@ -129,32 +137,28 @@ impl Planes {
 
     /// The region `[x0, x1) × [y0, y1)` resampled to `out_w` × `out_h` by PyTorch's area
     /// interpolation (an adaptive average pool: output cell `i` averages inputs
-    /// `⌊i·n/m⌋ .. ⌈(i+1)·n/m⌉`), normalised for the networks, appended to `out` planar.
+    /// `⌊i·n/m⌋ .. ⌈(i+1)·n/m⌉`), normalised for the networks, appended to `out` planar. The
+    /// sums are exact and divided once in f64, as PyTorch's CPU kernel accumulates f32 in double:
+    /// the means are the reference's to the last bit.
     fn area_resample(&self, region: [usize; 4], out_w: usize, out_h: usize, out: &mut Vec<f32>) {
         let [x0, y0, x1, y1] = region;
         let (in_w, in_h) = (x1 - x0, y1 - y0);
-        let bins = |n: usize, m: usize| -> Vec<(usize, usize)> {
+        let bins = |n: usize, m: usize, at: usize| -> Vec<(usize, usize)> {
             (0..m)
-                .map(|i| ((i * n) / m, ((i + 1) * n).div_ceil(m)))
+                .map(|i| (at + (i * n) / m, at + ((i + 1) * n).div_ceil(m)))
                 .collect()
         };
-        let (cols, rows) = (bins(in_w, out_w), bins(in_h, out_h));
-        let plane = self.width * self.height;
-        // Sums in f64, one division by the cell's pixel count: PyTorch's CPU kernel accumulates
-        // f32 in double the same way, so cells on a threshold's edge fall on the same side.
-        let mut sums = vec![0.0f64; out_w];
+        let (cols, rows) = (bins(in_w, out_w, x0), bins(in_h, out_h, y0));
+        let stride = self.width + 1;
+        let table = stride * (self.height + 1);
         for c in 0..3 {
-            let channel = &self.data[c * plane..(c + 1) * plane];
+            let t = &self.sums[c * table..(c + 1) * table];
             for &(r0, r1) in &rows {
-                sums.iter_mut().for_each(|s| *s = 0.0);
-                for y in y0 + r0..y0 + r1 {
-                    let line = &channel[y * self.width + x0..y * self.width + x1];
-                    for (sum, &(c0, c1)) in sums.iter_mut().zip(&cols) {
-                        *sum += line[c0..c1].iter().map(|&v| f64::from(v)).sum::<f64>();
-                    }
-                }
-                out.extend(sums.iter().zip(&cols).map(|(s, &(c0, c1))| {
-                    let mean = (s / ((r1 - r0) * (c1 - c0)) as f64) as f32;
+                out.extend(cols.iter().map(|&(c0, c1)| {
+                    let sum = t[r1 * stride + c1] + t[r0 * stride + c0]
+                        - t[r0 * stride + c1]
+                        - t[r1 * stride + c0];
+                    let mean = (sum as f64 / ((r1 - r0) * (c1 - c0)) as f64) as f32;
                     (mean - PIXEL_MEAN) * PIXEL_SCALE
                 }));
             }
