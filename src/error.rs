@@ -101,6 +101,9 @@ pub enum Error {
         /// What went wrong.
         reason: String,
     },
+    /// An operation the chosen scheme does not have (face residuals with the classical baseline).
+    #[error("not supported: {0}")]
+    Unsupported(String),
     /// A value outside its range.
     #[error("{what} = {value}: {expected}")]
     OutOfRange {

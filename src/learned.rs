@@ -78,23 +78,32 @@ impl LearnedScheme {
     /// pass, which [`LearnedScheme::apply`] can then add at any strength.
     pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Result<Residual, Error> {
         let r = self.resolution();
-        let small = to_square(image, r);
-        let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
-        let residual = self
-            .net
-            .encoder
-            .forward(
-                from_float_images(std::slice::from_ref(&small), &self.device),
-                Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
-            )
-            .into_data();
+        let residual = self.residual_square(&to_square(image, r), bits)?;
         let plane = (r * r) as usize;
-        let residual = tensor_values(residual, "encoder", 3 * plane)?;
         let (w, h) = (image.width(), image.height());
         let planes = std::array::from_fn(|c| {
             Bilinear::new(&residual[c * plane..(c + 1) * plane], r, r, w, h)
         });
         Ok(Residual { planes })
+    }
+
+    /// The encoder's residual for an R×R `square` (values 0..1) and `bits`: three R×R planes.
+    pub fn residual_square(
+        &self,
+        square: &Rgb32FImage,
+        bits: &ChannelBits,
+    ) -> Result<Vec<f32>, Error> {
+        let r = self.resolution();
+        let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
+        let residual = self
+            .net
+            .encoder
+            .forward(
+                from_float_images(std::slice::from_ref(square), &self.device),
+                Tensor::from_data(TensorData::new(message, [1, bits.len()]), &self.device),
+            )
+            .into_data();
+        tensor_values(residual, "encoder", 3 * (r * r) as usize)
     }
 
     /// `image` plus `strength` × `residual` (made for this image), clamped, in the image's

@@ -46,6 +46,7 @@
 mod classic;
 mod error;
 pub mod eval;
+pub mod faces;
 pub mod io;
 mod learned;
 pub mod provenance;

@@ -273,6 +273,66 @@ impl Tagger {
         Ok(self.decode_plain(image)?.into())
     }
 
+    /// `tagged` (the whole-photo embedding of `original`) with each face carrying its own
+    /// residual instead ([`crate::faces`]): the encoder runs on each face of `original` aligned
+    /// to its R×R square, at `strength`. The classical scheme has no such residual: an error.
+    pub fn embed_faces(
+        &self,
+        tagged: &DynamicImage,
+        original: &DynamicImage,
+        faces: &[faketagger_attacks::faceswap::Landmarks],
+        tag: Tag,
+        strength: f32,
+    ) -> Result<DynamicImage, Error> {
+        check_strength(strength)?;
+        let Scheme::Learned(learned) = &self.scheme else {
+            return Err(Error::Unsupported(
+                "face residuals need the learned scheme".into(),
+            ));
+        };
+        let bits = self.codec.encode(tag);
+        let side = learned.resolution();
+        let mut out = tagged.to_rgba32f();
+        let source = original.to_rgba32f();
+        for landmarks in faces {
+            let (Some(to_crop), Some(crop)) = (
+                crate::faces::to_aligned(landmarks, side),
+                faketagger_attacks::faceswap::align_face(original, landmarks, side),
+            ) else {
+                continue;
+            };
+            let residual = learned.residual_square(&crop.to_rgb32f(), &bits)?;
+            crate::faces::add_aligned_residual(
+                &mut out, &source, &residual, side, to_crop, strength,
+            );
+        }
+        Ok(faketagger_attacks::same_layout(
+            DynamicImage::ImageRgba32F(out),
+            tagged,
+        ))
+    }
+
+    /// The face at `landmarks` aligned to the networks' square and read as it is (one decoder
+    /// pass, no crop search); `None` when the landmarks are degenerate.
+    pub fn decode_face(
+        &self,
+        image: &DynamicImage,
+        landmarks: &faketagger_attacks::faceswap::Landmarks,
+    ) -> Result<Option<Detection>, Error> {
+        let side = match &self.scheme {
+            Scheme::Learned(learned) => learned.resolution(),
+            Scheme::Classic(_) => {
+                return Err(Error::Unsupported(
+                    "face reads need the learned scheme".into(),
+                ));
+            }
+        };
+        match faketagger_attacks::faceswap::align_face(image, landmarks, side) {
+            Some(crop) => Ok(Some(self.decode_as_is(&crop)?)),
+            None => Ok(None),
+        }
+    }
+
     /// The photo read as it is: the learned decoder once, or the classical grid of its size.
     fn decode_plain(&self, image: &DynamicImage) -> Result<Decoding, Error> {
         let logits = match &self.scheme {

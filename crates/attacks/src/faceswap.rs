@@ -45,17 +45,18 @@ const FEATHER: f32 = 0.3;
 const HALF_WIDTH: f32 = 1.1;
 const HALF_HEIGHT: f32 = 1.5;
 
-/// `x' = [a −b; b a]·x + t`.
-#[derive(Debug, Clone, Copy)]
-struct Similarity {
+/// A 2-D similarity (rotation, uniform scale, shift): `x' = [a −b; b a]·x + t`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Similarity {
     a: f32,
     b: f32,
     t: [f32; 2],
 }
 
 impl Similarity {
-    /// Least-squares similarity mapping `from` onto `to` (closed form for 2-D).
-    fn fit(from: &Landmarks, to: &Landmarks) -> Option<Self> {
+    /// Least-squares similarity mapping `from` onto `to` (closed form for 2-D, Umeyama without
+    /// reflection); `None` when `from` has no extent.
+    pub fn fit(from: &Landmarks, to: &Landmarks) -> Option<Self> {
         let mean = |p: &Landmarks| {
             let s = p.iter().fold([0.0, 0.0], |s, q| [s[0] + q[0], s[1] + q[1]]);
             [s[0] / 5.0, s[1] / 5.0]
@@ -79,12 +80,48 @@ impl Similarity {
         Some(Self { a, b, t })
     }
 
-    fn apply(self, [x, y]: [f32; 2]) -> [f32; 2] {
+    /// Where `[x, y]` goes.
+    pub fn apply(self, [x, y]: [f32; 2]) -> [f32; 2] {
         [
             self.a * x - self.b * y + self.t[0],
             self.b * x + self.a * y + self.t[1],
         ]
     }
+
+    /// The mapping back.
+    pub fn inverse(self) -> Self {
+        let n = self.a * self.a + self.b * self.b;
+        let (a, b) = (self.a / n, -self.b / n);
+        let t = [
+            -(a * self.t[0] - b * self.t[1]),
+            -(b * self.t[0] + a * self.t[1]),
+        ];
+        Self { a, b, t }
+    }
+
+    /// The scale factor.
+    pub fn scale(self) -> f32 {
+        self.a.hypot(self.b)
+    }
+}
+
+/// The face at `landmarks` in `image`, aligned as DeepFake tools and this project's datasets
+/// align faces: the similarity that maps the landmarks onto [`ALIGNED_LAYOUT`] scaled to
+/// `side` × `side`, bilinear sampling, black outside the photo, 8-bit RGB. `None` when the
+/// landmarks are degenerate or not finite.
+pub fn align_face(image: &DynamicImage, landmarks: &Landmarks, side: u32) -> Option<DynamicImage> {
+    if landmarks.iter().flatten().any(|v| !v.is_finite()) || side == 0 {
+        return None;
+    }
+    // fitted from the landmarks, so that landmarks without extent are refused
+    let to_photo = Similarity::fit(landmarks, &aligned_landmarks(side, side))?.inverse();
+    let src = image.to_rgba32f();
+    let crop = image::RgbImage::from_fn(side, side, |x, y| {
+        let p = to_photo.apply([x as f32, y as f32]);
+        let [r, g, b] = bilinear(&src, p).unwrap_or([0.0; 3]);
+        image::Rgb([r, g, b].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    Some(DynamicImage::ImageRgb8(crop))
 }
 
 fn bad(reason: &str) -> AttackError {
@@ -224,11 +261,50 @@ mod tests {
         };
         let to = from.map(|p| truth.apply(p));
         let fit = Similarity::fit(&from, &to).unwrap();
+        let back = fit.inverse();
+        for p in from {
+            let q = back.apply(fit.apply(p));
+            assert!((q[0] - p[0]).abs() < 1e-3 && (q[1] - p[1]).abs() < 1e-3);
+        }
         for p in from {
             let (q, r) = (fit.apply(p), truth.apply(p));
             assert!((q[0] - r[0]).abs() < 1e-3 && (q[1] - r[1]).abs() < 1e-3);
         }
         assert!(Similarity::fit(&[[1.0, 1.0]; 5], &to).is_none());
+    }
+
+    #[test]
+    fn an_aligned_face_is_the_face_in_the_dataset_layout() {
+        // a 128 px crop whose landmarks are the layout, shown at twice the size and shifted:
+        // aligning it back gives the crop again, up to resampling
+        let crop = face(128, [0.9, 0.5, 0.2]);
+        let big = image::imageops::resize(
+            &crop.to_rgba32f(),
+            256,
+            256,
+            image::imageops::FilterType::Triangle,
+        );
+        let mut photo = Rgba32FImage::from_pixel(400, 300, image::Rgba([0.0, 0.0, 1.0, 1.0]));
+        image::imageops::replace(&mut photo, &big, 60, 20);
+        let landmarks = aligned_landmarks(128, 128)
+            .map(|[x, y]| [(x + 0.5) * 2.0 - 0.5 + 60.0, (y + 0.5) * 2.0 - 0.5 + 20.0]);
+        let aligned = align_face(&DynamicImage::ImageRgba32F(photo), &landmarks, 128)
+            .unwrap()
+            .to_rgb8();
+        let original = crop.to_rgb8();
+        let mean_error = aligned
+            .pixels()
+            .zip(original.pixels())
+            .map(|(a, b)| {
+                (0..3)
+                    .map(|c| (i32::from(a.0[c]) - i32::from(b.0[c])).abs())
+                    .sum::<i32>()
+            })
+            .sum::<i32>() as f64
+            / (3 * 128 * 128) as f64;
+        assert!(mean_error < 3.0, "mean error {mean_error} levels");
+        assert!(align_face(&crop, &[[1.0, 1.0]; 5], 128).is_none());
+        assert!(align_face(&crop, &[[f32::NAN, 1.0]; 5], 128).is_none());
     }
 
     #[test]

@@ -1,0 +1,171 @@
+//! Face-aware tagging (issue 18): a face's own residual, computed by the encoder on the face
+//! aligned as DeepFake tools align it ([`faketagger_attacks::faceswap::align_face`], the
+//! dataset's five-point layout), warped back into the photo with a feathered edge on top of the
+//! whole-photo residual. A tool that crops and aligns the face then holds a whole tag at the
+//! scale and place the encoder made it for, instead of a fraction of the photo's.
+//!
+//! Faces carry the photo's own tag: a face lifted into another photo then still names the
+//! registered photo it came from, which is what tracing needs; a tag per face would need a
+//! registry record per face and say nothing more about provenance.
+
+use faketagger_attacks::faceswap::{Landmarks, Similarity, aligned_landmarks};
+use image::Rgba32FImage;
+
+/// Width of the feathered rim of a face's residual, in pixels of the aligned crop: the residual
+/// fades to nothing over it, so no seam shows where the face's square ends.
+pub const FEATHER_PX: f32 = 8.0;
+
+/// The similarity that maps the photo onto the `side` × `side` aligned crop of the face at
+/// `landmarks`; `None` when they are degenerate or not finite.
+pub fn to_aligned(landmarks: &Landmarks, side: u32) -> Option<Similarity> {
+    if landmarks.iter().flatten().any(|v| !v.is_finite()) {
+        return None;
+    }
+    Similarity::fit(landmarks, &aligned_landmarks(side, side))
+}
+
+/// Over the face, replaces `tagged` (the whole-photo embedding) by `original` plus `strength` ×
+/// `residual` (three `side`² planes in the aligned crop's frame), each photo pixel sampling the
+/// residual where `to_crop` maps it (bilinear); the feather blends the two across the rim. The
+/// whole-photo residual is taken out under the face rather than added to: where both were
+/// present, the face's read drowned in the larger, upscaled whole-photo residual (measured by
+/// `examples/face_tags.rs`).
+pub fn add_aligned_residual(
+    photo: &mut Rgba32FImage,
+    original: &Rgba32FImage,
+    residual: &[f32],
+    side: u32,
+    to_crop: Similarity,
+    strength: f32,
+) {
+    let s = side as f32;
+    let to_photo = to_crop.inverse();
+    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| to_photo.apply(p));
+    let (w, h) = photo.dimensions();
+    let span = |k: usize, limit: u32| {
+        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
+        let hi = corners
+            .iter()
+            .map(|c| c[k])
+            .fold(f32::NEG_INFINITY, f32::max);
+        (
+            lo.floor().max(0.0) as u32,
+            (hi.ceil().max(0.0) as u32).min(limit),
+        )
+    };
+    let ((x0, x1), (y0, y1)) = (span(0, w), span(1, h));
+    let plane = (side * side) as usize;
+    let last = s - 1.0;
+    for y in y0..y1 {
+        for x in x0..x1 {
+            let [u, v] = to_crop.apply([x as f32, y as f32]);
+            let edge = u.min(v).min(last - u).min(last - v);
+            if edge <= 0.0 {
+                continue;
+            }
+            let weight = (edge / FEATHER_PX).min(1.0);
+            let source = original.get_pixel(x, y).0;
+            let (u0, v0) = (u.floor() as usize, v.floor() as usize);
+            let (u1, v1) = (
+                (u0 + 1).min(side as usize - 1),
+                (v0 + 1).min(side as usize - 1),
+            );
+            let (fu, fv) = (u - u0 as f32, v - v0 as f32);
+            let at = |c: usize, uu: usize, vv: usize| residual[c * plane + vv * side as usize + uu];
+            let pixel = photo.get_pixel_mut(x, y);
+            for (c, (value, source)) in pixel.0.iter_mut().zip(source).take(3).enumerate() {
+                let top = at(c, u0, v0) * (1.0 - fu) + at(c, u1, v0) * fu;
+                let bottom = at(c, u0, v1) * (1.0 - fu) + at(c, u1, v1) * fu;
+                let r = top * (1.0 - fv) + bottom * fv;
+                let face = (source + strength * r).clamp(0.0, 1.0);
+                *value = (1.0 - weight) * *value + weight * face;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_residual_lands_on_the_face_and_fades_at_its_rim() {
+        let side = 64;
+        let landmarks =
+            aligned_landmarks(side, side).map(|[x, y]| [x * 2.0 + 100.0, y * 2.0 + 50.0]);
+        let to_crop = to_aligned(&landmarks, side).expect("landmarks");
+        let original = Rgba32FImage::from_pixel(400, 300, image::Rgba([0.5, 0.5, 0.5, 1.0]));
+        // the whole-photo embedding: +0.05 everywhere
+        let mut photo = Rgba32FImage::from_pixel(400, 300, image::Rgba([0.55, 0.55, 0.55, 1.0]));
+        let residual = vec![0.1; 3 * (side * side) as usize];
+        add_aligned_residual(&mut photo, &original, &residual, side, to_crop, 1.0);
+        // the crop's centre sits at (100 + 64, 50 + 64) in the photo, scaled ×2: the face's
+        // residual alone there
+        assert!((photo.get_pixel(164, 114).0[0] - 0.6).abs() < 1e-4);
+        // outside the face's square: the whole-photo embedding untouched
+        assert_eq!(photo.get_pixel(90, 40).0[0], 0.55);
+        assert_eq!(photo.get_pixel(240, 200).0[0], 0.55);
+        // on the rim: between the two
+        let rim = photo.get_pixel(102, 114).0[0];
+        assert!(rim > 0.55 && rim < 0.6, "rim {rim}");
+        assert!(to_aligned(&[[f32::NAN; 2]; 5], side).is_none());
+    }
+
+    /// facenet-pytorch's landmarks on the bundled astronaut (weights/mtcnn/reference.json).
+    const ASTRONAUT: Landmarks = [
+        [204.7, 101.0],
+        [247.2, 103.1],
+        [224.7, 129.1],
+        [202.1, 139.3],
+        [245.1, 142.0],
+    ];
+
+    #[test]
+    fn a_tagged_face_aligned_as_deepfake_tools_align_it_carries_the_tag() {
+        use faketagger_attacks::faceswap::align_face;
+        let device = faketagger_model::Backend::Flex.device().expect("flex");
+        let tagger = crate::Tagger::builtin(&device).expect("builtin");
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let photo = image::open(root.join("assets/astronaut.jpg")).expect("astronaut");
+        let tag = crate::Tag::new(0x0123_4567_89ab_cdef);
+        let whole = tagger.embed(&photo, tag, 1.0).expect("embed").image;
+        let tagged = tagger
+            .embed_faces(&whole, &photo, &[ASTRONAUT], tag, 1.0)
+            .expect("faces");
+        assert_eq!(
+            tagger.decode(&tagged).expect("decode").tag,
+            Some(tag),
+            "the whole photo"
+        );
+        let face = tagger
+            .decode_face(&tagged, &ASTRONAUT)
+            .expect("decode_face");
+        assert_eq!(
+            face.and_then(|d| d.tag),
+            Some(tag),
+            "the face read as it is"
+        );
+        for side in [112, 224, 256] {
+            let crop = align_face(&tagged, &ASTRONAUT, side).expect("aligned");
+            assert_eq!(
+                tagger.decode(&crop).expect("decode").tag,
+                Some(tag),
+                "aligned at {side} px"
+            );
+        }
+        assert!(crate::psnr(&photo, &tagged) > 35.0);
+        let classic = crate::Tagger::classic();
+        assert!(
+            classic
+                .embed_faces(&whole, &photo, &[ASTRONAUT], tag, 1.0)
+                .is_err()
+        );
+        assert!(classic.decode_face(&tagged, &ASTRONAUT).is_err());
+        assert_eq!(
+            tagger
+                .decode_face(&tagged, &[[3.0, 3.0]; 5])
+                .expect("degenerate"),
+            None
+        );
+    }
+}
