@@ -13,8 +13,8 @@ use std::path::Path;
 use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
+use faketagger::faces::{DetectOptions, Detector};
 use faketagger::{Tag, Tagger, psnr};
-use faketagger_faces::{DetectOptions, Detector};
 use image::DynamicImage;
 
 const SIDES: [u32; 3] = [112, 224, 256];
@@ -40,6 +40,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut whole = [0usize; 3];
     let mut psnrs = [0.0f64; 3];
     let mut strengths = Vec::new();
+    let (mut verified, mut face_strengths) = (0, Vec::new());
     let mut detected = 0;
     for (k, face) in faces.iter().take(count).enumerate() {
         let source = image::open(&face.path)?.to_rgb8();
@@ -54,7 +55,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         strengths.push(embedded.strength);
         let plain = embedded.image;
         let with_faces = tagger.embed_faces(&plain, &photo, &landmarks, tag, 1.0)?;
-        let faces_only = tagger.embed_faces(&photo, &photo, &landmarks, tag, 1.0)?;
+        verified += with_faces.faces.iter().filter(|f| f.verified).count();
+        face_strengths.extend(with_faces.faces.iter().map(|f| f.strength));
+        let with_faces = with_faces.image;
+        let faces_only = tagger
+            .embed_faces(&photo, &photo, &landmarks, tag, 1.0)?
+            .image;
         for (v, tagged) in [plain, with_faces, faces_only].iter().enumerate() {
             psnrs[v] += psnr(&photo, tagged);
             if tagger.decode(tagged)?.tag == Some(tag) {
@@ -81,6 +87,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{n} photos 1920x1080, face crop {FACE_SIDE} px (10% of the area); face detected after tagging on {detected}"
     );
     println!("whole-photo strength after the embed check's boosts: {strengths:?}");
+    println!(
+        "faces' own residuals: {verified}/{} verified at embedding; strengths {face_strengths:?}",
+        face_strengths.len()
+    );
     for (v, name) in [
         "whole-photo residual (shipped)",
         "+ each face's own residual",

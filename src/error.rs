@@ -126,4 +126,7 @@ pub enum Error {
     /// Weights that cannot be loaded, or a backend that is not in this build.
     #[error(transparent)]
     Model(#[from] faketagger_model::ModelError),
+    /// The face detector failed.
+    #[error(transparent)]
+    Faces(#[from] faketagger_faces::FaceError),
 }

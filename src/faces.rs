@@ -8,8 +8,91 @@
 //! registered photo it came from, which is what tracing needs; a tag per face would need a
 //! registry record per face and say nothing more about provenance.
 
+use std::path::Path;
+
 use faketagger_attacks::faceswap::{Landmarks, Similarity, aligned_landmarks};
-use image::Rgba32FImage;
+use faketagger_model::Device;
+use image::{DynamicImage, Rgba32FImage};
+
+use crate::{Detection, Error};
+
+pub use faketagger_faces::{DetectOptions, Detector, Face};
+
+/// The detector compiled into the build (`weights/mtcnn`, see its card).
+pub const BUILTIN_DETECTOR: &str = "mtcnn";
+const DETECTOR_CONFIG: &[u8] = include_bytes!("../weights/mtcnn/mtcnn.json");
+const DETECTOR_RECORD: &[u8] = include_bytes!("../weights/mtcnn/mtcnn.bpk");
+
+/// Faces are looked for on a copy whose longer side is at most this: a face a DeepFake tool
+/// can use is far larger than [`DetectOptions::min_face`] at this size, and the detector's cost
+/// grows with the photo's area.
+pub const DETECT_MAX_SIDE: u32 = 1920;
+/// Most faces read per photo, largest first: each read adds to the false-positive bound.
+pub const MAX_FACES: usize = 16;
+
+/// The detector compiled into the build.
+pub fn builtin_detector(device: &Device) -> Result<Detector, Error> {
+    Ok(Detector::from_parts(
+        DETECTOR_CONFIG,
+        DETECTOR_RECORD.to_vec(),
+        &Path::new("weights").join(BUILTIN_DETECTOR),
+        device,
+    )?)
+}
+
+/// The faces in `image`, largest first, at most [`MAX_FACES`]; found on a copy no larger than
+/// [`DETECT_MAX_SIDE`], in the photo's pixels.
+pub fn find_faces(
+    detector: &Detector,
+    image: &DynamicImage,
+    options: &DetectOptions,
+) -> Result<Vec<Face>, Error> {
+    let (w, h) = (image.width(), image.height());
+    let long = w.max(h);
+    let (view, scale) = if long > DETECT_MAX_SIDE {
+        let small = image.thumbnail(DETECT_MAX_SIDE, DETECT_MAX_SIDE);
+        let scale = long as f32 / small.width().max(small.height()) as f32;
+        (small.to_rgb8(), scale)
+    } else {
+        (image.to_rgb8(), 1.0)
+    };
+    let mut faces = detector.detect(&view, options)?;
+    for face in &mut faces {
+        face.bbox = face.bbox.map(|v| v * scale);
+        face.landmarks = face.landmarks.map(|p| p.map(|v| v * scale));
+    }
+    let area = |f: &Face| (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]);
+    faces.sort_by(|a, b| area(b).total_cmp(&area(a)));
+    faces.truncate(MAX_FACES);
+    Ok(faces)
+}
+
+/// One face and what its aligned crop read.
+#[derive(Debug, Clone)]
+pub struct FaceRead {
+    /// Where the face is.
+    pub face: Face,
+    /// What its aligned crop carries.
+    pub detection: Detection,
+}
+
+/// A photo read whole and face by face ([`crate::Tagger::decode_with_faces`]).
+#[derive(Debug, Clone)]
+pub struct PhotoRead {
+    /// The whole photo (with the crop search).
+    pub photo: Detection,
+    /// Each face read, largest first; empty when faces were not looked at.
+    pub faces: Vec<FaceRead>,
+}
+
+impl PhotoRead {
+    /// The photo's tag, else the first face's that carries one.
+    pub fn tag(&self) -> Option<crate::Tag> {
+        self.photo
+            .tag
+            .or_else(|| self.faces.iter().find_map(|f| f.detection.tag))
+    }
+}
 
 /// Width of the feathered rim of a face's residual, in pixels of the aligned crop: the residual
 /// fades to nothing over it, so no seam shows where the face's square ends.
@@ -129,9 +212,19 @@ mod tests {
         let photo = image::open(root.join("assets/astronaut.jpg")).expect("astronaut");
         let tag = crate::Tag::new(0x0123_4567_89ab_cdef);
         let whole = tagger.embed(&photo, tag, 1.0).expect("embed").image;
-        let tagged = tagger
-            .embed_faces(&whole, &photo, &[ASTRONAUT], tag, 1.0)
+        let embedded = tagger
+            .embed_faces(&whole, &photo, &[ASTRONAUT, [[f32::NAN; 2]; 5]], tag, 1.0)
             .expect("faces");
+        assert!(embedded.faces[0].verified && embedded.faces[0].strength >= 1.0);
+        assert_eq!(
+            embedded.faces[1],
+            crate::FaceEmbedded {
+                strength: 0.0,
+                verified: false
+            },
+            "landmarks that cannot be aligned are passed over, and said so"
+        );
+        let tagged = embedded.image;
         assert_eq!(
             tagger.decode(&tagged).expect("decode").tag,
             Some(tag),

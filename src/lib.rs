@@ -60,7 +60,7 @@ pub use faketagger_model as model;
 pub use faketagger_registry as registry;
 pub use learned::{Placement, crop_placements};
 pub use tagger::{
-    BOOST, BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, MAX_BOOSTS, PSNR_FLOOR_DB,
-    SEARCH_RADIUS, STRENGTH_EXPECTED, STRENGTH_RANGE, Saving, SchemeKind, Tagger, check_strength,
-    psnr,
+    BOOST, BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, FaceEmbedded, FaceMode,
+    FacesEmbedded, MAX_BOOSTS, PSNR_FLOOR_DB, SEARCH_RADIUS, STRENGTH_EXPECTED, STRENGTH_RANGE,
+    Saving, SchemeKind, Tagger, check_strength, psnr,
 };

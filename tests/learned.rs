@@ -158,3 +158,64 @@ fn issue4_tags_survive_crops_through_the_decoders_search() {
         }
     }
 }
+
+/// Issue 18: `decode --faces`. The astronaut with only its face tagged (the face's own residual,
+/// none over the rest): the whole photo reads no tag; the face, aligned as DeepFake tools align
+/// it, does. An untagged photo's face reads no tag.
+#[test]
+fn decode_reads_faces_when_the_whole_photo_carries_no_tag() {
+    use crate::util::json_lines;
+    let tagger = builtin();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let astronaut = image::open(root.join("assets/astronaut.jpg")).unwrap();
+    let detector = faketagger::faces::builtin_detector(&Backend::Flex.device().unwrap()).unwrap();
+    let faces = faketagger::faces::find_faces(
+        &detector,
+        &astronaut,
+        &faketagger::faces::DetectOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(faces.len(), 1, "{faces:?}");
+    let tag = Tag::new(0x0fac_e000_0000_0001);
+    let face_only = tagger
+        .embed_faces(&astronaut, &astronaut, &[faces[0].landmarks], tag, 1.0)
+        .unwrap();
+    assert!(face_only.faces[0].verified);
+    let dir = tempdir().unwrap();
+    let tagged = dir.path().join("face-only.png");
+    face_only.image.save(&tagged).unwrap();
+    let plain = dir.path().join("plain.png");
+    astronaut.save(&plain).unwrap();
+
+    let off = run(&["decode", "--faces", "off", s(&tagged)]);
+    assert_eq!(off.code, 1, "{}{}", off.stdout, off.stderr);
+
+    let auto = run(&["decode", "--json", s(&tagged), s(&plain)]);
+    assert_eq!(auto.code, 1, "one of the two is untagged: {}", auto.stderr);
+    let lines = json_lines(&auto.stdout);
+    assert_eq!(lines[0]["found"], true, "{}", auto.stdout);
+    assert_eq!(
+        lines[0]["tag"],
+        serde_json::Value::Null,
+        "the whole photo: no tag"
+    );
+    assert_eq!(lines[0]["faces"][0]["found"], true);
+    assert_eq!(lines[0]["faces"][0]["tag"], tag.to_string());
+    assert_eq!(
+        lines[0]["faces"][0]["landmarks"].as_array().unwrap().len(),
+        5
+    );
+    assert_eq!(lines[1]["found"], false, "{}", auto.stdout);
+    assert_eq!(lines[1]["faces"][0]["found"], false);
+
+    let text = run(&["decode", s(&tagged)]);
+    assert_eq!(text.code, 0, "{}", text.stderr);
+    assert!(
+        text.stdout.contains("face 1 at") && text.stdout.contains(&tag.to_string()),
+        "{}",
+        text.stdout
+    );
+
+    let bad = run(&["decode", "--faces", "some", s(&tagged)]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

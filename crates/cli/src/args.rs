@@ -397,6 +397,10 @@ pub struct DecodeArgs {
     /// Worker threads (default: all cores).
     #[arg(long, short = 'j', value_name = "N")]
     pub threads: Option<usize>,
+    /// Read each face too, aligned as DeepFake tools align faces: `auto` when the whole photo
+    /// carries no tag, `all` always, `off` never.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "all", "off"])]
+    pub faces: String,
     #[command(flatten)]
     pub read: ReadArgs,
     #[command(flatten)]

@@ -273,16 +273,37 @@ fn finite_or_null(x: f64) -> Option<f64> {
 
 pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
-    let results = tagger.decode_files(&settings.inputs, settings.threads.get(), settings.read);
+    // the classical baseline has no face reads
+    let faces = match tagger.scheme() {
+        faketagger::SchemeKind::Learned => settings.faces,
+        _ => faketagger::FaceMode::Off,
+    };
+    let detector = match faces {
+        faketagger::FaceMode::Off => None,
+        _ => Some(settings.model.detector()?),
+    };
+    let options = faketagger::faces::DetectOptions::default();
+    let results = faketagger::io::map_files(
+        &settings.inputs,
+        settings.threads.get(),
+        settings.read,
+        |loaded| match &detector {
+            Some(detector) => tagger.decode_with_faces(&loaded.image, detector, faces, &options),
+            None => Ok(faketagger::faces::PhotoRead {
+                photo: tagger.decode(&loaded.image)?,
+                faces: Vec::new(),
+            }),
+        },
+    );
     let (mut errors, mut untagged) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {
         match result {
-            Ok(d) => {
-                untagged |= d.tag.is_none();
+            Ok(read) => {
+                untagged |= read.tag().is_none();
                 if settings.json {
-                    println!("{}", detection_json(&path.display().to_string(), &d));
+                    println!("{}", photo_json(&path.display().to_string(), &read));
                 } else {
-                    println!("{}: {}", path.display(), describe(&d));
+                    println!("{}: {}", path.display(), describe_photo(&read));
                 }
             }
             Err(e) => {
@@ -315,6 +336,43 @@ fn detection_json(path: &str, d: &Detection) -> serde_json::Value {
         "channel_bits": d.channel_bits.to_string(),
         "corrected": d.corrected,
     })
+}
+
+/// A photo's JSON line: the whole photo's fields, `found` when the photo or a face carries a
+/// tag, and `faces` when they were read.
+fn photo_json(path: &str, read: &faketagger::faces::PhotoRead) -> serde_json::Value {
+    let mut value = detection_json(path, &read.photo);
+    value["found"] = json!(read.tag().is_some());
+    if !read.faces.is_empty() {
+        let round = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
+        value["faces"] = read
+            .faces
+            .iter()
+            .map(|f| {
+                json!({
+                    "box": f.face.bbox.map(round),
+                    "landmarks": f.face.landmarks.map(|p| p.map(round)),
+                    "found": f.detection.tag.is_some(),
+                    "tag": f.detection.tag.map(|t| t.to_string()),
+                    "confidence": (f64::from(f.detection.confidence) * 1e4).round() / 1e4,
+                })
+            })
+            .collect();
+    }
+    value
+}
+
+fn describe_photo(read: &faketagger::faces::PhotoRead) -> String {
+    let mut text = describe(&read.photo);
+    for (i, face) in read.faces.iter().enumerate() {
+        let [x1, y1, x2, y2] = face.face.bbox.map(|v| v.round() as i64);
+        text.push_str(&format!(
+            "\n  face {} at {x1},{y1}–{x2},{y2}: {}",
+            i + 1,
+            describe(&face.detection)
+        ));
+    }
+    text
 }
 
 fn describe(d: &Detection) -> String {

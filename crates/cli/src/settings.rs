@@ -55,6 +55,15 @@ impl ModelSettings {
         Ok(Self { choice, backend })
     }
 
+    /// The face detector compiled into the build, on the same device.
+    pub fn detector(&self) -> Result<faketagger::faces::Detector> {
+        let device = self
+            .backend
+            .device()
+            .with_context(|| format!("--device {}", self.backend))?;
+        Ok(faketagger::faces::builtin_detector(&device)?)
+    }
+
     /// Builds the tagger these settings name.
     pub fn tagger(&self) -> Result<faketagger::Tagger> {
         use faketagger::Tagger;
@@ -118,6 +127,7 @@ pub struct DecodeSettings {
     pub inputs: Vec<PathBuf>,
     pub threads: NonZeroUsize,
     pub json: bool,
+    pub faces: faketagger::FaceMode,
     pub read: ReadOptions,
     pub model: ModelSettings,
 }
@@ -360,6 +370,10 @@ impl DecodeSettings {
             inputs: args.inputs,
             threads: threads(args.threads)?,
             json: args.json,
+            faces: args
+                .faces
+                .parse()
+                .with_context(|| format!("--faces {}", args.faces))?,
             read: read_options(&args.read),
             model: ModelSettings::from_args(args.model)?,
         })
