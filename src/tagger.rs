@@ -188,6 +188,12 @@ impl Saving<'_> {
     }
 }
 
+/// Whether `decoded` is `tag`, its channel word within [`CLEAN_MARGIN_BITS`] of `bits`: the
+/// check an embedding (of the photo or of a face) must pass.
+fn carries(decoded: &Decoding, tag: Tag, bits: &ChannelBits) -> bool {
+    decoded.tag() == Some(tag) && decoded.hard_bits.distance(bits) <= Some(CLEAN_MARGIN_BITS)
+}
+
 /// What makes an embedding's pixels at a given strength.
 enum Embedder<'a> {
     /// The networks' residual, computed once for all attempts.
@@ -381,13 +387,10 @@ impl Tagger {
                 let Some((landmarks, ..)) = face else {
                     continue;
                 };
-                let Some(crop) = faketagger_attacks::faceswap::align_face(&image, landmarks, side)
-                else {
+                let Some(decoded) = self.decode_face_plain(&image, landmarks)? else {
                     continue;
                 };
-                let decoded = self.decode_plain(&crop)?;
-                result.verified = decoded.tag() == Some(tag)
-                    && decoded.hard_bits.distance(&bits) <= Some(CLEAN_MARGIN_BITS);
+                result.verified = carries(&decoded, tag, &bits);
                 if !result.verified {
                     all = false;
                     if attempt < MAX_BOOSTS {
@@ -526,9 +529,7 @@ impl Tagger {
                 }
                 None => (None, tagged),
             };
-            let decoded = self.decode_plain(&tagged)?;
-            let verified = decoded.tag() == Some(tag)
-                && decoded.hard_bits.distance(&channel_bits) <= Some(CLEAN_MARGIN_BITS);
+            let verified = carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
             if verified || attempt == attempts {
                 return Ok(Embedded {
                     psnr: psnr(image, &tagged),
