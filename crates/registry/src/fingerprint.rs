@@ -133,3 +133,121 @@ impl TryFrom<String> for Fingerprint {
         s.parse()
     }
 }
+
+/// Units of a [`FacePrint`]'s region: fractions of the photo's width and height, in ten-thousandths.
+pub const REGION_UNITS: u16 = 10_000;
+/// Most face regions one record holds.
+pub const MAX_FACE_PRINTS: usize = 32;
+
+/// One face of the tagged photo: where it is, and the fingerprint of that region (the region as a
+/// photo of its own: [`Fingerprint`]'s two hashes of it and of its centre). A photo whose face
+/// was swapped, blurred or replaced keeps most of its whole-photo fingerprint; this one changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct FacePrint {
+    /// Left, top, right, bottom edges as fractions of the photo's width and height, in units of
+    /// 1/[`REGION_UNITS`]: the same region in a rescaled copy.
+    pub region: [u16; 4],
+    /// The region's fingerprint.
+    pub fingerprint: Fingerprint,
+}
+
+impl FacePrint {
+    /// The region of the box `[x0, y0, x1, y1]` (pixels) of a `width` × `height` photo, clipped to
+    /// the photo; `None` for a box with no area inside it.
+    pub fn region_of(bbox: [f32; 4], width: u32, height: u32) -> Option<[u16; 4]> {
+        let unit = |v: f32, side: u32| {
+            let f = (v / side.max(1) as f32).clamp(0.0, 1.0) * f32::from(REGION_UNITS);
+            f.round() as u16
+        };
+        if bbox.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        let region = [
+            unit(bbox[0], width),
+            unit(bbox[1], height),
+            unit(bbox[2], width),
+            unit(bbox[3], height),
+        ];
+        Self::valid_region(region).then_some(region)
+    }
+
+    /// The region in pixels of a `width` × `height` photo: left, top, width, height, at least
+    /// one pixel each.
+    pub fn pixels(&self, width: u32, height: u32) -> [u32; 4] {
+        let at = |v: u16, side: u32| {
+            ((u64::from(v) * u64::from(side) + u64::from(REGION_UNITS) / 2)
+                / u64::from(REGION_UNITS)) as u32
+        };
+        let (x0, y0) = (
+            at(self.region[0], width).min(width.saturating_sub(1)),
+            at(self.region[1], height).min(height.saturating_sub(1)),
+        );
+        let (x1, y1) = (at(self.region[2], width), at(self.region[3], height));
+        [
+            x0,
+            y0,
+            x1.saturating_sub(x0).max(1),
+            y1.saturating_sub(y0).max(1),
+        ]
+    }
+
+    fn valid_region(r: [u16; 4]) -> bool {
+        r[0] < r[2] && r[1] < r[3] && r[2] <= REGION_UNITS && r[3] <= REGION_UNITS
+    }
+
+    /// The bytes a record's signature covers: the region (4 × u16) and the fingerprint (u128),
+    /// big-endian.
+    pub(crate) fn to_bytes(self) -> [u8; 24] {
+        let mut out = [0u8; 24];
+        for (i, v) in self.region.iter().enumerate() {
+            out[2 * i..2 * i + 2].copy_from_slice(&v.to_be_bytes());
+        }
+        out[8..].copy_from_slice(&self.fingerprint.bits().to_be_bytes());
+        out
+    }
+
+    pub(crate) fn check(&self) -> Result<(), crate::RegistryError> {
+        if Self::valid_region(self.region) {
+            Ok(())
+        } else {
+            Err(crate::invalid(
+                format!("face region {:?}", self.region),
+                format!("expected left < right ≤ {REGION_UNITS} and top < bottom ≤ {REGION_UNITS}"),
+            ))
+        }
+    }
+
+    /// A record's face prints as stored: `left,top,right,bottom:fingerprint` joined by `;`
+    /// (empty for none).
+    pub(crate) fn list_to_text(faces: &[Self]) -> String {
+        faces
+            .iter()
+            .map(|f| {
+                let [a, b, c, d] = f.region;
+                format!("{a},{b},{c},{d}:{}", f.fingerprint)
+            })
+            .collect::<Vec<_>>()
+            .join(";")
+    }
+
+    /// The inverse of [`FacePrint::list_to_text`]; `None` for text of another shape.
+    pub(crate) fn list_from_text(text: &str) -> Option<Vec<Self>> {
+        if text.is_empty() {
+            return Some(Vec::new());
+        }
+        text.split(';')
+            .map(|item| {
+                let (region, print) = item.split_once(':')?;
+                let values: Vec<u16> = region
+                    .split(',')
+                    .map(|v| v.parse().ok())
+                    .collect::<Option<_>>()?;
+                let face = Self {
+                    region: values.try_into().ok()?,
+                    fingerprint: print.parse().ok()?,
+                };
+                face.check().is_ok().then_some(face)
+            })
+            .collect()
+    }
+}

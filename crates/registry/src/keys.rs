@@ -165,6 +165,7 @@ impl Issuer {
             created,
             note: draft.note,
             fingerprint: draft.fingerprint,
+            faces: draft.faces,
             signature: Signature([0; 64]),
         };
         record.signature = Signature(self.key.sign(&record.signed_bytes()).to_bytes());

@@ -40,7 +40,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 pub use faketagger_codec::Tag;
-pub use fingerprint::{FINGERPRINT_BITS, Fingerprint, LUMA_SIDE};
+pub use fingerprint::{
+    FINGERPRINT_BITS, FacePrint, Fingerprint, LUMA_SIDE, MAX_FACE_PRINTS, REGION_UNITS,
+};
 pub use keys::{Issuer, KeyStore, PublicKey, valid_name};
 pub use record::{Draft, Lookup, MAX_TEXT_BYTES, Record, Signature, SignatureStatus, now_unix};
 
@@ -322,10 +324,19 @@ CREATE TABLE IF NOT EXISTS records (
     created     {integer} NOT NULL,
     note        TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
-    signature   {bytes} NOT NULL
+    signature   {bytes} NOT NULL,
+    faces       TEXT NOT NULL DEFAULT ''
 );
 "
     )
+}
+
+/// Schema version 2 (issue 18): records gain their face prints, stored as text
+/// (`FacePrint::list_to_text`); rows written before read as photos without faces. `IF NOT
+/// EXISTS` where the dialect has it (PostgreSQL; SQLite checks the column first).
+pub(crate) fn add_faces_column(if_not_exists: bool) -> String {
+    let guard = if if_not_exists { "IF NOT EXISTS " } else { "" };
+    format!("ALTER TABLE records ADD COLUMN {guard}faces TEXT NOT NULL DEFAULT '';")
 }
 
 /// A location with any password replaced, for messages and logs.

@@ -26,11 +26,13 @@ pub(crate) fn connect(url: &str, schema: Option<&str>) -> Result<Client, Registr
             ))
             .map_err(db)?;
     }
-    // concurrent first connections may race on CREATE TABLE IF NOT EXISTS: serialise them
+    // concurrent first connections may race on CREATE TABLE IF NOT EXISTS: serialise them; a
+    // registry made before face prints (schema 1) gains their column
     client
         .batch_execute(&format!(
-            "BEGIN; SELECT pg_advisory_xact_lock(7316); {} COMMIT;",
-            crate::schema("BYTEA", "BIGINT")
+            "BEGIN; SELECT pg_advisory_xact_lock(7316); {} {} COMMIT;",
+            crate::schema("BYTEA", "BIGINT"),
+            crate::add_faces_column(true),
         ))
         .map_err(db)?;
     Ok(client)
@@ -74,8 +76,8 @@ impl Store for Client {
             });
         }
         let inserted = tx.execute(
-            "INSERT INTO records (tag, issuer, issuer_key, owner, created, note, fingerprint, signature)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO records (tag, issuer, issuer_key, owner, created, note, fingerprint, signature, faces)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             &[
                 &record.tag.to_string(),
                 &record.issuer,
@@ -85,6 +87,7 @@ impl Store for Client {
                 &record.note,
                 &record.fingerprint.to_string(),
                 &record.signature.to_bytes().to_vec(),
+                &crate::FacePrint::list_to_text(&record.faces),
             ],
         );
         match inserted {
@@ -109,7 +112,7 @@ impl Store for Client {
     fn get(&mut self, tag: Tag) -> Result<Option<Record>, RegistryError> {
         let row = self
             .query_opt(
-                "SELECT issuer, issuer_key, owner, created, note, fingerprint, signature
+                "SELECT issuer, issuer_key, owner, created, note, fingerprint, signature, faces
                  FROM records WHERE tag = $1",
                 &[&tag.to_string()],
             )
@@ -123,6 +126,7 @@ impl Store for Client {
                 note: row.get(4),
                 fingerprint: row.get(5),
                 signature: row.get(6),
+                faces: row.get(7),
             }
             .into_record(tag)
         })

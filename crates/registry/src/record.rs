@@ -7,12 +7,16 @@ use ed25519_dalek::Verifier;
 use serde::{Deserialize, Serialize};
 
 use crate::keys::{hex, unhex};
-use crate::{Fingerprint, PublicKey, RegistryError, Tag, invalid};
+use crate::{FacePrint, Fingerprint, MAX_FACE_PRINTS, PublicKey, RegistryError, Tag, invalid};
 
 /// Longest owner or note, in bytes.
 pub const MAX_TEXT_BYTES: usize = 4096;
 /// Domain separation: a signature over a record can never be replayed as anything else.
 const SIGNING_CONTEXT: &[u8] = b"faketagger-record-v1";
+/// The context of a record with face prints (issue 18), whose signature covers them too. A record
+/// without faces signs exactly as before, so records made before faces existed still verify; one
+/// with faces cannot be passed off as one without (the context differs).
+const SIGNING_CONTEXT_FACES: &[u8] = b"faketagger-record-v2-faces";
 
 /// What the issuer states about a tag before signing it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +29,8 @@ pub struct Draft {
     pub note: String,
     /// The tagged photo's fingerprint.
     pub fingerprint: Fingerprint,
+    /// The tagged photo's faces, each with its own fingerprint.
+    pub faces: Vec<FacePrint>,
 }
 
 impl Draft {
@@ -40,7 +46,14 @@ impl Draft {
             owner: owner.into(),
             note: note.into(),
             fingerprint,
+            faces: Vec::new(),
         }
+    }
+
+    /// The draft with the photo's faces.
+    pub fn with_faces(mut self, faces: Vec<FacePrint>) -> Self {
+        self.faces = faces;
+        self
     }
 }
 
@@ -62,20 +75,29 @@ pub struct Record {
     pub note: String,
     /// The tagged photo's perceptual fingerprint.
     pub fingerprint: Fingerprint,
+    /// Its faces' regions and fingerprints (none in records made before issue 18, or when the
+    /// photo was tagged without looking for faces).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faces: Vec<FacePrint>,
     /// ed25519 over every field above.
     pub signature: Signature,
 }
 
 impl Record {
     /// The bytes the signature covers: a context string, then each field length-prefixed, so no
-    /// two different records sign the same bytes.
+    /// two different records sign the same bytes. The face prints, when there are any, come
+    /// last under their own context ([`SIGNING_CONTEXT_FACES`]).
     pub fn signed_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(256);
+        let mut out = Vec::with_capacity(256 + 32 * self.faces.len());
         let mut field = |bytes: &[u8]| {
             out.extend_from_slice(&(bytes.len() as u64).to_be_bytes());
             out.extend_from_slice(bytes);
         };
-        field(SIGNING_CONTEXT);
+        field(if self.faces.is_empty() {
+            SIGNING_CONTEXT
+        } else {
+            SIGNING_CONTEXT_FACES
+        });
         field(&self.tag.to_bytes());
         field(self.issuer.as_bytes());
         field(&self.issuer_key.to_bytes());
@@ -83,6 +105,12 @@ impl Record {
         field(&self.created.to_be_bytes());
         field(self.note.as_bytes());
         field(&self.fingerprint.bits().to_be_bytes());
+        if !self.faces.is_empty() {
+            field(&(self.faces.len() as u64).to_be_bytes());
+            for face in &self.faces {
+                field(&face.to_bytes());
+            }
+        }
         out
     }
 
@@ -114,7 +142,16 @@ impl Record {
         if i64::try_from(self.created).is_err() {
             return Err(invalid("created", "time out of range"));
         }
-        Ok(())
+        if self.faces.len() > MAX_FACE_PRINTS {
+            return Err(invalid(
+                "faces",
+                format!(
+                    "{} faces, over the limit of {MAX_FACE_PRINTS}",
+                    self.faces.len()
+                ),
+            ));
+        }
+        self.faces.iter().try_for_each(FacePrint::check)
     }
 }
 

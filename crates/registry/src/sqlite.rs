@@ -10,8 +10,8 @@ use crate::{Fingerprint, PublicKey, Record, RegistryError, Store, Tag};
 
 /// How long a writer waits for another process holding the file's lock.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
-/// `PRAGMA user_version` of the schema below.
-const SCHEMA_VERSION: i64 = 1;
+/// `PRAGMA user_version` of the schema: 1 the first registry, 2 records with face prints.
+const SCHEMA_VERSION: i64 = 2;
 
 fn db(e: rusqlite::Error) -> RegistryError {
     RegistryError::Database(e.to_string())
@@ -49,13 +49,44 @@ fn prepare(connection: Connection) -> Result<Connection, RegistryError> {
              hint: upgrade faketagger"
         )));
     }
-    connection
-        .execute_batch(&crate::schema("BLOB", "INTEGER"))
-        .map_err(db)?;
-    connection
-        .pragma_update(None, "user_version", SCHEMA_VERSION)
-        .map_err(db)?;
+    if version < SCHEMA_VERSION {
+        migrate(&connection)?;
+    }
     Ok(connection)
+}
+
+/// Creates the tables, or brings a registry of an older version up to this one, in one
+/// transaction that holds the write lock (two processes opening an old file at once migrate it
+/// once).
+fn migrate(connection: &Connection) -> Result<(), RegistryError> {
+    connection.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
+    let migrated = (|| {
+        connection
+            .execute_batch(&crate::schema("BLOB", "INTEGER"))
+            .map_err(db)?;
+        let has_faces: bool = connection
+            .query_row(
+                "SELECT count(*) > 0 FROM pragma_table_info('records') WHERE name = 'faces'",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(db)?;
+        if !has_faces {
+            connection
+                .execute_batch(&crate::add_faces_column(false))
+                .map_err(db)?;
+        }
+        connection
+            .pragma_update(None, "user_version", SCHEMA_VERSION)
+            .map_err(db)
+    })();
+    match migrated {
+        Ok(()) => connection.execute_batch("COMMIT").map_err(db),
+        Err(e) => {
+            let _ = connection.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 impl Store for Connection {
@@ -99,8 +130,8 @@ impl Store for Connection {
             });
         }
         let inserted = tx.execute(
-            "INSERT INTO records (tag, issuer, issuer_key, owner, created, note, fingerprint, signature)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO records (tag, issuer, issuer_key, owner, created, note, fingerprint, signature, faces)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 record.tag.to_string(),
                 record.issuer,
@@ -110,6 +141,7 @@ impl Store for Connection {
                 record.note,
                 record.fingerprint.to_string(),
                 record.signature.to_bytes(),
+                crate::FacePrint::list_to_text(&record.faces),
             ],
         );
         match inserted {
@@ -135,7 +167,7 @@ impl Store for Connection {
 
     fn get(&mut self, tag: Tag) -> Result<Option<Record>, RegistryError> {
         self.query_row(
-            "SELECT issuer, issuer_key, owner, created, note, fingerprint, signature
+            "SELECT issuer, issuer_key, owner, created, note, fingerprint, signature, faces
              FROM records WHERE tag = ?1",
             [tag.to_string()],
             |row| {
@@ -147,6 +179,7 @@ impl Store for Connection {
                     note: row.get(4)?,
                     fingerprint: row.get(5)?,
                     signature: row.get(6)?,
+                    faces: row.get(7)?,
                 })
             },
         )
@@ -173,6 +206,7 @@ pub(crate) struct Row {
     pub(crate) note: String,
     pub(crate) fingerprint: String,
     pub(crate) signature: Vec<u8>,
+    pub(crate) faces: String,
 }
 
 impl Row {
@@ -202,6 +236,8 @@ impl Row {
                     .try_into()
                     .map_err(|_| damaged("signature length"))?,
             ),
+            faces: crate::FacePrint::list_from_text(&self.faces)
+                .ok_or_else(|| damaged("face prints"))?,
         })
     }
 }

@@ -186,6 +186,59 @@ fn concurrent_registrations_all_land(registry: &Registry) {
     }
 }
 
+/// Two faces of a tagged photo.
+fn faces() -> Vec<FacePrint> {
+    vec![
+        FacePrint {
+            region: [1200, 800, 2600, 3100],
+            fingerprint: Fingerprint::new(0x0123_4567_89ab_cdef_fedc_ba98_7654_3210),
+        },
+        FacePrint {
+            region: [6000, 900, 7000, 2400],
+            fingerprint: Fingerprint::new(7),
+        },
+    ]
+}
+
+fn face_prints_round_trip_and_are_signed(registry: &Registry) {
+    let alice = issuer("newsroom");
+    let with_faces = |tag| alice.sign(draft(tag, "alice").with_faces(faces()), 9);
+    for tag in [20, 21, 22] {
+        registry.register(&with_faces(tag)).unwrap();
+    }
+    let found = registry.lookup(Tag::new(20)).unwrap().unwrap();
+    assert_eq!(found.record, with_faces(20));
+    assert_eq!(found.record.faces, faces());
+    assert_eq!(found.signature, SignatureStatus::Valid);
+    // a face dropped, or moved, after signing: the record no longer verifies
+    registry.execute_raw(&format!(
+        "UPDATE records SET faces = '' WHERE tag = '{}'",
+        Tag::new(21)
+    ));
+    let moved = FacePrint::list_to_text(&faces()).replacen("1200", "1300", 1);
+    registry.execute_raw(&format!(
+        "UPDATE records SET faces = '{moved}' WHERE tag = '{}'",
+        Tag::new(22)
+    ));
+    for tag in [21, 22] {
+        let found = registry.lookup(Tag::new(tag)).unwrap().unwrap();
+        assert_eq!(found.signature, SignatureStatus::Invalid, "tag {tag}");
+    }
+    // refused before storage: a region with no area, too many faces
+    let mut bad = faces();
+    bad[1].region = [7000, 900, 6000, 2400];
+    assert!(matches!(
+        registry.register(&alice.sign(draft(23, "alice").with_faces(bad), 9)),
+        Err(RegistryError::Invalid { .. })
+    ));
+    let many = vec![faces()[0]; MAX_FACE_PRINTS + 1];
+    assert!(matches!(
+        registry.register(&alice.sign(draft(24, "alice").with_faces(many), 9)),
+        Err(RegistryError::Invalid { .. })
+    ));
+    assert_eq!(registry.len().unwrap(), 3);
+}
+
 macro_rules! backend_tests {
     ($($name:ident),* $(,)?) => {
         mod sqlite_file {
@@ -221,12 +274,185 @@ backend_tests!(
     tampering_shows_as_an_invalid_signature,
     hostile_text_is_stored_verbatim,
     concurrent_registrations_all_land,
+    face_prints_round_trip_and_are_signed,
 );
 
-/// A registry in a fresh schema of the test database, or `None` (with a note) where none is
-/// configured; under CI a missing database fails the test instead of skipping it.
+/// The tables of the first registry (schema version 1, before face prints), as it made them.
+fn schema_v1(bytes: &str, integer: &str) -> String {
+    format!(
+        "
+CREATE TABLE issuers (
+    name        TEXT PRIMARY KEY,
+    public_key  {bytes} NOT NULL CHECK (length(public_key) = 32),
+    added       {integer} NOT NULL
+);
+CREATE TABLE records (
+    tag         TEXT PRIMARY KEY CHECK (length(tag) = 16),
+    issuer      TEXT NOT NULL REFERENCES issuers(name),
+    issuer_key  {bytes} NOT NULL,
+    owner       TEXT NOT NULL,
+    created     {integer} NOT NULL,
+    note        TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    signature   {bytes} NOT NULL
+);
+"
+    )
+}
+
+/// A record signed by a build from before face prints (issuer secret [7; 32]): its signature,
+/// as that build made it.
+const V1_KEY: &str = "ea4a6c63e29c520abef5507b132ec5f9954776aebebe7b92421eea691446d22c";
+const V1_SIGNATURE: &str = "048b043b402e130279e56c04558b2c267b8003115023b689e1e37b8fc50d95e7\
+                            a04c34ca5702ae13d3537edd52b092c6f32a02a0ac3ec99df437cd5653047400";
+
+fn v1_record() -> Record {
+    let mut record = Issuer::from_secret("newsroom", [7; 32])
+        .unwrap()
+        .sign(draft(0x0123_4567_89ab_cdef, "alice"), 1_790_000_000);
+    record.signature = V1_SIGNATURE.parse().unwrap();
+    record
+}
+
+#[test]
+fn face_regions_scale_with_the_photo_and_round_trip_as_text() {
+    // a 1920×1080 photo's face box, and the same photo at half size
+    let region = FacePrint::region_of([480.0, 270.0, 960.0, 810.0], 1920, 1080).unwrap();
+    assert_eq!(region, [2500, 2500, 5000, 7500]);
+    let face = FacePrint {
+        region,
+        fingerprint: Fingerprint::new(1),
+    };
+    assert_eq!(face.pixels(1920, 1080), [480, 270, 480, 540]);
+    assert_eq!(face.pixels(960, 540), [240, 135, 240, 270]);
+    // boxes past the edges are clipped; boxes with no area inside the photo have no region
+    assert_eq!(
+        FacePrint::region_of([-10.0, 0.0, 2000.0, 540.0], 1920, 1080),
+        Some([0, 0, 10_000, 5000])
+    );
+    assert_eq!(
+        FacePrint::region_of([2000.0, 0.0, 2100.0, 9.0], 1920, 1080),
+        None
+    );
+    assert_eq!(
+        FacePrint::region_of([f32::NAN, 0.0, 1.0, 1.0], 1920, 1080),
+        None
+    );
+    // a tiny region of a tiny photo is still a pixel
+    let dot = FacePrint {
+        region: [5000, 5000, 5001, 5001],
+        fingerprint: Fingerprint::new(0),
+    };
+    assert_eq!(dot.pixels(3, 3), [2, 2, 1, 1]);
+    let text = FacePrint::list_to_text(&faces());
+    assert_eq!(FacePrint::list_from_text(&text), Some(faces()));
+    assert_eq!(FacePrint::list_from_text(""), Some(Vec::new()));
+    for bad in [
+        "1,2,3:00",
+        "1,2,3,4",
+        "4,2,3,9:0123456789abcdef0123456789abcdef",
+        "x",
+    ] {
+        assert_eq!(FacePrint::list_from_text(bad), None, "{bad}");
+    }
+}
+
+#[test]
+fn records_signed_before_face_prints_still_verify() {
+    let record = v1_record();
+    assert_eq!(record.issuer_key.to_string(), V1_KEY);
+    assert!(record.verifies_with(&record.issuer_key));
+    // signing the same draft today gives the same signature (ed25519 is deterministic)
+    let today = Issuer::from_secret("newsroom", [7; 32])
+        .unwrap()
+        .sign(draft(0x0123_4567_89ab_cdef, "alice"), 1_790_000_000);
+    assert_eq!(today.signature.to_string(), V1_SIGNATURE);
+    // the same record with faces signs other bytes, under another context
+    let mut with_faces = record.clone();
+    with_faces.faces = faces();
+    assert!(!with_faces.verifies_with(&record.issuer_key));
+    assert_ne!(with_faces.signed_bytes()[8..], record.signed_bytes()[8..]);
+}
+
+/// The v1 record as a v1 build stored it, in the dialect's byte-string literal.
+fn insert_v1_record(blob: impl Fn(&[u8]) -> String) -> String {
+    let record = v1_record();
+    format!(
+        "INSERT INTO issuers VALUES ('newsroom', {key}, 1);
+         INSERT INTO records VALUES ('{tag}', 'newsroom', {key}, 'alice', {created}, '{note}', '{print}', {signature});",
+        key = blob(&record.issuer_key.to_bytes()),
+        tag = record.tag,
+        created = record.created,
+        note = record.note,
+        print = record.fingerprint,
+        signature = blob(&record.signature.to_bytes()),
+    )
+}
+
+/// Opening a registry of schema 1 migrates it: its records still verify, and records with face
+/// prints can be added.
+fn check_migrated(registry: &Registry) {
+    let found = registry.lookup(v1_record().tag).unwrap().unwrap();
+    assert_eq!(found.record, v1_record());
+    assert!(found.record.faces.is_empty());
+    assert_eq!(found.signature, SignatureStatus::Valid);
+    let alice = Issuer::from_secret("newsroom", [7; 32]).unwrap();
+    let record = alice.sign(draft(77, "alice").with_faces(faces()), 9);
+    registry.register(&record).unwrap();
+    assert_eq!(
+        registry.lookup(Tag::new(77)).unwrap().unwrap().record,
+        record
+    );
+    assert_eq!(registry.len().unwrap(), 2);
+}
+
+#[test]
+fn a_sqlite_registry_of_schema_1_is_migrated() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.sqlite");
+    {
+        let old = rusqlite::Connection::open(&path).unwrap();
+        old.execute_batch(&schema_v1("BLOB", "INTEGER")).unwrap();
+        old.execute_batch(&insert_v1_record(|b| format!("X'{}'", crate::keys::hex(b))))
+            .unwrap();
+        old.pragma_update(None, "user_version", 1).unwrap();
+    }
+    check_migrated(&Registry::open_sqlite(&path).unwrap());
+    // reopened: nothing migrates twice
+    let again = Registry::open_sqlite(&path).unwrap();
+    assert_eq!(again.len().unwrap(), 2);
+    let version: i64 = rusqlite::Connection::open(&path)
+        .unwrap()
+        .pragma_query_value(None, "user_version", |row| row.get(0))
+        .unwrap();
+    assert_eq!(version, 2);
+}
+
 #[cfg(feature = "postgres")]
-fn postgres_registry(test: &str) -> Option<Registry> {
+#[test]
+fn a_postgres_registry_of_schema_1_is_migrated() {
+    let Some(url) = postgres_url("a_postgres_registry_of_schema_1_is_migrated") else {
+        return;
+    };
+    let schema = format!("test_migration_{}", std::process::id());
+    let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
+    admin
+        .batch_execute(&format!(
+            "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\";
+             SET search_path TO \"{schema}\"; {} {}",
+            schema_v1("BYTEA", "BIGINT"),
+            insert_v1_record(|b| format!("decode('{}', 'hex')", crate::keys::hex(b))),
+        ))
+        .unwrap();
+    check_migrated(&Registry::connect_postgres(&url, Some(&schema)).unwrap());
+    let again = Registry::connect_postgres(&url, Some(&schema)).unwrap();
+    assert_eq!(again.len().unwrap(), 2);
+}
+
+/// The test database, or `None` (with a note) where none is configured; under CI a missing
+/// database fails the test instead of skipping it.
+#[cfg(feature = "postgres")]
+fn postgres_url(test: &str) -> Option<String> {
     let Ok(url) = std::env::var("FAKETAGGER_TEST_POSTGRES") else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -235,6 +461,14 @@ fn postgres_registry(test: &str) -> Option<Registry> {
         eprintln!("skipped {test}: FAKETAGGER_TEST_POSTGRES is not set");
         return None;
     };
+    Some(url)
+}
+
+/// A registry in a fresh schema of the test database, or `None` where none is configured
+/// ([`postgres_url`]).
+#[cfg(feature = "postgres")]
+fn postgres_registry(test: &str) -> Option<Registry> {
+    let url = postgres_url(test)?;
     let schema = format!("test_{test}_{}", std::process::id());
     let mut admin = ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap();
     admin
