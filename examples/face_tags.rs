@@ -1,8 +1,8 @@
 //! Does a face's own residual make the face crop a DeepFake tool takes carry the tag (issue 18)?
 //! Each of COUNT test faces is pasted as a crop covering 10% of a 1920×1080 photo (455 px, over a
 //! generated background), the photo is tagged by the default model (whole-photo residual, the
-//! shipped behaviour) and, second, with each detected face's own residual added
-//! (`Tagger::embed_faces`). The "attacker" then detects the face with MTCNN on the tagged photo,
+//! behaviour of `--faces off`), second with each detected face's own residual on top (`--faces
+//! auto`, `Tagger::embed_at`), third with the faces' residuals alone (`--faces only`). The "attacker" then detects the face with MTCNN on the tagged photo,
 //! aligns it at 112, 224 and 256 px as DeepFake tools do, and the decoder reads that crop
 //! (`Tagger::decode`, with its crop search). Also: the whole photo still decodes, and PSNR.
 //!
@@ -14,7 +14,7 @@ use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
 use faketagger::faces::{DetectOptions, Detector};
-use faketagger::{Tag, Tagger, psnr};
+use faketagger::{FaceTagging, Tag, Tagger, psnr};
 use image::DynamicImage;
 
 const SIDES: [u32; 3] = [112, 224, 256];
@@ -50,17 +50,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let photo = DynamicImage::ImageRgb8(canvas);
         let tag = Tag::new(0x5eed_0000_0000_0000 ^ (k as u64 * 0x9e37_79b9));
         let found = detector.detect(&photo.to_rgb8(), &options)?;
-        let landmarks: Vec<_> = found.iter().map(|f| f.landmarks).collect();
-        let embedded = tagger.embed(&photo, tag, 1.0)?;
+        let embed = |mode: FaceTagging| tagger.embed_at(&photo, tag, 1.0, mode.sites(&found), None);
+        let embedded = embed(FaceTagging::Off)?;
         strengths.push(embedded.strength);
         let plain = embedded.image;
-        let with_faces = tagger.embed_faces(&plain, &photo, &landmarks, tag, 1.0)?;
+        let with_faces = embed(FaceTagging::Auto)?;
         verified += with_faces.faces.iter().filter(|f| f.verified).count();
         face_strengths.extend(with_faces.faces.iter().map(|f| f.strength));
         let with_faces = with_faces.image;
-        let faces_only = tagger
-            .embed_faces(&photo, &photo, &landmarks, tag, 1.0)?
-            .image;
+        let faces_only = embed(FaceTagging::Only)?.image;
         for (v, tagged) in [plain, with_faces, faces_only].iter().enumerate() {
             psnrs[v] += psnr(&photo, tagged);
             if tagger.decode(tagged)?.tag == Some(tag) {

@@ -93,6 +93,12 @@ pub enum Error {
         /// The last strength tried (after the engine's boosts).
         strength: f32,
     },
+    /// Faces only were to carry the tag (`--faces only`) and the photo has none.
+    #[error("{}: no face found to carry the tag; hint: --faces auto tags the whole photo as well", path.display())]
+    NoFaces {
+        /// The photo.
+        path: PathBuf,
+    },
     /// A network's output could not be read: never turned into an empty residual or logits.
     #[error("the {network} network failed: {reason}")]
     Network {

@@ -61,6 +61,6 @@ pub use faketagger_registry as registry;
 pub use learned::{Placement, crop_placements};
 pub use tagger::{
     BOOST, BUILTIN_WEIGHTS, DEFAULT_STRENGTH, Detection, Embedded, FaceEmbedded, FaceMode,
-    FacesEmbedded, MAX_BOOSTS, PSNR_FLOOR_DB, SEARCH_RADIUS, STRENGTH_EXPECTED, STRENGTH_RANGE,
-    Saving, SchemeKind, Tagger, check_strength, psnr,
+    FaceTagging, MAX_BOOSTS, PSNR_FLOOR_DB, SEARCH_RADIUS, STRENGTH_EXPECTED, STRENGTH_RANGE,
+    Saving, SchemeKind, TagSites, Tagger, check_strength, psnr,
 };

@@ -82,15 +82,68 @@ pub struct Embedded {
     pub verified: bool,
     /// The file's bytes, for [`Tagger::embed_saved`].
     pub bytes: Option<Vec<u8>>,
+    /// The faces that carry their own residual ([`TagSites::faces`]), in the order given.
+    pub faces: Vec<FaceEmbedded>,
 }
 
-/// [`Tagger::embed_faces`]'s result.
-#[derive(Debug, Clone)]
-pub struct FacesEmbedded {
-    /// The photo with its faces' residuals, in the layout of the photo given.
-    pub image: DynamicImage,
-    /// One entry per face given, in order.
-    pub faces: Vec<FaceEmbedded>,
+/// Where an embedding puts the tag (issue 18): over the whole photo, on faces (each its own
+/// residual, computed on the face aligned as DeepFake tools align it: [`crate::faces`]), or both.
+#[derive(Debug, Clone, Copy)]
+pub struct TagSites<'a> {
+    /// The whole photo carries the tag.
+    pub whole: bool,
+    /// These faces carry it too.
+    pub faces: &'a [crate::faces::Face],
+}
+
+impl TagSites<'static> {
+    /// The whole photo, no faces.
+    pub const WHOLE: Self = Self {
+        whole: true,
+        faces: &[],
+    };
+}
+
+/// Which faces `embed --faces` tags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FaceTagging {
+    /// The whole photo, and each face found on top.
+    #[default]
+    Auto,
+    /// The whole photo only: no face detection.
+    Off,
+    /// The faces only; the rest of the photo is left as it was. A photo without a face is an
+    /// error ([`Error::NoFaces`]).
+    Only,
+}
+
+impl FaceTagging {
+    /// The sites for these `faces` (the detector's, for [`FaceTagging::Auto`] and
+    /// [`FaceTagging::Only`]).
+    pub fn sites<'a>(self, faces: &'a [crate::faces::Face]) -> TagSites<'a> {
+        match self {
+            Self::Auto => TagSites { whole: true, faces },
+            Self::Off => TagSites::WHOLE,
+            Self::Only => TagSites {
+                whole: false,
+                faces,
+            },
+        }
+    }
+}
+
+impl std::str::FromStr for FaceTagging {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "auto" => Ok(Self::Auto),
+            "off" => Ok(Self::Off),
+            "only" => Ok(Self::Only),
+            other => Err(Error::Unsupported(format!(
+                "faces mode {other:?}: expected auto, off or only"
+            ))),
+        }
+    }
 }
 
 /// When [`Tagger::decode_with_faces`] looks at the faces.
@@ -121,11 +174,14 @@ impl std::str::FromStr for FaceMode {
 }
 
 /// How one face was tagged.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FaceEmbedded {
-    /// The strength its residual was added at (0 for landmarks that cannot be aligned).
+    /// The face.
+    pub face: crate::faces::Face,
+    /// The strength its residual was added at (0 for landmarks that cannot be aligned, and for
+    /// faces left untagged because their residuals cost the whole photo its tag).
     pub strength: f32,
-    /// Whether its aligned crop read back the tag, within the clean margin.
+    /// Whether its aligned crop, as saved, reads back the tag within the clean margin.
     pub verified: bool,
 }
 
@@ -200,6 +256,16 @@ enum Embedder<'a> {
     Learned(&'a LearnedScheme, crate::learned::Residual),
     /// The classical scheme of the photo's grid.
     Classic(&'a ClassicScheme),
+    /// Nothing over the whole photo (faces only).
+    Untouched,
+}
+
+/// A face's own residual: three `side`² planes in its aligned crop (`None` when the whole
+/// photo's covers the face), and the map onto it.
+struct FaceResidual {
+    residual: Option<Vec<f32>>,
+    to_crop: faketagger_attacks::faceswap::Similarity,
+    side: u32,
 }
 
 /// What decoding an image found. "No tag" is a normal outcome, not an error.
@@ -302,7 +368,7 @@ impl Tagger {
     /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]), in memory: the check that
     /// the tag decodes is made on the pixels. To save the result, use [`Tagger::embed_saved`].
     pub fn embed(&self, image: &DynamicImage, tag: Tag, strength: f32) -> Result<Embedded, Error> {
-        self.embed_checked(image, tag, strength, None)
+        self.embed_checked(image, tag, strength, TagSites::WHOLE, None)
     }
 
     /// Tags `image` and encodes it as `saving` says; the check, the strength boosts and the PSNR
@@ -314,7 +380,27 @@ impl Tagger {
         strength: f32,
         saving: &Saving<'_>,
     ) -> Result<Embedded, Error> {
-        self.embed_checked(image, tag, strength, Some(saving))
+        self.embed_checked(image, tag, strength, TagSites::WHOLE, Some(saving))
+    }
+
+    /// Tags `image` at the `sites` given (the whole photo, its faces, or both), in memory when
+    /// `saving` is `None`, else checked on the file as [`Tagger::embed_saved`] does. Each face
+    /// gets its own residual (the encoder run on the face aligned to its R×R square, warped back
+    /// with a feathered rim, replacing the whole-photo residual under it) and is read back as a
+    /// DeepFake tool's aligned crop would read it; a face that does not read clean has its own
+    /// strength raised by [`BOOST`], up to [`MAX_BOOSTS`] times, as the photo's is. The result is
+    /// [`Embedded::verified`] when the whole photo carries the tag (with `whole`), or every face
+    /// does (faces only); each face says whether it does. The classical scheme has no face
+    /// residual: faces are an error with it.
+    pub fn embed_at(
+        &self,
+        image: &DynamicImage,
+        tag: Tag,
+        strength: f32,
+        sites: TagSites<'_>,
+        saving: Option<&Saving<'_>>,
+    ) -> Result<Embedded, Error> {
+        self.embed_checked(image, tag, strength, sites, saving)
     }
 
     /// The photo read as it is, without the decoder's crop search ([`Tagger::decode`] runs it
@@ -322,90 +408,6 @@ impl Tagger {
     /// (a tagged photo that was cropped may pass it unnoticed).
     pub fn decode_as_is(&self, image: &DynamicImage) -> Result<Detection, Error> {
         Ok(self.decode_plain(image)?.into())
-    }
-
-    /// `tagged` (the whole-photo embedding of `original`) with each face carrying its own
-    /// residual instead ([`crate::faces`]): the encoder runs once on each face of `original`
-    /// aligned to its R×R square. Each face is then read back as a DeepFake tool's aligned crop
-    /// of the result would be; a face whose tag does not come back clean has its own strength
-    /// raised by [`BOOST`], up to [`MAX_BOOSTS`] times, as [`Tagger::embed`] does for the photo.
-    /// The classical scheme has no such residual: an error.
-    pub fn embed_faces(
-        &self,
-        tagged: &DynamicImage,
-        original: &DynamicImage,
-        faces: &[faketagger_attacks::faceswap::Landmarks],
-        tag: Tag,
-        strength: f32,
-    ) -> Result<FacesEmbedded, Error> {
-        check_strength(strength)?;
-        let Scheme::Learned(learned) = &self.scheme else {
-            return Err(Error::Unsupported(
-                "face residuals need the learned scheme".into(),
-            ));
-        };
-        let bits = self.codec.encode(tag);
-        let side = learned.resolution();
-        let source = original.to_rgba32f();
-        // (landmarks, photo → crop, the face's residual) for each face that can be aligned
-        let mut prepared = Vec::new();
-        for landmarks in faces {
-            let (Some(to_crop), Some(crop)) = (
-                crate::faces::to_aligned(landmarks, side),
-                faketagger_attacks::faceswap::align_face(original, landmarks, side),
-            ) else {
-                prepared.push(None);
-                continue;
-            };
-            let residual = learned.residual_square(&crop.to_rgb32f(), &bits)?;
-            prepared.push(Some((landmarks, to_crop, residual)));
-        }
-        let mut results: Vec<FaceEmbedded> = prepared
-            .iter()
-            .map(|p| FaceEmbedded {
-                strength: if p.is_some() { strength } else { 0.0 },
-                verified: false,
-            })
-            .collect();
-        for attempt in 0..=MAX_BOOSTS {
-            let mut out = tagged.to_rgba32f();
-            for (face, result) in prepared.iter().zip(&results) {
-                if let Some((_, to_crop, residual)) = face {
-                    crate::faces::add_aligned_residual(
-                        &mut out,
-                        &source,
-                        residual,
-                        side,
-                        *to_crop,
-                        result.strength,
-                    );
-                }
-            }
-            let image = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), tagged);
-            let mut all = true;
-            for (face, result) in prepared.iter().zip(results.iter_mut()) {
-                let Some((landmarks, ..)) = face else {
-                    continue;
-                };
-                let Some(decoded) = self.decode_face_plain(&image, landmarks)? else {
-                    continue;
-                };
-                result.verified = carries(&decoded, tag, &bits);
-                if !result.verified {
-                    all = false;
-                    if attempt < MAX_BOOSTS {
-                        result.strength *= BOOST;
-                    }
-                }
-            }
-            if all || attempt == MAX_BOOSTS {
-                return Ok(FacesEmbedded {
-                    image,
-                    faces: results,
-                });
-            }
-        }
-        unreachable!("the last attempt returns")
     }
 
     /// Reads the photo whole ([`Tagger::decode`]) and, when `faces` asks, each face the
@@ -488,40 +490,92 @@ impl Tagger {
         Ok(self.codec.decode_soft(&logits)?)
     }
 
-    /// Embeds, then decodes the output as it will be saved (its file read back when `saving` is
-    /// given): when the tag does not come back clean (a photo the encoder handles poorly, such
-    /// as a grey one, which drops the residual's colour, or one that JPEG saving damages), the
-    /// learned scheme raises the strength by [`BOOST`] up to [`MAX_BOOSTS`] times. The first
-    /// output that decodes is returned, else the last one with `verified: false`.
+    /// Embeds at `sites`, then decodes the output as it will be saved (its file read back when
+    /// `saving` is given): when the tag does not come back clean (a photo the encoder handles
+    /// poorly, such as a grey one, which drops the residual's colour, or one that JPEG saving
+    /// damages), the learned scheme raises the strength of the photo, or of the face, that failed
+    /// by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where everything decodes is
+    /// returned, else the last one, `verified` saying whether the photo carries its tag.
     fn embed_checked(
         &self,
         image: &DynamicImage,
         tag: Tag,
         strength: f32,
+        sites: TagSites<'_>,
         saving: Option<&Saving<'_>>,
     ) -> Result<Embedded, Error> {
         check_strength(strength)?;
         let channel_bits = self.codec.encode(tag);
-        // the encoder runs once; only the strength changes between attempts
+        // the encoder runs once (per face too); only the strengths change between attempts
         let embedder = match &self.scheme {
-            Scheme::Learned(learned) => {
+            Scheme::Learned(learned) if sites.whole => {
                 Embedder::Learned(learned, learned.residual(image, &channel_bits)?)
+            }
+            Scheme::Learned(_) => Embedder::Untouched,
+            Scheme::Classic(_) if !sites.faces.is_empty() => {
+                return Err(Error::Unsupported(
+                    "face residuals need the learned scheme".into(),
+                ));
+            }
+            Scheme::Classic(_) if !sites.whole => {
+                return Err(Error::Unsupported(
+                    "the classical scheme tags whole photos".into(),
+                ));
             }
             Scheme::Classic(schemes) => Embedder::Classic(Self::grid_for(schemes, image)),
         };
+        let faces = self.face_residuals(image, sites.faces, sites.whole, &channel_bits)?;
+        // with faces over a whole-photo tag, one more attempt: keeping some of the whole
+        // photo's residual under the faces
         let attempts = match embedder {
-            Embedder::Learned(..) => MAX_BOOSTS + 1,
             Embedder::Classic(_) => 1,
+            Embedder::Learned(..) if !faces.is_empty() => MAX_BOOSTS + 2,
+            _ => MAX_BOOSTS + 1,
         };
+        let requested = strength;
         let mut strength = strength;
-        let mut attempt = 1;
-        loop {
-            let tagged = match &embedder {
+        let mut whole_kept = 0.0;
+        let mut results: Vec<FaceEmbedded> = faces
+            .iter()
+            .zip(sites.faces)
+            .map(|(prepared, face)| FaceEmbedded {
+                face: face.clone(),
+                strength: if prepared.is_some() { strength } else { 0.0 },
+                verified: false,
+            })
+            .collect();
+        let source = (!faces.is_empty()).then(|| image.to_rgba32f());
+        for attempt in 1..=attempts {
+            let whole_only = match &embedder {
                 Embedder::Learned(learned, residual) => learned.apply(image, residual, strength),
                 Embedder::Classic(scheme) => {
                     scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength)
                 }
+                Embedder::Untouched => image.clone(),
             };
+            let mut tagged = whole_only.clone();
+            if let Some(source) = &source {
+                let mut out = tagged.to_rgba32f();
+                for (face, result) in faces.iter().zip(&results) {
+                    if let Some(FaceResidual {
+                        residual: Some(residual),
+                        side,
+                        to_crop,
+                    }) = face
+                    {
+                        crate::faces::add_aligned_residual(
+                            &mut out,
+                            source,
+                            residual,
+                            *side,
+                            *to_crop,
+                            result.strength,
+                            whole_kept,
+                        );
+                    }
+                }
+                tagged = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
+            }
             let (bytes, tagged) = match saving {
                 Some(saving) => {
                     let (bytes, back) = saving.save(&tagged)?;
@@ -529,8 +583,43 @@ impl Tagger {
                 }
                 None => (None, tagged),
             };
-            let verified = carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
-            if verified || attempt == attempts {
+            let whole_ok =
+                !sites.whole || carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
+            let mut faces_ok = true;
+            for (face, result) in faces.iter().zip(results.iter_mut()) {
+                if face.is_none() {
+                    continue;
+                }
+                result.verified = self
+                    .decode_face_plain(&tagged, &result.face.landmarks)?
+                    .is_some_and(|decoded| carries(&decoded, tag, &channel_bits));
+                faces_ok &= result.verified;
+            }
+            let verified = if sites.whole {
+                whole_ok
+            } else {
+                faces_ok && faces.iter().any(Option::is_some)
+            };
+            if sites.whole && !whole_ok && attempt == attempts && !faces.is_empty() {
+                // the faces' residuals cost the photo its tag: the photo's tag comes first
+                let mut plain =
+                    self.embed_checked(image, tag, requested, TagSites::WHOLE, saving)?;
+                plain.faces = results
+                    .into_iter()
+                    .map(|r| FaceEmbedded {
+                        strength: 0.0,
+                        verified: false,
+                        ..r
+                    })
+                    .collect();
+                return Ok(plain);
+            }
+            if (whole_ok && faces_ok) || attempt == attempts {
+                for (face, result) in faces.iter().zip(results.iter_mut()) {
+                    if let Some(FaceResidual { residual: None, .. }) = face {
+                        result.strength = strength;
+                    }
+                }
                 return Ok(Embedded {
                     psnr: psnr(image, &tagged),
                     image: tagged,
@@ -538,11 +627,73 @@ impl Tagger {
                     strength,
                     verified,
                     bytes,
+                    faces: results,
                 });
             }
-            strength *= BOOST;
-            attempt += 1;
+            if !whole_ok {
+                // the faces are to blame when the photo without them reads: keep some of the
+                // whole photo's residual under them; else the photo needs more strength
+                let faces_to_blame = whole_kept == 0.0
+                    && !faces.is_empty()
+                    && carries(&self.decode_plain(&whole_only)?, tag, &channel_bits);
+                if faces_to_blame {
+                    whole_kept = crate::faces::WHOLE_KEPT_UNDER_FACES;
+                } else {
+                    strength *= BOOST;
+                }
+            }
+            for (face, result) in faces.iter().zip(results.iter_mut()) {
+                if let Some(FaceResidual {
+                    residual: Some(_), ..
+                }) = face
+                    && !result.verified
+                {
+                    result.strength *= BOOST;
+                }
+            }
         }
+        unreachable!("the last attempt returns")
+    }
+
+    /// Each face's own residual, in its aligned crop; `None` for landmarks that cannot be
+    /// aligned. Over a `whole`-photo residual, a face whose aligned square covers more than
+    /// [`crate::faces::OWN_RESIDUAL_MAX_SHARE`] of the photo gets none of its own: the photo's
+    /// residual is already at the face's scale there (a portrait, a face crop).
+    fn face_residuals(
+        &self,
+        image: &DynamicImage,
+        faces: &[crate::faces::Face],
+        whole: bool,
+        bits: &ChannelBits,
+    ) -> Result<Vec<Option<FaceResidual>>, Error> {
+        let Scheme::Learned(learned) = &self.scheme else {
+            return Ok(Vec::new());
+        };
+        let side = learned.resolution();
+        faces
+            .iter()
+            .map(|face| {
+                let (Some(to_crop), Some(crop)) = (
+                    crate::faces::to_aligned(&face.landmarks, side),
+                    faketagger_attacks::faceswap::align_face(image, &face.landmarks, side),
+                ) else {
+                    return Ok(None);
+                };
+                let square = side as f32 / to_crop.scale();
+                let area = image.width() as f32 * image.height() as f32;
+                let covered =
+                    whole && square * square > crate::faces::OWN_RESIDUAL_MAX_SHARE * area;
+                Ok(Some(FaceResidual {
+                    residual: if covered {
+                        None
+                    } else {
+                        Some(learned.residual_square(&crop.to_rgb32f(), bits)?)
+                    },
+                    to_crop,
+                    side,
+                }))
+            })
+            .collect()
     }
 
     /// The learned scheme's decoding: the photo as it is, then, when no tag is found, the crop

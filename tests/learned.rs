@@ -178,9 +178,15 @@ fn decode_reads_faces_when_the_whole_photo_carries_no_tag() {
     assert_eq!(faces.len(), 1, "{faces:?}");
     let tag = Tag::new(0x0fac_e000_0000_0001);
     let face_only = tagger
-        .embed_faces(&astronaut, &astronaut, &[faces[0].landmarks], tag, 1.0)
+        .embed_at(
+            &astronaut,
+            tag,
+            1.0,
+            faketagger::FaceTagging::Only.sites(&faces),
+            None,
+        )
         .unwrap();
-    assert!(face_only.faces[0].verified);
+    assert!(face_only.verified && face_only.faces[0].verified);
     let dir = tempdir().unwrap();
     let tagged = dir.path().join("face-only.png");
     face_only.image.save(&tagged).unwrap();

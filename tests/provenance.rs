@@ -247,3 +247,98 @@ fn issue6_registration_flags_are_checked() {
     assert!(!pg.stderr.contains("pw@"), "password shown: {}", pg.stderr);
     assert!(!out.exists());
 }
+
+/// Issue 18 §2 and §4: `embed --faces` and face prints. The astronaut tagged and registered
+/// with its face (`auto`, the default): the record holds the face's print; the face blurred
+/// leaves the whole-photo fingerprint within the same-photo bound, and `trace` still calls it
+/// derived, naming the face. `--faces only` tags the face alone; a photo without a face is
+/// refused under it, and nothing is written.
+#[test]
+fn issue18_faces_are_tagged_and_printed_and_a_changed_face_reads_derived() {
+    let home = tempfile::tempdir().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert_eq!(ft(home.path(), &["keys", "new", "newsroom"]).code, 0);
+    let embed = |input: &str, output: &Path, faces: &str| {
+        ft(
+            home.path(),
+            &[
+                "embed",
+                input,
+                "-o",
+                s(output),
+                "--register",
+                "--owner",
+                "Alice",
+                "--faces",
+                faces,
+                "--json",
+            ],
+        )
+    };
+    let tagged = dir.path().join("tagged.png");
+    let embedded = embed(ASTRONAUT, &tagged, "auto");
+    assert_eq!(embedded.code, 0, "{}", embedded.stderr);
+    let line = &json_lines(&embedded)[0];
+    let faces = line["faces"].as_array().unwrap();
+    assert_eq!(faces.len(), 1, "{line}");
+    assert_eq!(faces[0]["verified"], true, "{line}");
+    assert_eq!(line["record"]["faces"].as_array().unwrap().len(), 1);
+    let bbox: Vec<u32> = faces[0]["box"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap().max(0.0) as u32)
+        .collect();
+
+    // the face blurred, the rest untouched
+    let blurred = dir.path().join("blurred.png");
+    let mut photo = image::open(&tagged).unwrap();
+    let (w, h) = (bbox[2] - bbox[0], bbox[3] - bbox[1]);
+    let face = photo.crop_imm(bbox[0], bbox[1], w, h).blur(w as f32 / 12.0);
+    image::imageops::replace(&mut photo, &face, i64::from(bbox[0]), i64::from(bbox[1]));
+    photo.save(&blurred).unwrap();
+    let traced = ft(home.path(), &["trace", "--json", s(&tagged), s(&blurred)]);
+    assert_eq!(traced.code, 0, "{}", traced.stderr);
+    let reports = json_lines(&traced);
+    assert_eq!(reports[0]["verdict"], "original", "{}", reports[0]);
+    assert_eq!(reports[0]["faces"][0]["changed"], false);
+    assert_eq!(reports[1]["verdict"], "derived", "{}", reports[1]);
+    assert_eq!(reports[1]["faces"][0]["changed"], true);
+    assert!(
+        reports[1]["fingerprint_distance"].as_u64().unwrap() <= 10,
+        "the whole photo alone would pass for the original: {}",
+        reports[1]
+    );
+    let human = ft(home.path(), &["trace", s(&blurred)]);
+    assert!(
+        human.stdout.contains("face 1") && human.stdout.contains("CHANGED"),
+        "{}",
+        human.stdout
+    );
+
+    // the face alone carries the tag: the whole photo reads none, the face does
+    let only = dir.path().join("only.png");
+    let embedded = embed(ASTRONAUT, &only, "only");
+    assert_eq!(embedded.code, 0, "{}", embedded.stderr);
+    let tag = json_lines(&embedded)[0]["tag"].as_str().unwrap().to_owned();
+    let whole = ft(home.path(), &["decode", "--faces", "off", s(&only)]);
+    assert_eq!(whole.code, 1, "{}", whole.stdout);
+    let traced = ft(home.path(), &["trace", "--json", s(&only)]);
+    assert_eq!(json_lines(&traced)[0]["tag"], tag.as_str());
+    assert_eq!(json_lines(&traced)[0]["verdict"], "original");
+
+    // no face, faces only: refused, nothing written
+    let flat = dir.path().join("flat.png");
+    image::RgbImage::from_fn(256, 192, |x, y| image::Rgb([x as u8, y as u8, 128]))
+        .save(&flat)
+        .unwrap();
+    let out = dir.path().join("flat-tagged.png");
+    let refused = embed(s(&flat), &out, "only");
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("no face found"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!out.exists());
+}

@@ -325,6 +325,11 @@ pub struct EmbedArgs {
     /// carries and, with --register, its owner).
     #[arg(long)]
     pub retag: bool,
+    /// Faces: `auto` tags the whole photo and gives each face found its own tag residual, made
+    /// in the face's aligned crop, where DeepFake tools look; `only` tags the faces and leaves
+    /// the rest of the photo as it was; `off` tags the whole photo only (no face detection).
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "off", "only"])]
+    pub faces: String,
     /// One JSON object per input and line on stdout.
     #[arg(long)]
     pub json: bool,

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use faketagger::io::{self, Overwrite, ReadOptions};
 use faketagger::{ChannelBits, Codec, Detection, Error, Saving};
 use image::DynamicImage;
@@ -72,7 +72,21 @@ fn process<T>(
 }
 
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
+    use faketagger::FaceTagging;
     let tagger = settings.model.tagger()?;
+    // the classical baseline has no face residual: `auto` tags its whole photos only
+    let faces = match (tagger.scheme(), settings.faces) {
+        (faketagger::SchemeKind::Learned, mode) => mode,
+        (_, FaceTagging::Only) => {
+            bail!("--faces only needs the learned networks: the --baseline tags whole photos")
+        }
+        _ => FaceTagging::Off,
+    };
+    let detector = match faces {
+        FaceTagging::Off => None,
+        _ => Some(settings.model.detector()?),
+    };
+    let options = faketagger::faces::DetectOptions::default();
     // the registry opens (and is created) before any photo is read
     let source = match &settings.tag {
         TagSource::Register(r) => Ok((open_registry(&r.registry)?, r)),
@@ -100,11 +114,16 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                 ),
                 Err(tag) => (provenance::TagSource::Given(*tag), None),
             };
+            let found = match &detector {
+                Some(detector) => faketagger::faces::find_faces(detector, &loaded.image, &options)?,
+                None => Vec::new(),
+            };
             let mut tagged = provenance::tag_photo(
                 &tagger,
                 &loaded.image,
                 &job.input,
                 settings.strength,
+                faces.sites(&found),
                 &saving,
                 tag_source,
                 settings.retag,
@@ -117,6 +136,20 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
             Ok(t) => {
                 let visible = t.embedded.may_show();
                 let raised = t.embedded.strength > settings.strength;
+                for (i, face) in t.embedded.faces.iter().enumerate() {
+                    if !face.verified {
+                        eprintln!(
+                            "warning: {}: {} does not read back its tag when aligned{}",
+                            job.output.display(),
+                            face_at(i + 1, &face.face),
+                            if face.strength > 0.0 {
+                                format!(", even at strength {:.2}", face.strength)
+                            } else {
+                                " (its landmarks cannot be aligned)".into()
+                            }
+                        );
+                    }
+                }
                 if visible {
                     eprintln!(
                         "warning: {}: PSNR {:.1} dB at strength {:.2}, under {} dB: the tag may show on this photo{}",
@@ -144,6 +177,12 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                             "requested_strength": settings.strength,
                             "verified": t.embedded.verified,
                             "may_show": visible,
+                            "faces": t.embedded.faces.iter().map(|f| {
+                                let mut face = face_json(&f.face);
+                                face["strength"] = json!((f64::from(f.strength) * 1e4).round() / 1e4);
+                                face["verified"] = json!(f.verified);
+                                face
+                            }).collect::<Vec<_>>(),
                             "record": t.record,
                         })
                     );
@@ -159,8 +198,18 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                     } else {
                         String::new()
                     };
+                    let faces = &t.embedded.faces;
+                    let faces = match (faces.len(), settings.faces) {
+                        (_, faketagger::FaceTagging::Off) => String::new(),
+                        (0, _) => ", no face found".into(),
+                        (n, _) => format!(
+                            ", {} tagged ({} read back aligned)",
+                            count(n, "face"),
+                            faces.iter().filter(|f| f.verified).count()
+                        ),
+                    };
                     println!(
-                        "{} -> {}: tag {}, PSNR {:.1} dB{boosted}, verified in the saved file{registered}",
+                        "{} -> {}: tag {}, PSNR {:.1} dB{boosted}{faces}, verified in the saved file{registered}",
                         job.input.display(),
                         job.output.display(),
                         t.tag,
@@ -344,31 +393,42 @@ fn photo_json(path: &str, read: &faketagger::faces::PhotoRead) -> serde_json::Va
     let mut value = detection_json(path, &read.photo);
     value["found"] = json!(read.tag().is_some());
     if !read.faces.is_empty() {
-        let round = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
         value["faces"] = read
             .faces
             .iter()
             .map(|f| {
-                json!({
-                    "box": f.face.bbox.map(round),
-                    "landmarks": f.face.landmarks.map(|p| p.map(round)),
-                    "found": f.detection.tag.is_some(),
-                    "tag": f.detection.tag.map(|t| t.to_string()),
-                    "confidence": (f64::from(f.detection.confidence) * 1e4).round() / 1e4,
-                })
+                let mut face = face_json(&f.face);
+                face["found"] = json!(f.detection.tag.is_some());
+                face["tag"] = json!(f.detection.tag.map(|t| t.to_string()));
+                face["confidence"] = json!((f64::from(f.detection.confidence) * 1e4).round() / 1e4);
+                face
             })
             .collect();
     }
     value
 }
 
+/// A face's box and landmarks, in pixels to 0.1.
+fn face_json(face: &faketagger::faces::Face) -> serde_json::Value {
+    let round = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
+    json!({
+        "box": face.bbox.map(round),
+        "landmarks": face.landmarks.map(|p| p.map(round)),
+    })
+}
+
+/// "face 2 at 10,20–110,140": the face's number and box.
+fn face_at(number: usize, face: &faketagger::faces::Face) -> String {
+    let [x1, y1, x2, y2] = face.bbox.map(|v| v.round() as i64);
+    format!("face {number} at {x1},{y1}–{x2},{y2}")
+}
+
 fn describe_photo(read: &faketagger::faces::PhotoRead) -> String {
     let mut text = describe(&read.photo);
     for (i, face) in read.faces.iter().enumerate() {
-        let [x1, y1, x2, y2] = face.face.bbox.map(|v| v.round() as i64);
         text.push_str(&format!(
-            "\n  face {} at {x1},{y1}–{x2},{y2}: {}",
-            i + 1,
+            "\n  {}: {}",
+            face_at(i + 1, &face.face),
             describe(&face.detection)
         ));
     }
@@ -472,9 +532,30 @@ pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
     let registry = open_registry(&settings.registry)?;
     let tagger = settings.model.tagger()?;
     let threads = settings.threads.get();
+    // a photo tagged on its faces only carries the tag there
+    let detector = match tagger.scheme() {
+        faketagger::SchemeKind::Learned => Some(settings.model.detector()?),
+        _ => None,
+    };
+    let options = faketagger::faces::DetectOptions::default();
     let results = faketagger::io::map_files(&settings.inputs, threads, settings.read, |loaded| {
-        let detection = tagger.decode(&loaded.image)?;
-        Ok(provenance::trace(&loaded.image, &detection, &registry)?)
+        let read = match &detector {
+            Some(detector) => tagger.decode_with_faces(
+                &loaded.image,
+                detector,
+                faketagger::FaceMode::Auto,
+                &options,
+            )?,
+            None => faketagger::faces::PhotoRead {
+                photo: tagger.decode(&loaded.image)?,
+                faces: Vec::new(),
+            },
+        };
+        Ok(provenance::trace(
+            &loaded.image,
+            read.detection(),
+            &registry,
+        )?)
     });
     let (mut errors, mut untraced) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {
@@ -542,6 +623,20 @@ pub fn describe_trace(name: &str, t: &Trace) -> String {
             out,
             "  fingerprint {d}/64 bits from the original's (same photo up to {})",
             provenance::SAME_PHOTO_MAX_DISTANCE
+        );
+    }
+    for (i, face) in t.faces.iter().enumerate() {
+        let [x, y, w, h] = face.region;
+        let _ = writeln!(
+            out,
+            "  face {}      at {x},{y} {w}×{h}: {}/64 bits from the registered face's{}",
+            i + 1,
+            face.distance,
+            if face.changed {
+                " — CHANGED (replaced, swapped or blurred)"
+            } else {
+                ""
+            }
         );
     }
     out

@@ -393,6 +393,7 @@ impl Inner {
             &loaded.image,
             std::path::Path::new("image"),
             strength,
+            faketagger::TagSites::WHOLE,
             &saving,
             source,
             request.retag,

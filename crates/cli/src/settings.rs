@@ -117,6 +117,7 @@ pub struct EmbedSettings {
     pub overwrite: Overwrite,
     /// Tag photos that already carry a tag.
     pub retag: bool,
+    pub faces: faketagger::FaceTagging,
     pub json: bool,
     pub read: ReadOptions,
     pub model: ModelSettings,
@@ -217,6 +218,10 @@ impl EmbedSettings {
                 Overwrite::Refuse
             },
             retag: args.retag,
+            faces: args
+                .faces
+                .parse()
+                .with_context(|| format!("--faces {}", args.faces))?,
             json: args.json,
             read: read_options(&args.read),
             model: ModelSettings::from_args(args.model)?,
