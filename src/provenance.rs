@@ -123,7 +123,7 @@ pub struct Trace {
     pub fingerprint_distance: Option<u32>,
     /// Each face of the record, compared with the same region of the photo at hand.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub faces: Vec<FaceTrace>,
+    pub face_prints: Vec<FaceTrace>,
     /// The conclusion.
     pub verdict: Verdict,
 }
@@ -143,7 +143,7 @@ pub struct FaceTrace {
 impl Trace {
     /// The faces that differ from the registered photo's, numbered from 1 in the record's order.
     pub fn changed_faces(&self) -> impl Iterator<Item = (usize, &FaceTrace)> {
-        self.faces
+        self.face_prints
             .iter()
             .enumerate()
             .filter(|(_, f)| f.changed)
@@ -172,7 +172,7 @@ pub fn trace(
     let distance = lookup
         .as_ref()
         .map(|found| print.distance(found.record.fingerprint));
-    let faces: Vec<FaceTrace> = lookup
+    let face_prints: Vec<FaceTrace> = lookup
         .iter()
         .flat_map(|found| &found.record.faces)
         .map(|face| {
@@ -184,7 +184,7 @@ pub fn trace(
             }
         })
         .collect();
-    let faces_same = faces.iter().all(|f| !f.changed);
+    let faces_same = face_prints.iter().all(|f| !f.changed);
     let verdict = match (&detection.tag, &lookup, distance) {
         (None, _, _) => Verdict::NoTag,
         (Some(_), None, _) => Verdict::Unregistered,
@@ -202,7 +202,7 @@ pub fn trace(
         lookup,
         fingerprint: print,
         fingerprint_distance: distance,
-        faces,
+        face_prints,
         verdict,
     })
 }

@@ -301,9 +301,9 @@ fn issue18_faces_are_tagged_and_printed_and_a_changed_face_reads_derived() {
     assert_eq!(traced.code, 0, "{}", traced.stderr);
     let reports = json_lines(&traced);
     assert_eq!(reports[0]["verdict"], "original", "{}", reports[0]);
-    assert_eq!(reports[0]["faces"][0]["changed"], false);
+    assert_eq!(reports[0]["face_prints"][0]["changed"], false);
     assert_eq!(reports[1]["verdict"], "derived", "{}", reports[1]);
-    assert_eq!(reports[1]["faces"][0]["changed"], true);
+    assert_eq!(reports[1]["face_prints"][0]["changed"], true);
     assert!(
         reports[1]["fingerprint_distance"].as_u64().unwrap() <= 10,
         "the whole photo alone would pass for the original: {}",

@@ -541,3 +541,74 @@ fn issue6_sigterm_finishes_requests_in_flight_then_exits() {
     assert!(exit.success(), "exit status {exit}");
     assert!(TcpStream::connect(&server.addr).is_err(), "still listening");
 }
+
+/// Issue 18: the service tags faces (`faces` on `/v1/embed`, as `embed --faces`) and reads them
+/// (`faces` on `/v1/decode`, as `decode --faces`): the astronaut with its face alone tagged reads
+/// no tag whole and the tag on its face; its trace names the registered record.
+#[test]
+fn issue18_the_service_tags_and_reads_faces() {
+    let home = tempfile::tempdir().unwrap();
+    let server = start(home.path(), &[]);
+    let addr = server.addr.as_str();
+    let photo = png_base64(&astronaut());
+    let request = json!({ "image": photo, "owner": "Alice", "faces": "only" });
+    let (status, embedded) = post_json(addr, "/v1/embed", &request, Some(API_KEY));
+    assert_eq!(status, 200, "{embedded}");
+    let tag = embedded["tag"].as_str().unwrap().to_owned();
+    assert_eq!(embedded["faces"].as_array().unwrap().len(), 1, "{embedded}");
+    assert_eq!(embedded["faces"][0]["verified"], true, "{embedded}");
+    assert_eq!(embedded["record"]["faces"].as_array().unwrap().len(), 1);
+    assert!(embedded["psnr"].as_f64().unwrap() > 40.0, "{embedded}");
+
+    let tagged = embedded["image"].as_str().unwrap();
+    let decode = |faces: &str| {
+        let (status, body) = post_json(
+            addr,
+            "/v1/decode",
+            &json!({ "images": [tagged, photo], "faces": faces }),
+            None,
+        );
+        assert_eq!(status, 200, "{body}");
+        body["results"].as_array().unwrap().clone()
+    };
+    let off = decode("off");
+    assert_eq!(off[0]["verdict"], "no_tag", "{}", off[0]);
+    assert!(off[0].get("faces").is_none());
+    for results in [decode("auto"), decode("all")] {
+        assert_eq!(results[0]["tag"], tag.as_str(), "{}", results[0]);
+        assert_eq!(results[0]["verdict"], "original", "{}", results[0]);
+        assert_eq!(results[0]["faces"][0]["tag"], tag.as_str());
+        assert_eq!(results[0]["face_prints"][0]["changed"], false);
+        assert_eq!(results[1]["verdict"], "no_tag", "{}", results[1]);
+        assert_eq!(results[1]["faces"][0]["found"], false, "{}", results[1]);
+    }
+
+    // a photo without a face, faces only: 422; an unknown mode: 400
+    let flat = png_base64(&image::DynamicImage::ImageRgb8(image::RgbImage::from_fn(
+        200,
+        160,
+        |x, y| image::Rgb([x as u8, y as u8, 90]),
+    )));
+    let (status, body) = post_json(
+        addr,
+        "/v1/embed",
+        &json!({ "image": flat, "owner": "Alice", "faces": "only" }),
+        Some(API_KEY),
+    );
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (422, &json!("no_faces")),
+        "{body}"
+    );
+    let (status, body) = post_json(
+        addr,
+        "/v1/decode",
+        &json!({ "images": [flat], "faces": "sideways" }),
+        None,
+    );
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (400, &json!("bad_parameter")),
+        "{body}"
+    );
+}

@@ -177,12 +177,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                             "requested_strength": settings.strength,
                             "verified": t.embedded.verified,
                             "may_show": visible,
-                            "faces": t.embedded.faces.iter().map(|f| {
-                                let mut face = face_json(&f.face);
-                                face["strength"] = json!((f64::from(f.strength) * 1e4).round() / 1e4);
-                                face["verified"] = json!(f.verified);
-                                face
-                            }).collect::<Vec<_>>(),
+                            "faces": faces_embedded_json(&t.embedded.faces),
                             "record": t.record,
                         })
                     );
@@ -393,19 +388,38 @@ fn photo_json(path: &str, read: &faketagger::faces::PhotoRead) -> serde_json::Va
     let mut value = detection_json(path, &read.photo);
     value["found"] = json!(read.tag().is_some());
     if !read.faces.is_empty() {
-        value["faces"] = read
-            .faces
-            .iter()
-            .map(|f| {
-                let mut face = face_json(&f.face);
-                face["found"] = json!(f.detection.tag.is_some());
-                face["tag"] = json!(f.detection.tag.map(|t| t.to_string()));
-                face["confidence"] = json!((f64::from(f.detection.confidence) * 1e4).round() / 1e4);
-                face
-            })
-            .collect();
+        value["faces"] = face_reads_json(&read.faces);
     }
     value
+}
+
+/// Each face read: its box and landmarks, `found`, `tag` and `confidence` (`decode --json` and
+/// the service's `/v1/decode`).
+pub fn face_reads_json(reads: &[faketagger::faces::FaceRead]) -> serde_json::Value {
+    reads
+        .iter()
+        .map(|f| {
+            let mut face = face_json(&f.face);
+            face["found"] = json!(f.detection.tag.is_some());
+            face["tag"] = json!(f.detection.tag.map(|t| t.to_string()));
+            face["confidence"] = json!((f64::from(f.detection.confidence) * 1e4).round() / 1e4);
+            face
+        })
+        .collect()
+}
+
+/// How each face was tagged: box, landmarks, `strength`, `verified` (`embed --json` and the
+/// service's `/v1/embed`).
+pub fn faces_embedded_json(faces: &[faketagger::FaceEmbedded]) -> serde_json::Value {
+    faces
+        .iter()
+        .map(|f| {
+            let mut face = face_json(&f.face);
+            face["strength"] = json!((f64::from(f.strength) * 1e4).round() / 1e4);
+            face["verified"] = json!(f.verified);
+            face
+        })
+        .collect()
 }
 
 /// A face's box and landmarks, in pixels to 0.1.
@@ -625,7 +639,7 @@ pub fn describe_trace(name: &str, t: &Trace) -> String {
             provenance::SAME_PHOTO_MAX_DISTANCE
         );
     }
-    for (i, face) in t.faces.iter().enumerate() {
+    for (i, face) in t.face_prints.iter().enumerate() {
         let [x, y, w, h] = face.region;
         let _ = writeln!(
             out,

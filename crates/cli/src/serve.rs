@@ -2,8 +2,10 @@
 //!
 //! - `POST /v1/embed` (API key): `{"image": BASE64, "owner": ..., "note": ...}` draws a fresh tag,
 //!   embeds it and registers it signed by the server's issuer; `{"image": ..., "tag": HEX}` embeds
-//!   a given tag without registering it. Answers the tagged image (base64) and the record.
-//! - `POST /v1/decode`: `{"images": [BASE64, ...]}` → one provenance report per image.
+//!   a given tag without registering it; `"faces": "auto|off|only"` as `embed --faces`. Answers
+//!   the tagged image (base64), how each face was tagged, and the record.
+//! - `POST /v1/decode`: `{"images": [BASE64, ...], "faces": "auto|all|off"}` → one provenance
+//!   report per image, with its faces' reads (`faces`) when they were looked at.
 //! - `GET /v1/tags/{tag}`: the record of a tag and whether its signature verifies.
 //! - `GET /matches/byBinding?alg=ALG&value=BASE64`: C2PA soft-binding resolution (the tag's 8
 //!   bytes, base64) → `{"matches": [...]}`.
@@ -30,7 +32,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use faketagger::provenance::{self, Trace};
 use faketagger::registry::{Issuer, Registry, RegistryError};
-use faketagger::{Error, Tag, Tagger};
+use faketagger::{Error, FaceMode, Tag, Tagger};
 use image::ImageFormat;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -42,6 +44,8 @@ use crate::settings::{ServeSettings, open_registry};
 pub const SOFT_BINDING_ALG: &str = "org.faketagger.tag.v1";
 struct Inner {
     tagger: Tagger,
+    /// The face detector, for the learned networks (the baseline has no face reads).
+    detector: Option<faketagger::faces::Detector>,
     registry: Registry,
     api_keys: Vec<String>,
     issuer: Option<Issuer>,
@@ -58,10 +62,15 @@ type App = Arc<Inner>;
 
 pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
+    let detector = match tagger.scheme() {
+        faketagger::SchemeKind::Learned => Some(settings.model.detector()?),
+        _ => None,
+    };
     let registry = open_registry(&settings.registry)?;
     let concurrency = u32::try_from(settings.concurrency.get()).unwrap_or(u32::MAX);
     let app: App = Arc::new(Inner {
         tagger,
+        detector,
         registry,
         api_keys: settings.api_keys,
         issuer: settings.issuer,
@@ -215,6 +224,9 @@ impl ApiError {
             }
             Error::NotCarried { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "tag_not_carried", message)
+            }
+            Error::NoFaces { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "no_faces", message)
             }
             Error::ImageTooSmall { .. } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, "image_too_small", message)
@@ -384,6 +396,33 @@ impl Inner {
                 ));
             }
         };
+        let mode: faketagger::FaceTagging = request
+            .faces
+            .as_deref()
+            .unwrap_or("auto")
+            .parse()
+            .map_err(|e: Error| ApiError::bad_request("bad_parameter", e.to_string()))?;
+        let found = match (&self.detector, mode) {
+            (_, faketagger::FaceTagging::Off) => Vec::new(),
+            (Some(detector), _) => faketagger::faces::find_faces(
+                detector,
+                &loaded.image,
+                &faketagger::faces::DetectOptions::default(),
+            )
+            .map_err(ApiError::engine)?,
+            // the baseline tags whole photos: `auto` is the whole photo, `only` has nothing
+            (None, faketagger::FaceTagging::Auto) => Vec::new(),
+            (None, _) => {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    "faces \"only\" needs the learned networks; this server runs the baseline",
+                ));
+            }
+        };
+        let sites = match self.detector {
+            Some(_) => mode.sites(&found),
+            None => faketagger::TagSites::WHOLE,
+        };
         let provenance::TaggedPhoto {
             tag,
             mut embedded,
@@ -393,7 +432,7 @@ impl Inner {
             &loaded.image,
             std::path::Path::new("image"),
             strength,
-            faketagger::TagSites::WHOLE,
+            sites,
             &saving,
             source,
             request.retag,
@@ -409,25 +448,46 @@ impl Inner {
             "may_show": embedded.may_show(),
             "format": name,
             "image": BASE64.encode(bytes),
+            "faces": crate::commands::faces_embedded_json(&embedded.faces),
             "record": record,
         })))
     }
 
-    fn trace_one(&self, base64: &str, index: usize) -> Result<Trace, ApiError> {
+    /// The provenance report of one image, with its faces' reads (`faces`, when looked at).
+    fn trace_one(&self, base64: &str, index: usize, faces: FaceMode) -> Result<Value, ApiError> {
         let loaded = self.read(base64, &format!("images[{index}]"))?;
-        let detection = self
-            .tagger
-            .decode(&loaded.image)
-            .map_err(ApiError::engine)?;
-        provenance::trace(&loaded.image, &detection, &self.registry)
-            .map_err(|e| ApiError::engine(e.into()))
+        let read = match &self.detector {
+            Some(detector) => self.tagger.decode_with_faces(
+                &loaded.image,
+                detector,
+                faces,
+                &faketagger::faces::DetectOptions::default(),
+            ),
+            None => self
+                .tagger
+                .decode(&loaded.image)
+                .map(|photo| faketagger::faces::PhotoRead {
+                    photo,
+                    faces: Vec::new(),
+                }),
+        }
+        .map_err(ApiError::engine)?;
+        let trace: Trace = provenance::trace(&loaded.image, read.detection(), &self.registry)
+            .map_err(|e| ApiError::engine(e.into()))?;
+        let mut value = serde_json::to_value(&trace).unwrap_or(Value::Null);
+        if !read.faces.is_empty() {
+            value["faces"] = crate::commands::face_reads_json(&read.faces);
+        }
+        Ok(value)
     }
 
     /// Traces a batch on `threads` threads; one result per image, errors included.
-    fn decode(&self, images: &[String], threads: usize) -> Vec<Value> {
-        faketagger::io::par_map(images, threads, |i, image| match self.trace_one(image, i) {
-            Ok(trace) => serde_json::to_value(&trace).unwrap_or(Value::Null),
-            Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
+    fn decode(&self, images: &[String], threads: usize, faces: FaceMode) -> Vec<Value> {
+        faketagger::io::par_map(images, threads, |i, image| {
+            match self.trace_one(image, i, faces) {
+                Ok(trace) => trace,
+                Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
+            }
         })
     }
 }
@@ -470,6 +530,8 @@ struct EmbedRequest {
     /// Tag an image that already carries a tag (refused by default, 409).
     #[serde(default)]
     retag: bool,
+    /// `auto` (default), `off` or `only`, as `embed --faces`.
+    faces: Option<String>,
 }
 
 async fn embed(
@@ -493,6 +555,8 @@ async fn embed(
 #[serde(deny_unknown_fields)]
 struct DecodeRequest {
     images: Vec<String>,
+    /// `auto` (default), `all` or `off`, as `decode --faces`.
+    faces: Option<String>,
 }
 
 async fn decode(State(app): State<App>, body: Result<Json<DecodeRequest>, JsonRejection>) -> Reply {
@@ -515,12 +579,18 @@ async fn decode(State(app): State<App>, body: Result<Json<DecodeRequest>, JsonRe
             ),
         ));
     }
+    let faces: FaceMode = request
+        .faces
+        .as_deref()
+        .unwrap_or("auto")
+        .parse()
+        .map_err(|e: Error| ApiError::bad_request("bad_parameter", e.to_string()))?;
     let permit = app.workers(request.images.len()).await?;
     let threads = permit.num_permits();
     let app2 = app.clone();
     let results = blocking(move || {
         let _permit = permit;
-        Ok(app2.decode(&request.images, threads))
+        Ok(app2.decode(&request.images, threads, faces))
     })
     .await?;
     Ok(Json(json!({ "results": results })))
