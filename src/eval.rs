@@ -162,6 +162,65 @@ pub enum Probe {
     FaceSwapOver,
     /// The tagged face pasted into another photo (the next of the set).
     FaceSwapInto,
+    /// The face pasted into a wider photo (issue 18 §5) covering `share` of its area, the photo
+    /// tagged as `embed` does it (`--faces auto`), then the face found by the detector and read
+    /// as `read` says.
+    InPhoto {
+        /// The face crop's share of the photo's area.
+        share: f64,
+        /// What is done with the face found in the tagged photo.
+        read: InPhotoRead,
+    },
+}
+
+/// What an [`Probe::InPhoto`] probe does with the face it finds in the tagged photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InPhotoRead {
+    /// Aligned to a square of this side, as DeepFake tools align faces, and decoded.
+    Aligned(u32),
+    /// Pasted into another photo (the next face of the set, landmark swap), which is decoded.
+    Into,
+}
+
+/// Size of the wider photos of [`Probe::InPhoto`].
+pub const IN_PHOTO_SIZE: (u32, u32) = (1920, 1080);
+/// The face's share of the photo an [`Probe::InPhoto`] probe accepts.
+pub const IN_PHOTO_SHARES: std::ops::RangeInclusive<f64> = 0.01..=0.5;
+
+/// What [`Probe::InPhoto`] probes need: the face detector and the wider photo the faces are
+/// pasted into ([`IN_PHOTO_SIZE`]).
+#[derive(Debug)]
+pub struct InPhotoSetup {
+    /// Finds the faces, as `embed` and a DeepFake tool would.
+    pub detector: crate::faces::Detector,
+    /// The photo behind the faces.
+    pub backdrop: image::RgbImage,
+}
+
+/// The bundled public-domain photo (`assets/astronaut.jpg`, see its README).
+const ASTRONAUT: &[u8] = include_bytes!("../assets/astronaut.jpg");
+
+impl InPhotoSetup {
+    /// The built-in detector, and the bundled astronaut photo cropped to 16:9 and scaled to
+    /// [`IN_PHOTO_SIZE`] as the backdrop: a real photo (generated colour fields are a poor
+    /// backdrop for v1's whole-photo tag, which never reads clean on them).
+    pub fn builtin(device: &Device) -> Result<Self, Error> {
+        let photo =
+            crate::io::read_image_bytes(ASTRONAUT, "assets/astronaut.jpg", crate::io::MAX_PIXELS)?
+                .image;
+        let (w, h) = IN_PHOTO_SIZE;
+        let strip_h = photo.width() * h / w;
+        let strip = photo.crop_imm(
+            0,
+            photo.height().saturating_sub(strip_h) / 2,
+            photo.width(),
+            strip_h,
+        );
+        Ok(Self {
+            detector: crate::faces::builtin_detector(device)?,
+            backdrop: strip.resize_exact(w, h, FilterType::Lanczos3).to_rgb8(),
+        })
+    }
 }
 
 /// A named probe with its family and strength (for the plot).
@@ -189,6 +248,7 @@ impl ProbeSpec {
         let probe = match text {
             "faceswap" => Probe::FaceSwapOver,
             "faceswap:into" => Probe::FaceSwapInto,
+            _ if family == "inphoto" => Self::in_photo(text, param)?,
             _ => Probe::Attack(text.parse()?),
         };
         Ok(Self {
@@ -198,6 +258,40 @@ impl ProbeSpec {
             strength: param.split('@').next().and_then(|p| p.parse().ok()),
             probe,
         })
+    }
+
+    /// `inphoto:SHARE@SIDE` or `inphoto:SHARE@into`.
+    fn in_photo(text: &str, param: &str) -> Result<Probe, Error> {
+        let bad = |why: &str| {
+            Error::Unsupported(format!(
+                "{text:?}: {why} (inphoto:SHARE@SIDE or inphoto:SHARE@into, e.g. inphoto:0.1@224)"
+            ))
+        };
+        let (share, read) = param.split_once('@').ok_or_else(|| bad("no @"))?;
+        let share: f64 = share.parse().map_err(|_| bad("SHARE is not a number"))?;
+        if !IN_PHOTO_SHARES.contains(&share) {
+            return Err(bad("SHARE lies between 0.01 and 0.5"));
+        }
+        let read = match read {
+            "into" => InPhotoRead::Into,
+            side => match side.parse::<u32>() {
+                Ok(side @ 32..=1024) => InPhotoRead::Aligned(side),
+                _ => return Err(bad("SIDE is 32–1024 px")),
+            },
+        };
+        Ok(Probe::InPhoto { share, read })
+    }
+
+    /// The face-in-a-photo probes of issue 18: a test face at 5%, 10% and 20% of a 1080p photo,
+    /// re-aligned at 112/224/256 px as DeepFake tools do, and moved into another photo.
+    pub fn in_photo_standard() -> Vec<Self> {
+        ["0.05", "0.1", "0.2"]
+            .iter()
+            .flat_map(|share| {
+                ["112", "224", "256", "into"].map(|read| format!("inphoto:{share}@{read}"))
+            })
+            .filter_map(|t| Self::parse(&t).ok())
+            .collect()
     }
 
     /// The standard real attacks and both landmark face swaps.
@@ -321,15 +415,26 @@ fn tag_for(seed: u64, i: usize) -> Tag {
 }
 
 /// Runs every probe on every face; `progress` is called with the number of faces done.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate(
     tagger: &Tagger,
     faces: &[Face],
     probes: &[ProbeSpec],
     simulators: &[Simulator],
+    in_photo: Option<&InPhotoSetup>,
     device: &Device,
     options: EvalOptions,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Result<Report, Error> {
+    if in_photo.is_none()
+        && probes
+            .iter()
+            .any(|p| matches!(p.probe, Probe::InPhoto { .. }))
+    {
+        return Err(Error::Unsupported(
+            "inphoto probes need an InPhotoSetup (the detector and the backdrop)".into(),
+        ));
+    }
     if faces.len() < 2 {
         return Err(Error::OutOfRange {
             what: "faces",
@@ -339,7 +444,9 @@ pub fn evaluate(
     }
     let done = AtomicUsize::new(0);
     let results = crate::io::par_map(faces, options.threads, |i, face| {
-        let result = evaluate_face(tagger, faces, i, face, probes, simulators, device, options);
+        let result = evaluate_face(
+            tagger, faces, i, face, probes, simulators, in_photo, device, options,
+        );
         progress(done.fetch_add(1, Ordering::Relaxed) + 1);
         result
     });
@@ -397,6 +504,7 @@ fn evaluate_face(
     face: &Face,
     probes: &[ProbeSpec],
     simulators: &[Simulator],
+    in_photo: Option<&InPhotoSetup>,
     device: &Device,
     options: EvalOptions,
 ) -> Result<FaceResult, Error> {
@@ -413,6 +521,8 @@ fn evaluate_face(
     let ssim = metrics::ssim(&face.image.to_rgb8(), &tagged.image.to_rgb8()).unwrap_or(0.0);
     let other = &faces[(i + 1) % faces.len()];
     let mut tallies = vec![Tally::default(); probes.len()];
+    // one tagged wider photo per share, shared by its probes
+    let mut photos: Vec<(f64, Option<TaggedPhoto>)> = Vec::new();
     for (p, spec) in probes.iter().enumerate() {
         let seed = options.seed ^ (i as u64) << 8 ^ p as u64;
         let attacked = match &spec.probe {
@@ -445,6 +555,23 @@ fn evaluate_face(
                 )?),
                 _ => None,
             },
+            Probe::InPhoto { share, read } => {
+                let setup = in_photo.ok_or_else(|| {
+                    Error::Unsupported("inphoto probes need an InPhotoSetup".into())
+                })?;
+                let at = match photos.iter().position(|(s, _)| s == share) {
+                    Some(at) => at,
+                    None => {
+                        let photo = tagged_photo(tagger, setup, face, *share, tag, i, options)?;
+                        photos.push((*share, photo));
+                        photos.len() - 1
+                    }
+                };
+                match &photos[at].1 {
+                    Some(photo) => read_in_photo(photo, *read, other)?,
+                    None => None,
+                }
+            }
         };
         let Some(attacked) = attacked else { continue };
         let d = tagger.decode(&attacked)?;
@@ -469,6 +596,84 @@ fn evaluate_face(
         decode_ms,
         decode_untagged_ms,
         tallies,
+    })
+}
+
+/// A face tagged in a wider photo, and where a DeepFake tool finds it there.
+struct TaggedPhoto {
+    image: DynamicImage,
+    landmarks: Landmarks,
+}
+
+/// `face` pasted into the backdrop covering `share` of it (a seeded spot), the photo tagged as
+/// `embed --faces auto` tags it, and the face found again in the tagged photo by the detector
+/// (the one whose box centre lies in the pasted crop; the pasted landmarks if none). `None` for a
+/// face without landmarks.
+fn tagged_photo(
+    tagger: &Tagger,
+    setup: &InPhotoSetup,
+    face: &Face,
+    share: f64,
+    tag: Tag,
+    i: usize,
+    options: EvalOptions,
+) -> Result<Option<TaggedPhoto>, Error> {
+    let Some(landmarks) = face.landmarks else {
+        return Ok(None);
+    };
+    let (w, h) = IN_PHOTO_SIZE;
+    let side = (share * f64::from(w) * f64::from(h)).sqrt().round() as u32;
+    let mut canvas = setup.backdrop.clone();
+    let pasted = faketagger_attacks::composite::scatter(
+        &mut canvas,
+        &[(&face.image.to_rgb8(), landmarks)],
+        &[side],
+        options.seed ^ i as u64,
+    )?;
+    let photo = DynamicImage::ImageRgb8(canvas);
+    let detect = crate::faces::DetectOptions::default();
+    let found = crate::faces::find_faces(&setup.detector, &photo, &detect)?;
+    // the classical baseline tags whole photos
+    let sites = match tagger.scheme() {
+        crate::SchemeKind::Learned => crate::FaceTagging::Auto.sites(&found),
+        _ => crate::TagSites::WHOLE,
+    };
+    let image = tagger
+        .embed_at(&photo, tag, options.strength, sites, None)?
+        .image;
+    let [x, y, s, _] = pasted[0].crop.map(|v| v as f32);
+    let inside = |f: &&crate::faces::Face| {
+        let (cx, cy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
+        cx >= x && cx < x + s && cy >= y && cy < y + s
+    };
+    let seen = crate::faces::find_faces(&setup.detector, &image, &detect)?;
+    let landmarks = seen
+        .iter()
+        .find(inside)
+        .map_or(pasted[0].landmarks, |f| f.landmarks);
+    Ok(Some(TaggedPhoto { image, landmarks }))
+}
+
+/// What a DeepFake tool makes of the face of a tagged photo: its aligned crop, or the face moved
+/// into `other` (`None` when `other` has no landmarks or the face's are degenerate).
+fn read_in_photo(
+    photo: &TaggedPhoto,
+    read: InPhotoRead,
+    other: &Face,
+) -> Result<Option<DynamicImage>, Error> {
+    Ok(match read {
+        InPhotoRead::Aligned(side) => {
+            faketagger_attacks::faceswap::align_face(&photo.image, &photo.landmarks, side)
+        }
+        InPhotoRead::Into => match other.landmarks {
+            Some(other_lm) => Some(faceswap::face_swap(
+                &other.image,
+                &other_lm,
+                &photo.image,
+                &photo.landmarks,
+            )?),
+            None => None,
+        },
     })
 }
 

@@ -135,15 +135,30 @@ impl FaceTagging {
 impl std::str::FromStr for FaceTagging {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "off" => Ok(Self::Off),
-            "only" => Ok(Self::Only),
-            other => Err(Error::Unsupported(format!(
-                "faces mode {other:?}: expected auto, off or only"
-            ))),
-        }
+        faces_mode(
+            s,
+            &[
+                ("auto", Self::Auto),
+                ("off", Self::Off),
+                ("only", Self::Only),
+            ],
+        )
     }
+}
+
+/// The faces mode named `text` among `choices`, or an error listing them.
+fn faces_mode<T: Copy>(text: &str, choices: &[(&str, T)]) -> Result<T, Error> {
+    choices
+        .iter()
+        .find(|(name, _)| *name == text)
+        .map(|(_, mode)| *mode)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(name, _)| *name).collect();
+            Error::Unsupported(format!(
+                "faces mode {text:?}: expected {}",
+                names.join(", ")
+            ))
+        })
 }
 
 /// When [`Tagger::decode_with_faces`] looks at the faces.
@@ -162,14 +177,10 @@ pub enum FaceMode {
 impl std::str::FromStr for FaceMode {
     type Err = Error;
     fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "auto" => Ok(Self::Auto),
-            "all" => Ok(Self::All),
-            "off" => Ok(Self::Off),
-            other => Err(Error::Unsupported(format!(
-                "faces mode {other:?}: expected auto, all or off"
-            ))),
-        }
+        faces_mode(
+            s,
+            &[("auto", Self::Auto), ("all", Self::All), ("off", Self::Off)],
+        )
     }
 }
 

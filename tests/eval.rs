@@ -125,6 +125,9 @@ fn issue5_eval_refuses_bad_arguments_with_the_flag_named() {
         (vec!["--strength", "99"], "--strength"),
         (vec!["--simulators", "/nonexistent"], "--simulators"),
         (vec!["--size", "10"], "--size"),
+        (vec!["--attacks", "inphoto:0.9@224"], "inphoto"),
+        (vec!["--attacks", "inphoto:0.1@sideways"], "inphoto"),
+        (vec!["--attacks", "inphoto:0.1"], "inphoto"),
     ] {
         let out = run(&[&["eval", "--data", data][..], &args].concat());
         assert_eq!(out.code, 2, "{args:?}: {}", out.stdout);
@@ -133,4 +136,42 @@ fn issue5_eval_refuses_bad_arguments_with_the_flag_named() {
     let missing = run(&["eval", "--data", "/nonexistent/folder"]);
     assert_eq!(missing.code, 2);
     assert!(missing.stderr.contains("--data"), "{}", missing.stderr);
+}
+
+/// Issue 18 §5: the face-in-a-photo rows on real faces (the shared val split): each face pasted
+/// at 20% of a 1080p photo, the photo tagged with its face, the face found on the tagged photo
+/// and aligned at 224 px reads its tag; moved into another photo it is counted too.
+#[test]
+fn issue18_eval_rows_tag_faces_inside_wider_photos() {
+    let faces = crate::util::shared_faces("val", 1);
+    let Some(first) = faces.first() else { return };
+    let data = s(first.parent().unwrap());
+    let out = run(&[
+        "eval",
+        "--data",
+        data,
+        "--split",
+        "val",
+        "--count",
+        "3",
+        "--attacks",
+        "identity,inphoto:0.2@224,inphoto:0.2@into",
+        "--json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let rows = report["rows"].as_array().unwrap();
+    let row = |name: &str| rows.iter().find(|r| r["attack"] == name).unwrap().clone();
+    let aligned = row("inphoto:0.2@224");
+    assert_eq!(aligned["faces"], 3, "{aligned}");
+    assert!(
+        aligned["exact_tag"].as_f64().unwrap() >= 2.0 / 3.0,
+        "{aligned}"
+    );
+    assert!(
+        aligned["bit_accuracy"].as_f64().unwrap() > 0.85,
+        "{aligned}"
+    );
+    let into = row("inphoto:0.2@into");
+    assert_eq!(into["faces"], 3, "{into}");
 }

@@ -71,7 +71,10 @@ pub struct EvalArgs {
     #[arg(long, value_name = "PX")]
     pub size: Option<u32>,
     /// "all" (every standard attack and both landmark face swaps), or a comma-separated list:
-    /// jpeg:50,resize:0.5,faceswap,faceswap:into,...
+    /// jpeg:50,resize:0.5,faceswap,faceswap:into,...; "inphoto" adds the face-in-a-photo rows
+    /// (inphoto:SHARE@SIDE: the face pasted at SHARE of a 1080p photo, tagged with its face,
+    /// found and aligned at SIDE px; inphoto:SHARE@into: moved into another photo), e.g.
+    /// --attacks all,inphoto
     #[arg(long, value_name = "LIST", default_value = "all")]
     pub attacks: String,
     /// Trained DeepFake simulators to run the tagged faces through (weights folders).

@@ -769,12 +769,18 @@ pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
     }
     let mut probes = settings.probes.clone();
     probes.extend(ProbeSpec::simulators(&labels, &simulators));
+    let in_photo = probes
+        .iter()
+        .any(|p| matches!(p.probe, eval::Probe::InPhoto { .. }))
+        .then(|| eval::InPhotoSetup::builtin(&device))
+        .transpose()?;
     let bar = crate::reporter::count_bar(faces.len() as u64, "faces", quiet);
     let report = eval::evaluate(
         &tagger,
         &faces,
         &probes,
         &simulators,
+        in_photo.as_ref(),
         &device,
         settings.options,
         &|done| bar.set_position(done as u64),

@@ -646,14 +646,15 @@ impl EvalSettings {
                 faketagger::io::MIN_SIDE
             );
         }
-        let probes = if args.attacks.trim() == "all" {
-            ProbeSpec::standard()
-        } else {
-            args.attacks
-                .split(',')
-                .map(|t| ProbeSpec::parse(t).with_context(|| format!("--attacks {t}")))
-                .collect::<Result<_>>()?
-        };
+        let mut probes = Vec::new();
+        for text in args.attacks.split(',') {
+            match text.trim() {
+                "all" => probes.extend(ProbeSpec::standard()),
+                "inphoto" => probes.extend(ProbeSpec::in_photo_standard()),
+                text => probes
+                    .push(ProbeSpec::parse(text).with_context(|| format!("--attacks {text}"))?),
+            }
+        }
         for dir in &args.simulators {
             if !dir.is_dir() {
                 bail!("--simulators {}: not a directory", dir.display());
