@@ -93,7 +93,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let photo = DynamicImage::ImageRgb8(canvas);
 
         let start = Instant::now();
-        let read = tagger.decode_with_faces(&photo, &detector, FaceMode::All, &options)?;
+        let read = tagger.decode_with_faces(&photo, Some(&detector), FaceMode::All, &options)?;
         decode_ms += start.elapsed().as_secs_f64() * 1e3;
         untagged_reads += read.faces.len();
         false_tags += usize::from(read.photo.tag.is_some())
@@ -126,7 +126,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     }
                 }
             }
-            let read = tagger.decode_with_faces(&tagged, &detector, FaceMode::All, &options)?;
+            let read =
+                tagger.decode_with_faces(&tagged, Some(&detector), FaceMode::All, &options)?;
             tally.whole += usize::from(read.photo.tag == Some(tag));
             tally.cli_faces_tagged += read
                 .faces

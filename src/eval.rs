@@ -632,12 +632,9 @@ fn tagged_photo(
     )?;
     let photo = DynamicImage::ImageRgb8(canvas);
     let detect = crate::faces::DetectOptions::default();
-    let found = crate::faces::find_faces(&setup.detector, &photo, &detect)?;
-    // the classical baseline tags whole photos
-    let sites = match tagger.scheme() {
-        crate::SchemeKind::Learned => crate::FaceTagging::Auto.sites(&found),
-        _ => crate::TagSites::WHOLE,
-    };
+    let mode = crate::FaceTagging::Auto.for_scheme(tagger.scheme())?;
+    let found = crate::faces::faces_to_tag(mode, Some(&setup.detector), &photo, &detect)?;
+    let sites = mode.sites(&found);
     let image = tagger
         .embed_at(&photo, tag, options.strength, sites, None)?
         .image;

@@ -70,6 +70,20 @@ pub fn find_faces(
     Ok(faces)
 }
 
+/// The faces `mode` tags in `image` ([`find_faces`]): none for [`crate::FaceTagging::Off`] or
+/// without a detector.
+pub fn faces_to_tag(
+    mode: crate::FaceTagging,
+    detector: Option<&Detector>,
+    image: &DynamicImage,
+    options: &DetectOptions,
+) -> Result<Vec<Face>, Error> {
+    match detector {
+        Some(detector) if mode != crate::FaceTagging::Off => find_faces(detector, image, options),
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// One face and what its aligned crop read.
 #[derive(Debug, Clone)]
 pub struct FaceRead {

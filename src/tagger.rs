@@ -118,6 +118,19 @@ pub enum FaceTagging {
 }
 
 impl FaceTagging {
+    /// The mode a tagger of `scheme` runs: the classical baseline tags whole photos, so `auto`
+    /// is `off` for it and `only` an error.
+    pub fn for_scheme(self, scheme: SchemeKind) -> Result<Self, Error> {
+        match (scheme, self) {
+            (SchemeKind::Learned, mode) => Ok(mode),
+            (_, Self::Only) => Err(Error::Unsupported(
+                "faces only needs the learned networks; the classical baseline tags whole photos"
+                    .into(),
+            )),
+            _ => Ok(Self::Off),
+        }
+    }
+
     /// The sites for these `faces` (the detector's, for [`FaceTagging::Auto`] and
     /// [`FaceTagging::Only`]).
     pub fn sites<'a>(self, faces: &'a [crate::faces::Face]) -> TagSites<'a> {
@@ -379,7 +392,7 @@ impl Tagger {
     /// Tags `image` with `tag` at `strength` (see [`STRENGTH_RANGE`]), in memory: the check that
     /// the tag decodes is made on the pixels. To save the result, use [`Tagger::embed_saved`].
     pub fn embed(&self, image: &DynamicImage, tag: Tag, strength: f32) -> Result<Embedded, Error> {
-        self.embed_checked(image, tag, strength, TagSites::WHOLE, None)
+        self.embed_at(image, tag, strength, TagSites::WHOLE, None)
     }
 
     /// Tags `image` and encodes it as `saving` says; the check, the strength boosts and the PSNR
@@ -391,27 +404,7 @@ impl Tagger {
         strength: f32,
         saving: &Saving<'_>,
     ) -> Result<Embedded, Error> {
-        self.embed_checked(image, tag, strength, TagSites::WHOLE, Some(saving))
-    }
-
-    /// Tags `image` at the `sites` given (the whole photo, its faces, or both), in memory when
-    /// `saving` is `None`, else checked on the file as [`Tagger::embed_saved`] does. Each face
-    /// gets its own residual (the encoder run on the face aligned to its R×R square, warped back
-    /// with a feathered rim, replacing the whole-photo residual under it) and is read back as a
-    /// DeepFake tool's aligned crop would read it; a face that does not read clean has its own
-    /// strength raised by [`BOOST`], up to [`MAX_BOOSTS`] times, as the photo's is. The result is
-    /// [`Embedded::verified`] when the whole photo carries the tag (with `whole`), or every face
-    /// does (faces only); each face says whether it does. The classical scheme has no face
-    /// residual: faces are an error with it.
-    pub fn embed_at(
-        &self,
-        image: &DynamicImage,
-        tag: Tag,
-        strength: f32,
-        sites: TagSites<'_>,
-        saving: Option<&Saving<'_>>,
-    ) -> Result<Embedded, Error> {
-        self.embed_checked(image, tag, strength, sites, saving)
+        self.embed_at(image, tag, strength, TagSites::WHOLE, Some(saving))
     }
 
     /// The photo read as it is, without the decoder's crop search ([`Tagger::decode`] runs it
@@ -421,15 +414,16 @@ impl Tagger {
         Ok(self.decode_plain(image)?.into())
     }
 
-    /// Reads the photo whole ([`Tagger::decode`]) and, when `faces` asks, each face the
-    /// `detector` finds ([`crate::faces::find_faces`]: at most [`crate::faces::MAX_FACES`]),
-    /// aligned as DeepFake tools align faces. A face's read is accepted only within
+    /// Reads the photo whole ([`Tagger::decode`]) and, when `faces` asks and there is a
+    /// `detector` (`None`: the whole photo only, as the classical baseline reads), each face it
+    /// finds ([`crate::faces::find_faces`]: at most [`crate::faces::MAX_FACES`]), aligned as
+    /// DeepFake tools align faces. A face's read is accepted only within
     /// [`SEARCH_RADIUS`] bit errors of a codeword, so each adds at most the crop search's bound
     /// per hypothesis (2.0e-11): with 16 faces the photo's bound goes from 3.0e-7 to 3.003e-7.
     pub fn decode_with_faces(
         &self,
         image: &DynamicImage,
-        detector: &crate::faces::Detector,
+        detector: Option<&crate::faces::Detector>,
         faces: FaceMode,
         options: &crate::faces::DetectOptions,
     ) -> Result<crate::faces::PhotoRead, Error> {
@@ -440,7 +434,7 @@ impl Tagger {
             FaceMode::All => true,
         };
         let mut reads = Vec::new();
-        if look {
+        if let Some(detector) = detector.filter(|_| look) {
             for face in crate::faces::find_faces(detector, image, options)? {
                 let Some(decoding) = self.decode_face_plain(image, &face.landmarks)? else {
                     continue;
@@ -501,13 +495,19 @@ impl Tagger {
         Ok(self.codec.decode_soft(&logits)?)
     }
 
-    /// Embeds at `sites`, then decodes the output as it will be saved (its file read back when
-    /// `saving` is given): when the tag does not come back clean (a photo the encoder handles
-    /// poorly, such as a grey one, which drops the residual's colour, or one that JPEG saving
-    /// damages), the learned scheme raises the strength of the photo, or of the face, that failed
-    /// by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where everything decodes is
-    /// returned, else the last one, `verified` saying whether the photo carries its tag.
-    fn embed_checked(
+    /// Tags `image` at the `sites` given (the whole photo, its faces, or both), in memory when
+    /// `saving` is `None`, else checked on the file as [`Tagger::embed_saved`] does. Each face
+    /// gets its own residual (the encoder run on the face aligned to its R×R square, warped back
+    /// with a feathered rim, replacing the whole-photo residual under it). The output is decoded
+    /// as it will be saved: the whole photo as it is, each face as a DeepFake tool's aligned
+    /// crop. When the tag does not come back clean (a photo the encoder handles poorly, such as
+    /// a grey one, which drops the residual's colour, or one that JPEG saving damages), the
+    /// learned scheme raises the strength of the photo, or of the face, that failed by
+    /// [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where everything decodes is
+    /// returned, else the last one. It is [`Embedded::verified`] when the whole photo carries
+    /// the tag (with `whole`), or every face does (faces only); each face says whether it does.
+    /// The classical scheme has no face residual: faces are an error with it.
+    pub fn embed_at(
         &self,
         image: &DynamicImage,
         tag: Tag,
@@ -536,11 +536,24 @@ impl Tagger {
             Scheme::Classic(schemes) => Embedder::Classic(Self::grid_for(schemes, image)),
         };
         let faces = self.face_residuals(image, sites.faces, sites.whole, &channel_bits)?;
-        // with faces over a whole-photo tag, one more attempt: keeping some of the whole
-        // photo's residual under the faces
+        // the original's pixels under the faces, when a face carries a residual of its own
+        let source = faces
+            .iter()
+            .any(|f| {
+                matches!(
+                    f,
+                    Some(FaceResidual {
+                        residual: Some(_),
+                        ..
+                    })
+                )
+            })
+            .then(|| image.to_rgba32f());
+        // with faces' own residuals over a whole-photo tag, one more attempt: keeping some of
+        // the whole photo's residual under the faces
         let attempts = match embedder {
             Embedder::Classic(_) => 1,
-            Embedder::Learned(..) if !faces.is_empty() => MAX_BOOSTS + 2,
+            Embedder::Learned(..) if source.is_some() => MAX_BOOSTS + 2,
             _ => MAX_BOOSTS + 1,
         };
         let requested = strength;
@@ -555,16 +568,16 @@ impl Tagger {
                 verified: false,
             })
             .collect();
-        let source = (!faces.is_empty()).then(|| image.to_rgba32f());
         for attempt in 1..=attempts {
-            let whole_only = match &embedder {
+            let mut tagged = match &embedder {
                 Embedder::Learned(learned, residual) => learned.apply(image, residual, strength),
                 Embedder::Classic(scheme) => {
                     scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength)
                 }
                 Embedder::Untouched => image.clone(),
             };
-            let mut tagged = whole_only.clone();
+            // the photo before its faces' residuals, kept to tell whether they cost its read
+            let mut whole_only = None;
             if let Some(source) = &source {
                 let mut out = tagged.to_rgba32f();
                 for (face, result) in faces.iter().zip(&results) {
@@ -585,7 +598,9 @@ impl Tagger {
                         );
                     }
                 }
-                tagged = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
+                let with_faces =
+                    faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
+                whole_only = Some(std::mem::replace(&mut tagged, with_faces));
             }
             let (bytes, tagged) = match saving {
                 Some(saving) => {
@@ -613,8 +628,7 @@ impl Tagger {
             };
             if sites.whole && !whole_ok && attempt == attempts && !faces.is_empty() {
                 // the faces' residuals cost the photo its tag: the photo's tag comes first
-                let mut plain =
-                    self.embed_checked(image, tag, requested, TagSites::WHOLE, saving)?;
+                let mut plain = self.embed_at(image, tag, requested, TagSites::WHOLE, saving)?;
                 plain.faces = results
                     .into_iter()
                     .map(|r| FaceEmbedded {
@@ -644,9 +658,12 @@ impl Tagger {
             if !whole_ok {
                 // the faces are to blame when the photo without them reads: keep some of the
                 // whole photo's residual under them; else the photo needs more strength
-                let faces_to_blame = whole_kept == 0.0
-                    && !faces.is_empty()
-                    && carries(&self.decode_plain(&whole_only)?, tag, &channel_bits);
+                let faces_to_blame = match &whole_only {
+                    Some(whole_only) if whole_kept == 0.0 => {
+                        carries(&self.decode_plain(whole_only)?, tag, &channel_bits)
+                    }
+                    _ => false,
+                };
                 if faces_to_blame {
                     whole_kept = crate::faces::WHOLE_KEPT_UNDER_FACES;
                 } else {

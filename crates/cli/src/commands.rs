@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use faketagger::io::{self, Overwrite, ReadOptions};
 use faketagger::{ChannelBits, Codec, Detection, Error, Saving};
 use image::DynamicImage;
@@ -75,13 +75,10 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
     use faketagger::FaceTagging;
     let tagger = settings.model.tagger()?;
     // the classical baseline has no face residual: `auto` tags its whole photos only
-    let faces = match (tagger.scheme(), settings.faces) {
-        (faketagger::SchemeKind::Learned, mode) => mode,
-        (_, FaceTagging::Only) => {
-            bail!("--faces only needs the learned networks: the --baseline tags whole photos")
-        }
-        _ => FaceTagging::Off,
-    };
+    let faces = settings
+        .faces
+        .for_scheme(tagger.scheme())
+        .context("--faces")?;
     let detector = match faces {
         FaceTagging::Off => None,
         _ => Some(settings.model.detector()?),
@@ -114,10 +111,8 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                 ),
                 Err(tag) => (provenance::TagSource::Given(*tag), None),
             };
-            let found = match &detector {
-                Some(detector) => faketagger::faces::find_faces(detector, &loaded.image, &options)?,
-                None => Vec::new(),
-            };
+            let found =
+                faketagger::faces::faces_to_tag(faces, detector.as_ref(), &loaded.image, &options)?;
             let mut tagged = provenance::tag_photo(
                 &tagger,
                 &loaded.image,
@@ -331,13 +326,7 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
         &settings.inputs,
         settings.threads.get(),
         settings.read,
-        |loaded| match &detector {
-            Some(detector) => tagger.decode_with_faces(&loaded.image, detector, faces, &options),
-            None => Ok(faketagger::faces::PhotoRead {
-                photo: tagger.decode(&loaded.image)?,
-                faces: Vec::new(),
-            }),
-        },
+        |loaded| tagger.decode_with_faces(&loaded.image, detector.as_ref(), faces, &options),
     );
     let (mut errors, mut untagged) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {
@@ -553,18 +542,12 @@ pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
     };
     let options = faketagger::faces::DetectOptions::default();
     let results = faketagger::io::map_files(&settings.inputs, threads, settings.read, |loaded| {
-        let read = match &detector {
-            Some(detector) => tagger.decode_with_faces(
-                &loaded.image,
-                detector,
-                faketagger::FaceMode::Auto,
-                &options,
-            )?,
-            None => faketagger::faces::PhotoRead {
-                photo: tagger.decode(&loaded.image)?,
-                faces: Vec::new(),
-            },
-        };
+        let read = tagger.decode_with_faces(
+            &loaded.image,
+            detector.as_ref(),
+            faketagger::FaceMode::Auto,
+            &options,
+        )?;
         Ok(provenance::trace(
             &loaded.image,
             read.detection(),

@@ -396,33 +396,21 @@ impl Inner {
                 ));
             }
         };
-        let mode: faketagger::FaceTagging = request
+        let mode = request
             .faces
             .as_deref()
             .unwrap_or("auto")
-            .parse()
-            .map_err(|e: Error| ApiError::bad_request("bad_parameter", e.to_string()))?;
-        let found = match (&self.detector, mode) {
-            (_, faketagger::FaceTagging::Off) => Vec::new(),
-            (Some(detector), _) => faketagger::faces::find_faces(
-                detector,
-                &loaded.image,
-                &faketagger::faces::DetectOptions::default(),
-            )
-            .map_err(ApiError::engine)?,
-            // the baseline tags whole photos: `auto` is the whole photo, `only` has nothing
-            (None, faketagger::FaceTagging::Auto) => Vec::new(),
-            (None, _) => {
-                return Err(ApiError::bad_request(
-                    "bad_parameter",
-                    "faces \"only\" needs the learned networks; this server runs the baseline",
-                ));
-            }
-        };
-        let sites = match self.detector {
-            Some(_) => mode.sites(&found),
-            None => faketagger::TagSites::WHOLE,
-        };
+            .parse::<faketagger::FaceTagging>()
+            .and_then(|mode| mode.for_scheme(self.tagger.scheme()))
+            .map_err(|e| ApiError::bad_request("bad_parameter", e.to_string()))?;
+        let found = faketagger::faces::faces_to_tag(
+            mode,
+            self.detector.as_ref(),
+            &loaded.image,
+            &faketagger::faces::DetectOptions::default(),
+        )
+        .map_err(ApiError::engine)?;
+        let sites = mode.sites(&found);
         let provenance::TaggedPhoto {
             tag,
             mut embedded,
@@ -456,22 +444,15 @@ impl Inner {
     /// The provenance report of one image, with its faces' reads (`faces`, when looked at).
     fn trace_one(&self, base64: &str, index: usize, faces: FaceMode) -> Result<Value, ApiError> {
         let loaded = self.read(base64, &format!("images[{index}]"))?;
-        let read = match &self.detector {
-            Some(detector) => self.tagger.decode_with_faces(
+        let read = self
+            .tagger
+            .decode_with_faces(
                 &loaded.image,
-                detector,
+                self.detector.as_ref(),
                 faces,
                 &faketagger::faces::DetectOptions::default(),
-            ),
-            None => self
-                .tagger
-                .decode(&loaded.image)
-                .map(|photo| faketagger::faces::PhotoRead {
-                    photo,
-                    faces: Vec::new(),
-                }),
-        }
-        .map_err(ApiError::engine)?;
+            )
+            .map_err(ApiError::engine)?;
         let trace: Trace = provenance::trace(&loaded.image, read.detection(), &self.registry)
             .map_err(|e| ApiError::engine(e.into()))?;
         let mut value = serde_json::to_value(&trace).unwrap_or(Value::Null);
