@@ -41,9 +41,14 @@ fn start(home: &Path, extra: &[&str]) -> Server {
 
 /// Starts `faketagger serve` on a free loopback port and reads the port from its first line.
 fn spawn(home: &Path, args: &[&str]) -> Server {
+    spawn_at(home, "127.0.0.1:0", args)
+}
+
+/// Starts `faketagger serve --addr ADDR` and reads the port from its first line.
+fn spawn_at(home: &Path, addr: &str, args: &[&str]) -> Server {
     let mut child = bin()
         .env("FAKETAGGER_HOME", home)
-        .args(["serve", "--addr", "127.0.0.1:0", "--quiet"])
+        .args(["serve", "--addr", addr, "--quiet"])
         .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -69,14 +74,32 @@ fn request(
     headers: &[(&str, &str)],
     body: &[u8],
 ) -> (u16, String) {
+    let (status, _, body) = request_with_head(addr, method, path, headers, body);
+    (status, body)
+}
+
+/// One HTTP/1.1 request: (status, the response's head, body). `Host` is `addr` unless given.
+fn request_with_head(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(120)))
         .unwrap();
     let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        "{method} {path} HTTP/1.1\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
     );
+    if !headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("host"))
+    {
+        head.push_str(&format!("Host: {addr}\r\n"));
+    }
     for (name, value) in headers {
         head.push_str(&format!("{name}: {value}\r\n"));
     }
@@ -92,11 +115,8 @@ fn request(
         .nth(1)
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status line in {text:?}"));
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    (status, head.to_ascii_lowercase(), body.to_owned())
 }
 
 fn post_json(addr: &str, path: &str, body: &Value, key: Option<&str>) -> (u16, Value) {
@@ -610,5 +630,237 @@ fn issue18_the_service_tags_and_reads_faces() {
         (status, &body["error"]["code"]),
         (400, &json!("bad_parameter")),
         "{body}"
+    );
+}
+
+/// The page's settings, as `GET /` answers them to `host` (`None`: the server's own address),
+/// and the response's head.
+fn page_config(addr: &str, host: Option<&str>) -> (Value, String) {
+    let headers: Vec<(&str, &str)> = host.map(|h| ("Host", h)).into_iter().collect();
+    let (status, head, html) = request_with_head(addr, "GET", "/", &headers, b"");
+    assert_eq!(status, 200, "{head}");
+    let start = html
+        .find(r#"<script id="config" type="application/json">"#)
+        .expect("the page carries its settings");
+    let json = &html[start..];
+    let json = &json[json.find('>').unwrap() + 1..json.find("</script>").unwrap()];
+    (serde_json::from_str(json).unwrap(), head)
+}
+
+/// A request as the page makes it: its token, Origin and Sec-Fetch-Site; `changes` replace or add
+/// headers.
+fn page_post(
+    addr: &str,
+    token: &str,
+    body: &Value,
+    changes: &[(&'static str, &str)],
+) -> (u16, Value) {
+    let origin = format!("http://{addr}");
+    let mut headers: Vec<(&str, &str)> = vec![
+        ("Content-Type", "application/json"),
+        ("X-Faketagger-Page-Token", token),
+        ("Origin", &origin),
+        ("Sec-Fetch-Site", "same-origin"),
+    ];
+    for (name, value) in changes {
+        headers.retain(|(n, _)| !n.eq_ignore_ascii_case(name));
+        headers.push((name, value));
+    }
+    let (status, text) = request(
+        addr,
+        "POST",
+        "/v1/embed",
+        &headers,
+        body.to_string().as_bytes(),
+    );
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text:?}")),
+    )
+}
+
+fn records(addr: &str) -> u64 {
+    get(addr, "/health").1["records"].as_u64().unwrap()
+}
+
+/// Issue 22: the page at `/` and its assets, with headers that keep other sites out; on loopback
+/// the page embeds without an API key, and every way another site could make the same request is
+/// refused: a DNS-rebinding host name, a foreign Origin, a cross-site fetch, a wrong token, no
+/// token. Nothing is registered by the page unless the server allows it and the user asks.
+#[test]
+fn issue22_the_page_embeds_keyless_on_loopback_and_refuses_other_sites() {
+    let home = tempfile::tempdir().unwrap();
+    with_key(home.path());
+    let server = spawn(home.path(), &[]);
+    let addr = server.addr.as_str();
+    let port = addr.rsplit_once(':').unwrap().1;
+
+    let (config, head) = page_config(addr, None);
+    assert_eq!(config["keyless"], true, "{config}");
+    assert_eq!(config["register"], false, "{config}");
+    let token = config["token"].as_str().unwrap().to_owned();
+    assert_eq!(token.len(), 64);
+    for expected in [
+        "content-type: text/html",
+        "frame-ancestors 'none'",
+        "script-src 'self'",
+        "x-frame-options: deny",
+        "cache-control: no-store",
+        "referrer-policy: no-referrer",
+    ] {
+        assert!(head.contains(expected), "{expected} missing from {head}");
+    }
+    for (path, kind) in [("/app.js", "text/javascript"), ("/app.css", "text/css")] {
+        let (status, head, body) = request_with_head(addr, "GET", path, &[], b"");
+        assert_eq!(status, 200, "{path}");
+        assert!(head.contains(kind) && !body.is_empty(), "{path}: {head}");
+    }
+    // a DNS-rebinding site reaches this port under its own host name: no token in the page
+    let (config, _) = page_config(addr, Some(&format!("rebind.example:{port}")));
+    assert_eq!(
+        (&config["keyless"], &config["token"]),
+        (&json!(false), &Value::Null)
+    );
+
+    let small = astronaut().resize_exact(160, 160, image::imageops::FilterType::Triangle);
+    let body = json!({ "image": png_base64(&small), "faces": "off" });
+    let refused = |changes: &[(&'static str, &str)]| {
+        let (status, answer) = page_post(addr, &token, &body, changes);
+        assert_eq!(status, 403, "{changes:?}: {answer}");
+        answer["error"]["code"].as_str().unwrap().to_owned()
+    };
+    let rebound = format!("rebind.example:{port}");
+    assert_eq!(refused(&[("Host", &rebound)]), "bad_host");
+    assert_eq!(refused(&[("Host", "127.0.0.1:1")]), "bad_host");
+    assert_eq!(
+        refused(&[("Origin", "http://evil.example")]),
+        "cross_origin"
+    );
+    assert_eq!(refused(&[("Sec-Fetch-Site", "cross-site")]), "cross_origin");
+    let last = if token.ends_with('0') { "1" } else { "0" };
+    let wrong = format!("{}{last}", &token[..63]);
+    assert_eq!(refused(&[("X-Faketagger-Page-Token", &wrong)]), "bad_token");
+    assert_eq!(refused(&[("X-Faketagger-Page-Token", "")]), "bad_token");
+    // without the page's header it is an API client, and this server has no keys
+    let (status, answer) = post_json(addr, "/v1/embed", &body, None);
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (403, &json!("embedding_disabled"))
+    );
+    // registering needs --register, whatever the page asks
+    let mut asks = body.clone();
+    asks["register"] = json!(true);
+    asks["owner"] = json!("Mallory");
+    let (status, answer) = page_post(addr, &token, &asks, &[]);
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (403, &json!("registering_disabled"))
+    );
+
+    // the page itself: a fresh tag, not registered, the tagged photo decodes to it
+    let (status, tagged) = page_post(addr, &token, &body, &[]);
+    assert_eq!(status, 200, "{tagged}");
+    assert_eq!(tagged["record"], Value::Null);
+    let (status, read) = post_json(
+        addr,
+        "/v1/decode",
+        &json!({ "images": [tagged["image"]], "faces": "off" }),
+        None,
+    );
+    assert_eq!(status, 200, "{read}");
+    assert_eq!(read["results"][0]["tag"], tagged["tag"], "{read}");
+    assert_eq!(records(addr), 0, "the page registered nothing");
+}
+
+/// Issue 22: with `--register`, the page registers only when the request says so (the user
+/// ticked "register"); API clients keep their default (register unless given a tag) and may say
+/// `"register": false`. `--register` is refused off loopback, where the page is keyed.
+#[test]
+fn issue22_the_page_registers_only_when_asked() {
+    let home = tempfile::tempdir().unwrap();
+    let server = start(home.path(), &["--register"]);
+    let addr = server.addr.as_str();
+    let (config, _) = page_config(addr, None);
+    assert_eq!(
+        (&config["keyless"], &config["register"]),
+        (&json!(true), &json!(true))
+    );
+    let token = config["token"].as_str().unwrap().to_owned();
+    let small =
+        png_base64(&astronaut().resize_exact(160, 160, image::imageops::FilterType::Triangle));
+
+    let (status, plain) = page_post(
+        addr,
+        &token,
+        &json!({ "image": small, "faces": "off" }),
+        &[],
+    );
+    assert_eq!((status, &plain["record"]), (200, &Value::Null), "{plain}");
+    assert_eq!(records(addr), 0);
+    let (status, answer) = page_post(
+        addr,
+        &token,
+        &json!({ "image": small, "faces": "off", "register": true }),
+        &[],
+    );
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (400, &json!("bad_parameter")),
+        "{answer}"
+    );
+    let (status, registered) = page_post(
+        addr,
+        &token,
+        &json!({ "image": small, "faces": "off", "register": true, "owner": "Ada", "retag": true }),
+        &[],
+    );
+    assert_eq!(status, 200, "{registered}");
+    assert_eq!(registered["record"]["owner"], "Ada");
+    assert_eq!(records(addr), 1);
+
+    // an API key's holder: `"register": false` without a tag draws one and keeps nothing
+    let (status, keyed) = post_json(
+        addr,
+        "/v1/embed",
+        &json!({ "image": small, "faces": "off", "register": false, "retag": true }),
+        Some(API_KEY),
+    );
+    assert_eq!((status, &keyed["record"]), (200, &Value::Null), "{keyed}");
+    assert_eq!(keyed["tag"].as_str().unwrap().len(), 16);
+    assert_eq!(records(addr), 1);
+
+    let refused = crate::util::run_env(
+        &[("FAKETAGGER_HOME", home.path())],
+        &["serve", "--addr", "0.0.0.0:0", "--register"],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused
+            .stderr
+            .contains("--register: only with a loopback --addr"),
+        "{}",
+        refused.stderr
+    );
+}
+
+/// Issue 22: on an address other than loopback, the page carries no token and keyless embedding
+/// is refused; the page asks for an API key instead.
+#[test]
+fn issue22_off_loopback_the_page_is_keyed() {
+    let home = tempfile::tempdir().unwrap();
+    with_key(home.path());
+    let server = spawn_at(home.path(), "0.0.0.0:0", &[]);
+    let port = server.addr.rsplit_once(':').unwrap().1;
+    let addr = format!("127.0.0.1:{port}");
+    let (config, _) = page_config(&addr, None);
+    assert_eq!(
+        (&config["keyless"], &config["token"]),
+        (&json!(false), &Value::Null)
+    );
+    let (status, answer) = page_post(&addr, "made-up", &json!({ "image": "AAAA" }), &[]);
+    assert_eq!(
+        (status, &answer["error"]["code"]),
+        (403, &json!("keyless_refused")),
+        "{answer}"
     );
 }

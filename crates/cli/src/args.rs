@@ -234,6 +234,10 @@ pub struct ServeArgs {
     /// Most images in one POST /v1/decode request.
     #[arg(long, value_name = "N", default_value_t = 32)]
     pub max_batch: usize,
+    /// Let the page at / register tags (records signed by --issuer) when its user ticks
+    /// "register". Only on a loopback --addr; without it the page registers nothing.
+    #[arg(long)]
+    pub register: bool,
     #[command(flatten)]
     pub registry: RegistryArgs,
     #[command(flatten)]

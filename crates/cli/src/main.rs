@@ -5,6 +5,7 @@ mod commands;
 mod reporter;
 mod serve;
 mod settings;
+mod web;
 
 use std::process::ExitCode;
 

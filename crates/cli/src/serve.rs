@@ -56,6 +56,17 @@ struct Inner {
     max_batch: usize,
     max_body_bytes: usize,
     served: AtomicU64,
+    /// The page at `/` and the checks of its keyless requests.
+    page: crate::web::Page,
+}
+
+/// Who asks to embed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Caller {
+    /// A holder of an API key.
+    Key,
+    /// The page served at `/`, on loopback, without a key.
+    Page,
 }
 
 type App = Arc<Inner>;
@@ -68,6 +79,8 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
     };
     let registry = open_registry(&settings.registry)?;
     let concurrency = u32::try_from(settings.concurrency.get()).unwrap_or(u32::MAX);
+    let reads_faces = detector.is_some();
+    let keyed = !settings.api_keys.is_empty();
     let app: App = Arc::new(Inner {
         tagger,
         detector,
@@ -81,6 +94,14 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
         max_batch: settings.max_batch,
         max_body_bytes: settings.max_body_bytes,
         served: AtomicU64::new(0),
+        page: crate::web::Page::new(
+            settings.addr.ip().is_loopback(),
+            settings.register,
+            keyed,
+            reads_faces,
+            settings.max_body_bytes,
+            settings.max_pixels,
+        ),
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -94,18 +115,30 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
             .await
             .with_context(|| format!("--addr {}", settings.addr))?;
         let local = listener.local_addr()?;
+        app.page.bound(local.port());
         // a result, not progress: scripts and tests read the port from it (--addr …:0)
         println!("listening on http://{local}");
         if !quiet {
             eprintln!(
                 "registry {}; embedding {}; {} workers",
                 app.registry.location(),
-                match &app.issuer {
-                    Some(issuer) => format!("on, records signed by {}", issuer.name()),
-                    None => "off (no --api-keys)".into(),
+                match (&app.issuer, app.api_keys.is_empty()) {
+                    (Some(issuer), false) => format!("on, records signed by {}", issuer.name()),
+                    (_, false) => "on".into(),
+                    (_, true) => "off for API clients (no --api-keys)".into(),
                 },
                 app.concurrency
             );
+            if local.ip().is_loopback() {
+                eprintln!(
+                    "the page: http://{local}/ (embeds without a key, from this computer only; {})",
+                    match &app.issuer {
+                        Some(issuer) if app.page.may_register() =>
+                            format!("registers when asked, signed by {}", issuer.name()),
+                        _ => "registers nothing: --register to allow it".into(),
+                    }
+                );
+            }
         }
         let router = router(app.clone(), settings.max_body_bytes);
         axum::serve(listener, router)
@@ -127,6 +160,9 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
 
 fn router(app: App, max_body_bytes: usize) -> Router {
     Router::new()
+        .route("/", get(page))
+        .route("/app.js", get(|| async { crate::web::Page::script() }))
+        .route("/app.css", get(|| async { crate::web::Page::style() }))
         .route("/health", get(health))
         .route("/v1/embed", post(embed))
         .route("/v1/decode", post(decode))
@@ -292,7 +328,15 @@ impl Inner {
         }
     }
 
-    fn authorize(&self, headers: &HeaderMap) -> Result<(), ApiError> {
+    /// Who may embed: an API key's holder, or the page on loopback (its token header).
+    fn authorize(&self, headers: &HeaderMap) -> Result<Caller, ApiError> {
+        if headers.contains_key(crate::web::PAGE_TOKEN_HEADER) {
+            return self
+                .page
+                .admit(headers)
+                .map(|()| Caller::Page)
+                .map_err(|r| ApiError::new(StatusCode::FORBIDDEN, r.code, r.message));
+        }
         if self.api_keys.is_empty() {
             return Err(ApiError::new(
                 StatusCode::FORBIDDEN,
@@ -317,7 +361,7 @@ impl Inner {
             found | constant_time_eq(key.as_bytes(), given.as_bytes())
         });
         if known {
-            Ok(())
+            Ok(Caller::Key)
         } else {
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
@@ -334,7 +378,7 @@ impl Inner {
         faketagger::io::read_image_bytes(&bytes, name, self.max_pixels).map_err(ApiError::engine)
     }
 
-    fn embed(&self, request: EmbedRequest) -> Reply {
+    fn embed(&self, request: EmbedRequest, caller: Caller) -> Reply {
         let loaded = self.read(&request.image, "image")?;
         let strength =
             faketagger::check_strength(request.strength.unwrap_or(faketagger::DEFAULT_STRENGTH))
@@ -361,40 +405,59 @@ impl Inner {
             metadata: &loaded.metadata,
             path: std::path::Path::new("response"),
         };
-        let source = match (&request.tag, &self.issuer) {
-            (Some(text), _) => {
-                if request.owner.is_some() || request.note.is_some() {
-                    return Err(ApiError::bad_request(
-                        "bad_parameter",
-                        "owner and note go with registration; leave out `tag` to register a fresh one",
-                    ));
-                }
-                let tag: Tag = text.parse().map_err(|e: faketagger::codec::CodecError| {
-                    ApiError::bad_request("bad_tag", e.to_string())
-                })?;
-                provenance::TagSource::Given(tag)
+        // a key's holder registers unless given a tag (or told not to); the page only when
+        // the user asked for it
+        let register = match caller {
+            Caller::Key => request.register.unwrap_or(request.tag.is_none()),
+            Caller::Page => request.register.unwrap_or(false),
+        };
+        if register && caller == Caller::Page && !self.page.may_register() {
+            return Err(ApiError::new(
+                StatusCode::FORBIDDEN,
+                "registering_disabled",
+                "this server does not register tags for the page: start it with --register",
+            ));
+        }
+        let source = if register {
+            if request.tag.is_some() {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    "tag: a registered tag is drawn fresh; leave out `tag` to register one",
+                ));
             }
-            (None, Some(issuer)) => {
-                let Some(owner) = request.owner.as_deref().filter(|o| !o.trim().is_empty()) else {
-                    return Err(ApiError::bad_request(
-                        "bad_parameter",
-                        "owner: required to register a tag",
-                    ));
-                };
-                provenance::TagSource::Register {
-                    registry: &self.registry,
-                    issuer,
-                    owner,
-                    note: request.note.as_deref().unwrap_or(""),
-                }
-            }
-            (None, None) => {
+            let Some(issuer) = &self.issuer else {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "embedding_disabled",
                     "no issuer key to sign records",
                 ));
+            };
+            let Some(owner) = request.owner.as_deref().filter(|o| !o.trim().is_empty()) else {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    "owner: required to register a tag",
+                ));
+            };
+            provenance::TagSource::Register {
+                registry: &self.registry,
+                issuer,
+                owner,
+                note: request.note.as_deref().unwrap_or(""),
             }
+        } else {
+            if request.owner.is_some() || request.note.is_some() {
+                return Err(ApiError::bad_request(
+                    "bad_parameter",
+                    "owner and note go with registration; leave out `tag` (or send \"register\": \
+                     true) to register a fresh one",
+                ));
+            }
+            provenance::TagSource::Given(match &request.tag {
+                Some(text) => text.parse().map_err(|e: faketagger::codec::CodecError| {
+                    ApiError::bad_request("bad_tag", e.to_string())
+                })?,
+                None => Tag::new(rand::random()),
+            })
         };
         let mode = request
             .faces
@@ -473,7 +536,7 @@ impl Inner {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -513,6 +576,14 @@ struct EmbedRequest {
     retag: bool,
     /// `auto` (default), `off` or `only`, as `embed --faces`.
     faces: Option<String>,
+    /// Register a fresh tag (signed by the server's issuer). Default: for an API key, when no
+    /// `tag` is given; for the page, never unless it says so (the user ticked "register").
+    register: Option<bool>,
+}
+
+async fn page(State(app): State<App>, headers: HeaderMap) -> Response {
+    app.served.fetch_add(1, Ordering::Relaxed);
+    app.page.index(&headers)
 }
 
 async fn embed(
@@ -521,13 +592,13 @@ async fn embed(
     body: Result<Json<EmbedRequest>, JsonRejection>,
 ) -> Reply {
     app.served.fetch_add(1, Ordering::Relaxed);
-    app.authorize(&headers)?;
+    let caller = app.authorize(&headers)?;
     let Json(request) = body.map_err(|e| ApiError::json(e, app.max_body_bytes))?;
     let permit = app.workers(1).await?;
     let app2 = app.clone();
     blocking(move || {
         let _permit = permit;
-        app2.embed(request)
+        app2.embed(request, caller)
     })
     .await
 }

@@ -518,6 +518,8 @@ pub struct ServeSettings {
     pub addr: std::net::SocketAddr,
     pub api_keys: Vec<String>,
     pub issuer: Option<Issuer>,
+    /// The page may register tags (`--register`).
+    pub register: bool,
     pub max_body_bytes: usize,
     pub max_pixels: u64,
     pub concurrency: NonZeroUsize,
@@ -532,7 +534,7 @@ const MIN_API_KEY_LEN: usize = 32;
 
 impl ServeSettings {
     pub fn from_args(args: ServeArgs) -> Result<Self> {
-        let addr = args.addr.parse().with_context(|| {
+        let addr: std::net::SocketAddr = args.addr.parse().with_context(|| {
             format!(
                 "--addr {}: expected IP:PORT, like 127.0.0.1:8080",
                 args.addr
@@ -562,8 +564,14 @@ impl ServeSettings {
                 keys
             }
         };
-        // the writing endpoint needs a signing key only when it can be reached
-        let issuer = if api_keys.is_empty() {
+        if args.register && !addr.ip().is_loopback() {
+            bail!(
+                "--register: only with a loopback --addr (127.0.0.1:PORT), where the page embeds \
+                 without a key; API clients register with their keys"
+            );
+        }
+        // the registering endpoint needs a signing key only when it can be reached
+        let issuer = if api_keys.is_empty() && !args.register {
             None
         } else {
             Some(load_issuer(
@@ -590,6 +598,7 @@ impl ServeSettings {
             addr,
             api_keys,
             issuer,
+            register: args.register,
             max_body_bytes: args.max_body_mib << 20,
             max_pixels: u64::from(args.max_megapixels) * 1_000_000,
             concurrency: threads(args.concurrency).context("--concurrency")?,
