@@ -146,6 +146,28 @@ pub fn to_aligned(landmarks: &Landmarks, side: u32) -> Option<Similarity> {
     Similarity::fit(landmarks, &aligned_landmarks(side, side))
 }
 
+/// The pixels of a `width` × `height` photo that the `side`² aligned crop `to_crop` maps onto
+/// covers: left, top, right, bottom (exclusive), clamped to the photo. What
+/// [`add_aligned_residual`] changes of the photo.
+pub fn aligned_region(to_crop: Similarity, side: u32, width: u32, height: u32) -> [u32; 4] {
+    let s = side as f32;
+    let to_photo = to_crop.inverse();
+    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| to_photo.apply(p));
+    let span = |k: usize, limit: u32| {
+        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
+        let hi = corners
+            .iter()
+            .map(|c| c[k])
+            .fold(f32::NEG_INFINITY, f32::max);
+        (
+            (lo.floor().max(0.0) as u32).min(limit),
+            (hi.ceil().max(0.0) as u32).min(limit),
+        )
+    };
+    let ((x0, x1), (y0, y1)) = (span(0, width), span(1, height));
+    [x0, y0, x1, y1]
+}
+
 /// Over the face, replaces `tagged` (the whole-photo embedding) by `original` plus `strength` ×
 /// `residual` (three `side`² planes in the aligned crop's frame), each photo pixel sampling the
 /// residual where `to_crop` maps it (bilinear); the feather blends the two across the rim.
@@ -154,9 +176,14 @@ pub fn to_aligned(landmarks: &Landmarks, side: u32) -> Option<Similarity> {
 /// residual (measured by `examples/face_tags.rs`); but a face in the middle of a photo is where
 /// the decoder reads most of the whole photo's tag, which then needs some of it kept
 /// ([`WHOLE_KEPT_UNDER_FACES`]).
+///
+/// `photo` and `original` are a part of the photos, whose top-left corner lies at `origin` in
+/// them, holding the face's [`aligned_region`] (pixels of the face outside it are left alone).
+#[allow(clippy::too_many_arguments)]
 pub fn add_aligned_residual(
     photo: &mut Rgba32FImage,
     original: &Rgba32FImage,
+    origin: [u32; 2],
     residual: &[f32],
     side: u32,
     to_crop: Similarity,
@@ -164,21 +191,10 @@ pub fn add_aligned_residual(
     whole_kept: f32,
 ) {
     let s = side as f32;
-    let to_photo = to_crop.inverse();
-    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| to_photo.apply(p));
+    let [ox, oy] = origin;
     let (w, h) = photo.dimensions();
-    let span = |k: usize, limit: u32| {
-        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
-        let hi = corners
-            .iter()
-            .map(|c| c[k])
-            .fold(f32::NEG_INFINITY, f32::max);
-        (
-            lo.floor().max(0.0) as u32,
-            (hi.ceil().max(0.0) as u32).min(limit),
-        )
-    };
-    let ((x0, x1), (y0, y1)) = (span(0, w), span(1, h));
+    let [x0, y0, x1, y1] = aligned_region(to_crop, side, ox + w, oy + h);
+    let (x0, y0) = (x0.max(ox), y0.max(oy));
     let plane = (side * side) as usize;
     let last = s - 1.0;
     for y in y0..y1 {
@@ -189,7 +205,7 @@ pub fn add_aligned_residual(
                 continue;
             }
             let weight = (edge / FEATHER_PX).min(1.0);
-            let source = original.get_pixel(x, y).0;
+            let source = original.get_pixel(x - ox, y - oy).0;
             let (u0, v0) = (u.floor() as usize, v.floor() as usize);
             let (u1, v1) = (
                 (u0 + 1).min(side as usize - 1),
@@ -197,7 +213,7 @@ pub fn add_aligned_residual(
             );
             let (fu, fv) = (u - u0 as f32, v - v0 as f32);
             let at = |c: usize, uu: usize, vv: usize| residual[c * plane + vv * side as usize + uu];
-            let pixel = photo.get_pixel_mut(x, y);
+            let pixel = photo.get_pixel_mut(x - ox, y - oy);
             for (c, (value, source)) in pixel.0.iter_mut().zip(source).take(3).enumerate() {
                 let top = at(c, u0, v0) * (1.0 - fu) + at(c, u1, v0) * fu;
                 let bottom = at(c, u0, v1) * (1.0 - fu) + at(c, u1, v1) * fu;
@@ -224,7 +240,16 @@ mod tests {
         // the whole-photo embedding: +0.05 everywhere
         let mut photo = Rgba32FImage::from_pixel(400, 300, image::Rgba([0.55, 0.55, 0.55, 1.0]));
         let residual = vec![0.1; 3 * (side * side) as usize];
-        add_aligned_residual(&mut photo, &original, &residual, side, to_crop, 1.0, 0.0);
+        add_aligned_residual(
+            &mut photo,
+            &original,
+            [0, 0],
+            &residual,
+            side,
+            to_crop,
+            1.0,
+            0.0,
+        );
         // the crop's centre sits at (100 + 64, 50 + 64) in the photo, scaled ×2: the face's
         // residual alone there
         assert!((photo.get_pixel(164, 114).0[0] - 0.6).abs() < 1e-4);

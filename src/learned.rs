@@ -282,6 +282,18 @@ fn tensor_values(data: TensorData, network: &'static str, len: usize) -> Result<
 
 /// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.
 fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
+    if (image.width(), image.height()) != (side, side) {
+        if let Some(columns) = columns_resized(image, side) {
+            // the rows are `side` already: `resize`'s column pass copies them exactly (weight 1
+            // on each row, 0 on its neighbours), then it resizes the rows as before
+            return imageops::resize(&columns, side, side, FilterType::Triangle);
+        }
+    }
+    to_square_whole(image, side)
+}
+
+/// [`to_square`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
+fn to_square_whole(image: &DynamicImage, side: u32) -> Rgb32FImage {
     let rgb = image.to_rgb32f();
     if rgb.dimensions() == (side, side) {
         rgb
@@ -289,6 +301,59 @@ fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
         // values stay in 0..1, where `image`'s float resize does not clamp anything away
         imageops::resize(&rgb, side, side, FilterType::Triangle)
     }
+}
+
+/// The first pass of `image`'s triangle resize (its columns to `height` rows), read straight from
+/// an 8-bit RGB or RGBA photo: the same weights, the same u8 → f32 values and the same order of
+/// sums as `image::imageops::resize` of the photo's `to_rgb32f` copy, so the same numbers,
+/// without that copy (12 bytes a pixel: at 12 megapixels, 0.15 s and 144 MB per read). `None`
+/// for other layouts.
+fn columns_resized(image: &DynamicImage, height: u32) -> Option<Rgb32FImage> {
+    let (raw, channels) = match image {
+        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3),
+        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), 4),
+        _ => return None,
+    };
+    let (w, h) = (image.width(), image.height());
+    if w == 0 || h == 0 || height == 0 {
+        return None;
+    }
+    // `image`'s u8 → f32: x / 255
+    let value: [f32; 256] =
+        std::array::from_fn(|v| (v as f32 / f32::from(u8::MAX)).clamp(0.0, 1.0));
+    let row_len = w as usize * channels;
+    let mut out = vec![0f32; w as usize * height as usize * 3];
+    let ratio = h as f32 / height as f32;
+    let sratio = ratio.max(1.0);
+    let support = sratio; // the triangle's support, 1, scaled
+    let mut weights = Vec::new();
+    for (outy, row_out) in out.chunks_exact_mut(w as usize * 3).enumerate() {
+        let centre = (outy as f32 + 0.5) * ratio;
+        let top = ((centre - support).floor() as i64).clamp(0, i64::from(h) - 1);
+        let bottom = ((centre + support).ceil() as i64).clamp(top + 1, i64::from(h));
+        let centre = centre - 0.5;
+        weights.clear();
+        let mut sum = 0.0;
+        for i in top..bottom {
+            let x = (i as f32 - centre) / sratio;
+            let weight = if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 };
+            weights.push(weight);
+            sum += weight;
+        }
+        for weight in &mut weights {
+            *weight /= sum;
+        }
+        for (i, &weight) in weights.iter().enumerate() {
+            let start = (top as usize + i) * row_len;
+            let row = &raw[start..start + row_len];
+            for (acc, pixel) in row_out.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
+                for c in 0..3 {
+                    acc[c] += value[usize::from(pixel[c])] * weight;
+                }
+            }
+        }
+    }
+    Rgb32FImage::from_raw(w, height, out)
 }
 
 /// [`LearnedScheme::apply`]: `image` plus `strength` × `residual`, row by row.
@@ -420,6 +485,41 @@ mod tests {
             }
         }
         same_layout(DynamicImage::ImageRgba32F(rgba), image)
+    }
+
+    #[test]
+    fn squares_read_from_8_bit_rows_are_those_of_the_float_copy() {
+        let photo = |w: u32, h: u32| {
+            DynamicImage::ImageRgba8(image::RgbaImage::from_fn(w, h, |x, y| {
+                image::Rgba([
+                    (x * 13 + y * 3) as u8,
+                    (x ^ (y * 5)) as u8,
+                    ((x * y) % 251) as u8,
+                    (x + 2 * y) as u8,
+                ])
+            }))
+        };
+        // shrunk a lot, a little, on one axis only, enlarged, one row, the side already
+        for (w, h) in [
+            (1000, 700),
+            (131, 97),
+            (128, 300),
+            (300, 128),
+            (60, 40),
+            (500, 1),
+            (128, 128),
+        ] {
+            let rgba = photo(w, h);
+            for image in [DynamicImage::ImageRgb8(rgba.to_rgb8()), rgba] {
+                for side in [128, 31] {
+                    assert_eq!(
+                        to_square(&image, side),
+                        to_square_whole(&image, side),
+                        "{w}x{h} to {side}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
