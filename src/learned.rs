@@ -282,14 +282,15 @@ fn tensor_values(data: TensorData, network: &'static str, len: usize) -> Result<
 
 /// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.
 fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
-    if (image.width(), image.height()) != (side, side) {
-        if let Some(columns) = columns_resized(image, side) {
-            // the rows are `side` already: `resize`'s column pass copies them exactly (weight 1
-            // on each row, 0 on its neighbours), then it resizes the rows as before
-            return imageops::resize(&columns, side, side, FilterType::Triangle);
-        }
+    let columns = ((image.width(), image.height()) != (side, side))
+        .then(|| columns_resized(image, side))
+        .flatten();
+    match columns {
+        // the rows are `side` already: `resize`'s column pass copies them exactly (weight 1 on
+        // each row, 0 on its neighbours), then it resizes the rows as before
+        Some(columns) => imageops::resize(&columns, side, side, FilterType::Triangle),
+        None => to_square_whole(image, side),
     }
-    to_square_whole(image, side)
 }
 
 /// [`to_square`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
