@@ -698,6 +698,10 @@ fn issue22_the_page_embeds_keyless_on_loopback_and_refuses_other_sites() {
     let (config, head) = page_config(addr, None);
     assert_eq!(config["keyless"], true, "{config}");
     assert_eq!(config["register"], false, "{config}");
+    assert_eq!(
+        config["strength"],
+        json!({ "default": 1.0, "min": 0.05, "max": 8.0 })
+    );
     let token = config["token"].as_str().unwrap().to_owned();
     assert_eq!(token.len(), 64);
     for expected in [

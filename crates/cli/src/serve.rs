@@ -1,9 +1,13 @@
 //! `faketagger serve`: embedding, decoding and tag lookups over HTTP, JSON in and out.
 //!
-//! - `POST /v1/embed` (API key): `{"image": BASE64, "owner": ..., "note": ...}` draws a fresh tag,
-//!   embeds it and registers it signed by the server's issuer; `{"image": ..., "tag": HEX}` embeds
-//!   a given tag without registering it; `"faces": "auto|off|only"` as `embed --faces`. Answers
-//!   the tagged image (base64), how each face was tagged, and the record.
+//! - `GET /`, `/app.js`, `/app.css`: the page (`crate::web`), which on a loopback address embeds
+//!   without an API key behind its token and the checks of [`crate::web::Page::admit`].
+//! - `POST /v1/embed` (API key, or the page's token): `{"image": BASE64, "owner": ...,
+//!   "note": ...}` draws a fresh tag, embeds it and registers it signed by the server's issuer;
+//!   `{"image": ..., "tag": HEX}` embeds a given tag without registering it, `"register": false`
+//!   a fresh one (the page registers only with `"register": true`, on a server started with
+//!   `--register`); `"faces": "auto|off|only"` as `embed --faces`. Answers the tagged image
+//!   (base64), how each face was tagged, and the record.
 //! - `POST /v1/decode`: `{"images": [BASE64, ...], "faces": "auto|all|off"}` → one provenance
 //!   report per image, with its faces' reads (`faces`) when they were looked at.
 //! - `GET /v1/tags/{tag}`: the record of a tag and whether its signature verifies.

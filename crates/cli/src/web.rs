@@ -190,9 +190,9 @@ impl Page {
             "maxBodyBytes": self.max_body_bytes,
             "maxPixels": self.max_pixels,
             "strength": {
-                "default": faketagger::DEFAULT_STRENGTH,
-                "min": faketagger::STRENGTH_RANGE.start(),
-                "max": faketagger::STRENGTH_RANGE.end(),
+                "default": decimal(faketagger::DEFAULT_STRENGTH),
+                "min": decimal(*faketagger::STRENGTH_RANGE.start()),
+                "max": decimal(*faketagger::STRENGTH_RANGE.end()),
             },
         });
         // JSON inside <script type="application/json">: '<' escaped so that no text closes it
@@ -218,6 +218,11 @@ impl Page {
     pub fn style() -> Response {
         asset(APP_CSS.to_owned(), "text/css; charset=utf-8", "no-cache")
     }
+}
+
+/// `v` as people write it (0.05, not 0.05000000074505806).
+fn decimal(v: f32) -> f64 {
+    (f64::from(v) * 1e4).round() / 1e4
 }
 
 fn asset(body: String, kind: &'static str, cache: &'static str) -> Response {
