@@ -150,18 +150,11 @@ pub fn to_aligned(landmarks: &Landmarks, side: u32) -> Option<Similarity> {
 /// covers: left, top, right, bottom (exclusive), clamped to the photo. What
 /// [`add_aligned_residual`] changes of the photo.
 pub fn aligned_region(to_crop: Similarity, side: u32, width: u32, height: u32) -> [u32; 4] {
-    let s = side as f32;
-    let to_photo = to_crop.inverse();
-    let corners = [[0.0, 0.0], [s, 0.0], [0.0, s], [s, s]].map(|p| to_photo.apply(p));
+    let [lo, hi] = to_crop.inverse().square_bounds(side as f32);
     let span = |k: usize, limit: u32| {
-        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
-        let hi = corners
-            .iter()
-            .map(|c| c[k])
-            .fold(f32::NEG_INFINITY, f32::max);
         (
-            (lo.floor().max(0.0) as u32).min(limit),
-            (hi.ceil().max(0.0) as u32).min(limit),
+            (lo[k].floor().max(0.0) as u32).min(limit),
+            (hi[k].ceil().max(0.0) as u32).min(limit),
         )
     };
     let ((x0, x1), (y0, y1)) = (span(0, width), span(1, height));

@@ -54,6 +54,24 @@ pub struct Similarity {
 }
 
 impl Similarity {
+    /// The box holding the square `[0, side]²` mapped: its least and greatest corner.
+    pub fn square_bounds(&self, side: f32) -> [[f32; 2]; 2] {
+        let corners = [[0.0, 0.0], [side, 0.0], [0.0, side], [side, side]].map(|p| self.apply(p));
+        let fold = |k: usize, pick: fn(f32, f32) -> f32, start: f32| {
+            corners.iter().map(|c| c[k]).fold(start, pick)
+        };
+        [
+            [
+                fold(0, f32::min, f32::INFINITY),
+                fold(1, f32::min, f32::INFINITY),
+            ],
+            [
+                fold(0, f32::max, f32::NEG_INFINITY),
+                fold(1, f32::max, f32::NEG_INFINITY),
+            ],
+        ]
+    }
+
     /// Least-squares similarity mapping `from` onto `to` (closed form for 2-D, Umeyama without
     /// reflection); `None` when `from` has no extent.
     pub fn fit(from: &Landmarks, to: &Landmarks) -> Option<Self> {
@@ -119,16 +137,10 @@ pub fn align_face(image: &DynamicImage, landmarks: &Landmarks, side: u32) -> Opt
     // converting the whole photo cost 0.3 s per face): the samples' box with a pixel to spare on
     // each side for bilinear's neighbours, so that a cut inside the photo is never reached and
     // every sample reads what it reads in the whole photo (the offsets are integers: exact)
-    let last = (side - 1) as f32;
-    let corners = [[0.0, 0.0], [last, 0.0], [0.0, last], [last, last]].map(|p| to_photo.apply(p));
+    let [lo, hi] = to_photo.square_bounds((side - 1) as f32);
     let span = |k: usize, limit: u32| {
-        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
-        let hi = corners
-            .iter()
-            .map(|c| c[k])
-            .fold(f32::NEG_INFINITY, f32::max);
         let clamp = |v: f32| v.clamp(0.0, limit as f32) as u32;
-        (clamp(lo.floor() - 1.0), clamp(hi.ceil() + 2.0))
+        (clamp(lo[k].floor() - 1.0), clamp(hi[k].ceil() + 2.0))
     };
     let ((x0, x1), (y0, y1)) = (span(0, image.width()), span(1, image.height()));
     let src = (x1 > x0 && y1 > y0).then(|| image.crop_imm(x0, y0, x1 - x0, y1 - y0).to_rgba32f());
