@@ -45,6 +45,34 @@ CHROMEDRIVER = "/usr/bin/chromedriver"
 TIMEOUT_S = 300
 
 
+# Each visible element's own text: its colour against the first opaque background behind it.
+CONTRAST_SCRIPT = """
+const rgb = (text) => text.match(/[\\d.]+/g).map(Number);
+const luminance = ([r, g, b]) => {
+  const f = (c) => { c /= 255; return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4; };
+  return 0.2126 * f(r) + 0.7152 * f(g) + 0.0722 * f(b);
+};
+const background = (node) => {
+  for (; node; node = node.parentElement) {
+    const c = rgb(getComputedStyle(node).backgroundColor);
+    if (c.length < 4 || c[3] === 1) return c.slice(0, 3);
+  }
+  return [255, 255, 255];
+};
+const low = [];
+for (const node of document.querySelectorAll("body *")) {
+  const own = [...node.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim());
+  if (!own || !node.offsetParent || node.disabled || node.closest("[disabled]")) continue;
+  const style = getComputedStyle(node);
+  if (parseFloat(style.opacity) < 1) continue;
+  const [a, b] = [luminance(rgb(style.color)), luminance(background(node))];
+  const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+  if (ratio < 4.5) low.push(`${node.tagName}.${node.className} ${ratio.toFixed(2)}`);
+}
+return low;
+"""
+
+
 def fail(message):
     print(f"FAIL: {message}", file=sys.stderr)
     sys.exit(1)
@@ -258,6 +286,10 @@ def main():
         zoom.send_keys("200%")
         check(card.find_element(By.CSS_SELECTOR, ".frame img").get_attribute("class") == "zoomed",
               "the viewer zooms")
+
+        # contrast of the text as rendered (WCAG 2: at least 4.5:1), on the page with results
+        low = driver.execute_script(CONTRAST_SCRIPT)
+        check(low == [], f"every text has a contrast of at least 4.5:1 (lower: {low})")
 
         # 2. the decode flow
         checked = check_through_page(driver, downloaded)
