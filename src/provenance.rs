@@ -248,15 +248,29 @@ pub fn embed_registered(
         .into())
 }
 
-/// Refuses to tag `image` again when it already carries a tag ([`Tagger::decode_as_is`]): the
-/// error names the tag and, when `registry` holds its record, the owner. `path` names the photo.
+/// Refuses to tag `image` again when it already carries a tag ([`Tagger::decode_as_is`]), whole
+/// or on one of `faces` (the faces found to tag: a photo tagged on its faces only reads no tag
+/// whole): the error names the tag and, when `registry` holds its record, the owner. `path` names
+/// the photo.
 pub fn check_untagged(
     tagger: &Tagger,
     image: &DynamicImage,
+    faces: &[crate::faces::Face],
     path: &std::path::Path,
     registry: Option<&Registry>,
 ) -> Result<(), Error> {
-    let Some(tag) = tagger.decode_as_is(image)?.tag else {
+    let mut found = tagger.decode_as_is(image)?.tag;
+    if tagger.scheme() == crate::SchemeKind::Learned {
+        for face in faces {
+            if found.is_some() {
+                break;
+            }
+            found = tagger
+                .decode_face(image, &face.landmarks)?
+                .and_then(|read| read.tag);
+        }
+    }
+    let Some(tag) = found else {
         return Ok(());
     };
     let owner = match registry {
@@ -322,7 +336,7 @@ pub fn tag_photo(
         });
     }
     if !retag {
-        check_untagged(tagger, image, path, known)?;
+        check_untagged(tagger, image, sites.faces, path, known)?;
     }
     Ok(match source {
         TagSource::Given(tag) => TaggedPhoto {

@@ -326,6 +326,16 @@ fn issue18_faces_are_tagged_and_printed_and_a_changed_face_reads_derived() {
     let traced = ft(home.path(), &["trace", "--json", s(&only)]);
     assert_eq!(json_lines(&traced)[0]["tag"], tag.as_str());
     assert_eq!(json_lines(&traced)[0]["verdict"], "original");
+    // tagging it again is refused on its face's tag, which the whole photo does not show
+    let again = dir.path().join("again.png");
+    let refused = embed(s(&only), &again, "auto");
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&tag) && refused.stderr.contains("Alice"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!again.exists());
 
     // no face, faces only: refused, nothing written
     let flat = dir.path().join("flat.png");
