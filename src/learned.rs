@@ -207,14 +207,9 @@ impl LearnedScheme {
         let r = self.resolution();
         // converted and shrunk once: every placement then resizes a small copy (at 1080p, 16
         // full-resolution resizes were most of an untagged photo's decoding time)
-        let rgb = image.to_rgb32f();
         let cap = SEARCH_SOURCE_SIDES * r;
-        let (w, h) = rgb.dimensions();
-        let rgb = if w > cap || h > cap {
-            imageops::resize(&rgb, w.min(cap), h.min(cap), FilterType::Triangle)
-        } else {
-            rgb
-        };
+        let (w, h) = (image.width(), image.height());
+        let rgb = resized(image, w.min(cap), h.min(cap));
         let mut scaled: Vec<((u32, u32), Rgb32FImage)> = Vec::new();
         let share =
             |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
@@ -282,25 +277,31 @@ fn tensor_values(data: TensorData, network: &'static str, len: usize) -> Result<
 
 /// The image's RGB resized to `side`² with a triangle (antialiased bilinear) filter.
 fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
-    let columns = ((image.width(), image.height()) != (side, side))
-        .then(|| columns_resized(image, side))
+    resized(image, side, side)
+}
+
+/// The image's RGB resized to `width` × `height` with a triangle filter: `image::imageops::resize`
+/// of its `to_rgb32f` copy, the same numbers, without the copy for 8-bit RGB(A) photos.
+fn resized(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
+    let columns = ((image.width(), image.height()) != (width, height))
+        .then(|| columns_resized(image, height))
         .flatten();
     match columns {
-        // the rows are `side` already: `resize`'s column pass copies them exactly (weight 1 on
-        // each row, 0 on its neighbours), then it resizes the rows as before
-        Some(columns) => imageops::resize(&columns, side, side, FilterType::Triangle),
-        None => to_square_whole(image, side),
+        // the rows are `height` already: `resize`'s column pass copies them exactly (weight 1
+        // on each row, 0 on its neighbours), then it resizes the rows as before
+        Some(columns) => imageops::resize(&columns, width, height, FilterType::Triangle),
+        None => resized_whole(image, width, height),
     }
 }
 
-/// [`to_square`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
-fn to_square_whole(image: &DynamicImage, side: u32) -> Rgb32FImage {
+/// [`resized`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
+fn resized_whole(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
     let rgb = image.to_rgb32f();
-    if rgb.dimensions() == (side, side) {
+    if rgb.dimensions() == (width, height) {
         rgb
     } else {
         // values stay in 0..1, where `image`'s float resize does not clamp anything away
-        imageops::resize(&rgb, side, side, FilterType::Triangle)
+        imageops::resize(&rgb, width, height, FilterType::Triangle)
     }
 }
 
@@ -489,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn squares_read_from_8_bit_rows_are_those_of_the_float_copy() {
+    fn resizes_read_from_8_bit_rows_are_those_of_the_float_copy() {
         let photo = |w: u32, h: u32| {
             DynamicImage::ImageRgba8(image::RgbaImage::from_fn(w, h, |x, y| {
                 image::Rgba([
@@ -512,11 +513,11 @@ mod tests {
         ] {
             let rgba = photo(w, h);
             for image in [DynamicImage::ImageRgb8(rgba.to_rgb8()), rgba] {
-                for side in [128, 31] {
+                for (to_w, to_h) in [(128, 128), (31, 31), (512, 300), (w.min(200), h), (w, 77)] {
                     assert_eq!(
-                        to_square(&image, side),
-                        to_square_whole(&image, side),
-                        "{w}x{h} to {side}"
+                        resized(&image, to_w, to_h),
+                        resized_whole(&image, to_w, to_h),
+                        "{w}x{h} to {to_w}x{to_h}"
                     );
                 }
             }
