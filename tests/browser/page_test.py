@@ -186,7 +186,11 @@ def cross_site_attempts(driver, base, token_guess):
     """From a page of another origin, the browser's own requests to the keyless endpoint."""
     folder = Path(tempfile.mkdtemp(prefix="faketagger-othersite-"))
     (folder / "index.html").write_text("<!doctype html><title>another site</title><p>elsewhere")
-    handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(folder), **k)
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    handler = lambda *a, **k: Quiet(*a, directory=str(folder), **k)
     other = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=other.serve_forever, daemon=True).start()
     try:
