@@ -580,16 +580,16 @@ impl Tagger {
                 verified: false,
             })
             .collect();
+        // the photo with its whole-photo embedding at `strength`, before any face's residual
+        let whole_photo = |strength: f32| match &embedder {
+            Embedder::Learned(learned, residual) => learned.apply(image, residual, strength),
+            Embedder::Classic(scheme) => {
+                scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength)
+            }
+            Embedder::Untouched => image.clone(),
+        };
         for attempt in 1..=attempts {
-            let mut tagged = match &embedder {
-                Embedder::Learned(learned, residual) => learned.apply(image, residual, strength),
-                Embedder::Classic(scheme) => {
-                    scheme.embed(image, &channel_bits, DEFAULT_AMPLITUDE * strength)
-                }
-                Embedder::Untouched => image.clone(),
-            };
-            // the photo before its faces' residuals, kept to tell whether they cost its read
-            let mut whole_only = None;
+            let mut tagged = whole_photo(strength);
             if let Some(([x0, y0, x1, y1], source)) = &source {
                 let mut out = tagged.crop_imm(*x0, *y0, x1 - x0, y1 - y0).to_rgba32f();
                 for (face, result) in faces.iter().zip(&results) {
@@ -612,9 +612,7 @@ impl Tagger {
                     }
                 }
                 let patch = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
-                let mut with_faces = tagged.clone();
-                image::imageops::replace(&mut with_faces, &patch, i64::from(*x0), i64::from(*y0));
-                whole_only = Some(std::mem::replace(&mut tagged, with_faces));
+                image::imageops::replace(&mut tagged, &patch, i64::from(*x0), i64::from(*y0));
             }
             let (bytes, tagged) = match saving {
                 Some(saving) => {
@@ -672,12 +670,15 @@ impl Tagger {
             if !whole_ok {
                 // the faces are to blame when the photo without them reads: keep some of the
                 // whole photo's residual under them; else the photo needs more strength
-                let faces_to_blame = match &whole_only {
-                    Some(whole_only) if whole_kept == 0.0 => {
-                        carries(&self.decode_plain(whole_only)?, tag, &channel_bits)
-                    }
-                    _ => false,
-                };
+                // (the photo without them made again, not kept: at 144 megapixels a copy of
+                // it was 432 MB of the peak)
+                let faces_to_blame = source.is_some()
+                    && whole_kept == 0.0
+                    && carries(
+                        &self.decode_plain(&whole_photo(strength))?,
+                        tag,
+                        &channel_bits,
+                    );
                 if faces_to_blame {
                     whole_kept = crate::faces::WHOLE_KEPT_UNDER_FACES;
                 } else {
