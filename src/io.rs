@@ -253,6 +253,90 @@ fn decode(
     })
 }
 
+/// Pixel samples handed over in memory (a NumPy array, a PIL image): 8-bit, or 16-bit in the
+/// machine's byte order.
+#[derive(Debug, Clone, Copy)]
+pub enum Samples<'a> {
+    /// One byte a sample.
+    U8(&'a [u8]),
+    /// Two bytes a sample, native endian.
+    U16(&'a [u8]),
+}
+
+/// An image from `samples` in rows of `width` pixels of `channels` samples (1 grey, 2 grey +
+/// alpha, 3 RGB, 4 RGBA), with the size limits files have; `name` names it in errors.
+pub fn image_from_samples(
+    name: &str,
+    width: u32,
+    height: u32,
+    channels: u8,
+    samples: Samples<'_>,
+) -> Result<DynamicImage, Error> {
+    let path = Path::new(name);
+    check_dimensions(path, width, height, MAX_PIXELS)?;
+    let bad = |reason: String| Error::BadImage {
+        path: path.to_owned(),
+        reason,
+    };
+    if !(1..=4).contains(&channels) {
+        return Err(bad(format!(
+            "{channels} channels a pixel; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) expected"
+        )));
+    }
+    let (bytes, size) = match samples {
+        Samples::U8(b) => (b, 1),
+        Samples::U16(b) => (b, 2),
+    };
+    let expected = u64::from(width) * u64::from(height) * u64::from(channels) * size;
+    if bytes.len() as u64 != expected {
+        return Err(bad(format!(
+            "{} bytes of samples for {width}×{height}×{channels} at {} bits, {expected} expected",
+            bytes.len(),
+            size * 8
+        )));
+    }
+    let wrong = || bad("the samples do not fill the image".into());
+    Ok(match samples {
+        Samples::U8(b) => {
+            let b = b.to_vec();
+            match channels {
+                1 => DynamicImage::ImageLuma8(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                2 => DynamicImage::ImageLumaA8(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                3 => DynamicImage::ImageRgb8(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                _ => DynamicImage::ImageRgba8(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+            }
+        }
+        Samples::U16(b) => {
+            let b: Vec<u16> = b
+                .chunks_exact(2)
+                .map(|p| u16::from_ne_bytes([p[0], p[1]]))
+                .collect();
+            match channels {
+                1 => DynamicImage::ImageLuma16(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                2 => DynamicImage::ImageLumaA16(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                3 => DynamicImage::ImageRgb16(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+                _ => DynamicImage::ImageRgba16(
+                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
+                ),
+            }
+        }
+    })
+}
+
 fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Result<(), Error> {
     if width > MAX_SIDE || height > MAX_SIDE || u64::from(width) * u64::from(height) > max_pixels {
         return Err(Error::ImageTooLarge {

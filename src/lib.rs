@@ -48,6 +48,8 @@ mod error;
 pub mod eval;
 pub mod faces;
 pub mod io;
+#[cfg(feature = "json")]
+pub mod json;
 mod learned;
 pub mod provenance;
 mod tagger;

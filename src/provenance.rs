@@ -313,10 +313,11 @@ pub struct TaggedPhoto {
     pub record: Option<Record>,
 }
 
-/// Tagging a photo for saving, as the CLI and the service do it: a photo that already carries a
-/// tag is refused unless `retag` ([`check_untagged`]; `known` names the owner when it holds the
-/// tag), then the given tag is embedded at `sites` or a fresh one registered, and an output
-/// that does not carry its tag is refused ([`Error::NotCarried`]). Faces only, in a photo
+/// Tagging a photo, as the CLI, the service and the Python package do it: a photo that already
+/// carries a tag is refused unless `retag` ([`check_untagged`]; `known` names the owner when it
+/// holds the tag), then the given tag is embedded at `sites` or a fresh one registered, and an
+/// output that does not carry its tag is refused ([`Error::NotCarried`]): the file as `saving`
+/// says, else the pixels in memory (registering needs a `saving`). Faces only, in a photo
 /// without faces, is [`Error::NoFaces`]. `path` names the photo in errors.
 #[allow(clippy::too_many_arguments)]
 pub fn tag_photo(
@@ -325,7 +326,7 @@ pub fn tag_photo(
     path: &std::path::Path,
     strength: f32,
     sites: TagSites<'_>,
-    saving: &Saving<'_>,
+    saving: Option<&Saving<'_>>,
     source: TagSource<'_>,
     retag: bool,
     known: Option<&Registry>,
@@ -339,19 +340,33 @@ pub fn tag_photo(
         check_untagged(tagger, image, sites.faces, path, known)?;
     }
     Ok(match source {
-        TagSource::Given(tag) => TaggedPhoto {
-            tag,
-            embedded: tagger
-                .embed_at(image, tag, strength, sites, Some(saving))?
-                .require_carried(saving)?,
-            record: None,
-        },
+        TagSource::Given(tag) => {
+            let embedded = tagger.embed_at(image, tag, strength, sites, saving)?;
+            TaggedPhoto {
+                tag,
+                embedded: match saving {
+                    Some(saving) => embedded.require_carried(saving)?,
+                    None if embedded.verified => embedded,
+                    None => {
+                        return Err(Error::NotCarried {
+                            path: path.to_path_buf(),
+                            saved_as: "pixels in memory".into(),
+                            strength: embedded.strength,
+                        });
+                    }
+                },
+                record: None,
+            }
+        }
         TagSource::Register {
             registry,
             issuer,
             owner,
             note,
         } => {
+            let saving = saving.ok_or_else(|| {
+                Error::Unsupported("a registered tag is checked in the file it is saved to".into())
+            })?;
             let (embedded, record) = embed_registered(
                 tagger, image, strength, sites, saving, registry, issuer, owner, note,
             )?;

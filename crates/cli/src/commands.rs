@@ -119,7 +119,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                 &job.input,
                 settings.strength,
                 faces.sites(&found),
-                &saving,
+                Some(&saving),
                 tag_source,
                 settings.retag,
                 known,
@@ -162,19 +162,14 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                 if settings.json {
                     println!(
                         "{}",
-                        json!({
-                            "path": job.input,
-                            "output": job.output,
-                            "tag": t.tag.to_string(),
-                            "channel_bits": t.embedded.channel_bits.to_string(),
-                            "psnr": finite_or_null(t.embedded.psnr),
-                            "strength": (f64::from(t.embedded.strength) * 1e4).round() / 1e4,
-                            "requested_strength": settings.strength,
-                            "verified": t.embedded.verified,
-                            "may_show": visible,
-                            "faces": faces_embedded_json(&t.embedded.faces),
-                            "record": t.record,
-                        })
+                        joined([
+                            json!({ "path": job.input, "output": job.output }),
+                            faketagger::json::embedded(t.tag, &t.embedded),
+                            json!({
+                                "requested_strength": settings.strength,
+                                "record": t.record,
+                            }),
+                        ])
                     );
                 } else if !quiet {
                     let registered = match &t.record {
@@ -305,11 +300,6 @@ fn count(n: usize, noun: &str) -> String {
     }
 }
 
-/// PSNR of an unchanged image is +∞, which JSON cannot carry.
-fn finite_or_null(x: f64) -> Option<f64> {
-    x.is_finite().then_some((x * 100.0).round() / 100.0)
-}
-
 pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
     let tagger = settings.model.tagger()?;
     // the classical baseline has no face reads
@@ -334,7 +324,10 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
             Ok(read) => {
                 untagged |= read.tag().is_none();
                 if settings.json {
-                    println!("{}", photo_json(&path.display().to_string(), &read));
+                    println!(
+                        "{}",
+                        joined([json!({ "path": path }), faketagger::json::photo(&read)])
+                    );
                 } else {
                     println!("{}: {}", path.display(), describe_photo(&read));
                 }
@@ -360,70 +353,22 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
     }))
 }
 
-fn detection_json(path: &str, d: &Detection) -> serde_json::Value {
-    json!({
-        "path": path,
-        "found": d.tag.is_some(),
-        "tag": d.tag.map(|t| t.to_string()),
-        "confidence": (f64::from(d.confidence) * 1e4).round() / 1e4,
-        "channel_bits": d.channel_bits.to_string(),
-        "corrected": d.corrected,
-    })
-}
-
-/// A photo's JSON line: the whole photo's fields, `found` when the photo or a face carries a
-/// tag, and `faces` when they were read.
-fn photo_json(path: &str, read: &faketagger::faces::PhotoRead) -> serde_json::Value {
-    let mut value = detection_json(path, &read.photo);
-    value["found"] = json!(read.tag().is_some());
-    if !read.faces.is_empty() {
-        value["faces"] = face_reads_json(&read.faces);
-    }
-    value
-}
-
-/// Each face read: its box and landmarks, `found`, `tag` and `confidence` (`decode --json` and
-/// the service's `/v1/decode`).
-pub fn face_reads_json(reads: &[faketagger::faces::FaceRead]) -> serde_json::Value {
-    reads
-        .iter()
-        .map(|f| {
-            let mut face = face_json(&f.face);
-            face["found"] = json!(f.detection.tag.is_some());
-            face["tag"] = json!(f.detection.tag.map(|t| t.to_string()));
-            face["confidence"] = json!((f64::from(f.detection.confidence) * 1e4).round() / 1e4);
-            face
-        })
-        .collect()
-}
-
-/// How each face was tagged: box, landmarks, `strength`, `verified` (`embed --json` and the
-/// service's `/v1/embed`).
-pub fn faces_embedded_json(faces: &[faketagger::FaceEmbedded]) -> serde_json::Value {
-    faces
-        .iter()
-        .map(|f| {
-            let mut face = face_json(&f.face);
-            face["strength"] = json!((f64::from(f.strength) * 1e4).round() / 1e4);
-            face["verified"] = json!(f.verified);
-            face
-        })
-        .collect()
-}
-
-/// A face's box and landmarks, in pixels to 0.1.
-fn face_json(face: &faketagger::faces::Face) -> serde_json::Value {
-    let round = |v: f32| (f64::from(v) * 10.0).round() / 10.0;
-    json!({
-        "box": face.bbox.map(round),
-        "landmarks": face.landmarks.map(|p| p.map(round)),
-    })
-}
-
 /// "face 2 at 10,20–110,140": the face's number and box.
 fn face_at(number: usize, face: &faketagger::faces::Face) -> String {
     let [x1, y1, x2, y2] = face.bbox.map(|v| v.round() as i64);
     format!("face {number} at {x1},{y1}–{x2},{y2}")
+}
+
+/// One JSON object with the fields of each of `objects`, in order (a JSON line of `embed` or
+/// `decode`: the path, then the engine's fields).
+fn joined<const N: usize>(objects: [serde_json::Value; N]) -> serde_json::Value {
+    let mut line = serde_json::Map::new();
+    for object in objects {
+        if let serde_json::Value::Object(fields) = object {
+            line.extend(fields);
+        }
+    }
+    serde_json::Value::Object(line)
 }
 
 fn describe_photo(read: &faketagger::faces::PhotoRead) -> String {
@@ -474,7 +419,10 @@ pub fn codec_decode(bits: &str, json_out: bool) -> Result<ExitCode> {
     })?;
     let d = Detection::from(decoding);
     if json_out {
-        println!("{}", detection_json("-", &d));
+        println!(
+            "{}",
+            joined([json!({ "path": "-" }), faketagger::json::detection(&d)])
+        );
     } else {
         println!("{}", describe(&d));
     }
@@ -568,7 +516,11 @@ pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
                         object.insert("path".into(), json!(path));
                         object.insert(
                             "created_utc".into(),
-                            json!(t.lookup.as_ref().map(|l| rfc3339(l.record.created))),
+                            json!(
+                                t.lookup
+                                    .as_ref()
+                                    .map(|l| faketagger::json::rfc3339(l.record.created))
+                            ),
                         );
                     }
                     println!("{value}");
@@ -606,7 +558,11 @@ pub fn describe_trace(name: &str, t: &Trace) -> String {
         let _ = writeln!(out, "  issuer      {} (key {})", r.issuer, r.issuer_key);
         let _ = writeln!(out, "  signature   {}", found.signature);
         let _ = writeln!(out, "  owner       {}", r.owner);
-        let _ = writeln!(out, "  created     {}", rfc3339(r.created));
+        let _ = writeln!(
+            out,
+            "  created     {}",
+            faketagger::json::rfc3339(r.created)
+        );
         if !r.note.is_empty() {
             let _ = writeln!(
                 out,
@@ -637,27 +593,6 @@ pub fn describe_trace(name: &str, t: &Trace) -> String {
         );
     }
     out
-}
-
-/// Unix seconds as an RFC 3339 UTC time (days-from-civil, H. Hinnant's algorithm).
-pub fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
 }
 
 pub fn keys(command: KeysCommand) -> Result<ExitCode> {

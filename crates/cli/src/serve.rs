@@ -488,24 +488,18 @@ impl Inner {
             std::path::Path::new("image"),
             strength,
             sites,
-            &saving,
+            Some(&saving),
             source,
             request.retag,
             Some(&self.registry),
         )
         .map_err(ApiError::engine)?;
         let bytes = embedded.bytes.take().unwrap_or_default();
-        Ok(Json(json!({
-            "tag": tag.to_string(),
-            "psnr": embedded.psnr.is_finite().then_some((embedded.psnr * 100.0).round() / 100.0),
-            "strength": (f64::from(embedded.strength) * 1e4).round() / 1e4,
-            "verified": embedded.verified,
-            "may_show": embedded.may_show(),
-            "format": name,
-            "image": BASE64.encode(bytes),
-            "faces": crate::commands::faces_embedded_json(&embedded.faces),
-            "record": record,
-        })))
+        let mut body = faketagger::json::embedded(tag, &embedded);
+        body["format"] = json!(name);
+        body["image"] = json!(BASE64.encode(bytes));
+        body["record"] = json!(record);
+        Ok(Json(body))
     }
 
     /// The provenance report of one image, with its faces' reads (`faces`, when looked at).
@@ -524,7 +518,7 @@ impl Inner {
             .map_err(|e| ApiError::engine(e.into()))?;
         let mut value = serde_json::to_value(&trace).unwrap_or(Value::Null);
         if !read.faces.is_empty() {
-            value["faces"] = crate::commands::face_reads_json(&read.faces);
+            value["faces"] = faketagger::json::face_reads(&read.faces);
         }
         Ok(value)
     }
@@ -657,14 +651,7 @@ fn lookup_json(app: &Inner, tag: Tag) -> Result<Option<Value>, ApiError> {
         .registry
         .lookup(tag)
         .map_err(|e| ApiError::engine(e.into()))?;
-    Ok(found.map(|l| {
-        json!({
-            "tag": tag.to_string(),
-            "record": l.record,
-            "signature": l.signature,
-            "created_utc": crate::commands::rfc3339(l.record.created),
-        })
-    }))
+    Ok(found.map(|l| faketagger::json::lookup(tag, &l)))
 }
 
 async fn tag_record(State(app): State<App>, Path(text): Path<String>) -> Reply {
