@@ -7,7 +7,9 @@ with the same attacks (faketagger's own `attack` command), in one run.
         --split test --count 100 --size 256 [--faketagger target/release/faketagger]
 
 Prints a Markdown table (PSNR, embed/decode time per image at the evaluation size, at 128 px and
-at 1920x1080, bit accuracy per attack) and writes the numbers as JSON (--out).
+at 1920x1080, bit accuracy per attack) and writes the numbers as JSON (--out). With faketagger's
+Python package in the same environment (`.peers/bin/pip install ./crates/python`), faketagger's
+1080p times are also taken in process, as the peers' are (the CLI's rows count process start).
 Attacked images smaller than the embedding size (resize, crop, social) are scaled back to it
 for invisible-watermark, which reads nothing under 256x256; faketagger decodes them as they are.
 Payloads: faketagger 64 data bits (256 channel bits with Reed-Solomon), dwtDct/dwtDctSvd 64
@@ -189,10 +191,32 @@ def main():
         # whole commands: process start and weights loading included
         results["faketagger"][f"embed_ms_{label}"] = (t1 - t0) / 3 * 1e3
         results["faketagger"][f"decode_ms_{label}"] = (t2 - t1) / 3 * 1e3
+        # in process through the Python package (crates/python), as the peers are timed,
+        # when it is installed
+        try:
+            import faketagger as package
+        except ImportError:
+            package = None
+        image = cv2.cvtColor(cv2.imread(path), cv2.COLOR_BGR2RGB)
+        if package is not None:
+            tagger = package.Tagger()
+            tagged, _ = tagger.embed(image, "0123456789abcdef")  # warm-up
+            t0 = time.perf_counter()
+            for _ in range(3):
+                tagged, _ = tagger.embed(image, "0123456789abcdef")
+            t1 = time.perf_counter()
+            for _ in range(3):
+                tagger.decode(tagged)
+            t2 = time.perf_counter()
+        for what, ms in (("embed", (t1 - t0) / 3 * 1e3), ("decode", (t2 - t1) / 3 * 1e3)):
+            results["faketagger"][f"{what}_ms_{label}_in_process"] = ms if package else None
+            for n in methods:
+                results[n][f"{what}_ms_{label}_in_process"] = None
     if matched:
         for label in ("128", "1080p"):
             for what in ("embed", "decode"):
                 results[matched][f"{what}_ms_{label}"] = None  # timed at strength 1 only
+                results[matched][f"{what}_ms_{label}_in_process"] = None
     names = ["faketagger"] + ([matched] if matched else []) + methods
     print(f"{len(items)} {args.split} faces at {args.size}x{args.size}; bit accuracy per attack "
           f"(faketagger: its 256 channel bits; exact 64-bit tag in brackets)\n")
@@ -210,7 +234,9 @@ def main():
                        ("embed_ms_128", "embed ms @128 (faketagger: whole command)"),
                        ("decode_ms_128", "decode ms @128 (faketagger: whole command)"),
                        ("embed_ms_1080p", "embed ms @1920x1080 (faketagger: whole command)"),
-                       ("decode_ms_1080p", "decode ms @1920x1080 (faketagger: whole command)")]:
+                       ("decode_ms_1080p", "decode ms @1920x1080 (faketagger: whole command)"),
+                       ("embed_ms_1080p_in_process", "embed ms @1920x1080 (faketagger: Python package, in process)"),
+                       ("decode_ms_1080p_in_process", "decode ms @1920x1080 (faketagger: Python package, in process)")]:
         print(f"| {label} | " + " | ".join(
             ("—" if n == matched else "n/a") if results[n][key] is None else f"{results[n][key]:.1f}"
             for n in names) + " |")
