@@ -16,7 +16,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
 pyo3::create_exception!(
-    _native,
+    faketagger,
     FaketaggerError,
     PyException,
     "An error of the engine: a bad image, tag or option, a photo that already carries a tag, a tag that does not read back. The message is the command-line tool's."

@@ -376,5 +376,6 @@ def test_help_reads_well():
         if callable(item):
             assert item.__doc__ and len(item.__doc__) > 30, name
     assert faketagger.__version__ == faketagger._native.__version__
+    assert FaketaggerError.__module__ == "faketagger" and issubclass(FaketaggerError, Exception)
     lo, hi = faketagger.STRENGTH_RANGE
     assert lo < faketagger.DEFAULT_STRENGTH < hi

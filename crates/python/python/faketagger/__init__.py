@@ -11,10 +11,10 @@ dtype, or a PIL image of the same mode.
 
     >>> import faketagger, numpy as np
     >>> from PIL import Image
-    >>> photo = np.asarray(Image.open("photo.jpg"))
+    >>> photo = np.asarray(Image.open("assets/astronaut.jpg"))
     >>> tagged, info = faketagger.embed(photo, "0123456789abcdef")
     >>> info.psnr, info.verified
-    (39.2, True)
+    (38.93, True)
     >>> faketagger.decode(tagged).tag
     '0123456789abcdef'
 
