@@ -37,7 +37,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let faces = list_faces(Path::new(data), Some(split))?;
     let faces = &faces[..count.min(faces.len())];
-    println!("| crop side (px) | detector box (px, mean) | found | verified at embedding | read aligned 256 px | PSNR (dB) |");
+    println!(
+        "| crop side (px) | detector box (px, mean) | found | verified at embedding | read aligned 256 px | PSNR (dB) |"
+    );
     println!("|---|---|---|---|---|---|");
     for side in CROP_SIDES {
         let (mut found, mut verified, mut read, mut boxes, mut db) = (0, 0, 0, 0.0f32, 0.0);
@@ -57,7 +59,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             verified += usize::from(embedded.faces.first().is_some_and(|f| f.verified));
             db += psnr(&photo, &embedded.image);
             let again = detector.detect(&embedded.image.to_rgb8(), &smallest)?;
-            if let Some(crop) = again.first().and_then(|f| align_face(&embedded.image, &f.landmarks, 256)) {
+            if let Some(crop) = again
+                .first()
+                .and_then(|f| align_face(&embedded.image, &f.landmarks, 256))
+            {
                 read += usize::from(tagger.decode(&crop)?.tag == Some(tag));
             }
         }
@@ -81,7 +86,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut ms: Vec<f64> = (0..3)
             .map(|_| {
                 let start = Instant::now();
-                detector.detect(&canvas, &options).map(|_| start.elapsed().as_secs_f64() * 1e3)
+                detector
+                    .detect(&canvas, &options)
+                    .map(|_| start.elapsed().as_secs_f64() * 1e3)
             })
             .collect::<Result<_, _>>()?;
         ms.sort_by(f64::total_cmp);

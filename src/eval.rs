@@ -331,6 +331,8 @@ impl ProbeSpec {
 /// How an evaluation runs.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalOptions {
+    /// How faces are looked for in the in-photo rows.
+    pub detect: crate::faces::DetectOptions,
     /// Embedding strength.
     pub strength: f32,
     /// Faces worked on at once.
@@ -631,7 +633,7 @@ fn tagged_photo(
         options.seed ^ i as u64,
     )?;
     let photo = DynamicImage::ImageRgb8(canvas);
-    let detect = crate::faces::DetectOptions::default();
+    let detect = options.detect;
     let mode = crate::FaceTagging::Auto.for_scheme(tagger.scheme())?;
     let found = crate::faces::faces_to_tag(mode, Some(&setup.detector), &photo, &detect)?;
     let sites = mode.sites(&found);

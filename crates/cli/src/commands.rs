@@ -83,7 +83,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
         FaceTagging::Off => None,
         _ => Some(settings.model.detector()?),
     };
-    let options = faketagger::faces::DetectOptions::default();
+    let options = settings.model.detect;
     // the registry opens (and is created) before any photo is read
     let source = match &settings.tag {
         TagSource::Register(r) => Ok((open_registry(&r.registry)?, r)),
@@ -311,7 +311,7 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
         faketagger::FaceMode::Off => None,
         _ => Some(settings.model.detector()?),
     };
-    let options = faketagger::faces::DetectOptions::default();
+    let options = settings.model.detect;
     let results = faketagger::io::map_files(
         &settings.inputs,
         settings.threads.get(),
@@ -488,7 +488,7 @@ pub fn trace(settings: TraceSettings) -> Result<ExitCode> {
         faketagger::SchemeKind::Learned => Some(settings.model.detector()?),
         _ => None,
     };
-    let options = faketagger::faces::DetectOptions::default();
+    let options = settings.model.detect;
     let results = faketagger::io::map_files(&settings.inputs, threads, settings.read, |loaded| {
         let read = tagger.decode_with_faces(
             &loaded.image,

@@ -50,6 +50,8 @@ struct Inner {
     tagger: Tagger,
     /// The face detector, for the learned networks (the baseline has no face reads).
     detector: Option<faketagger::faces::Detector>,
+    /// How it looks for faces (`--min-face`).
+    detect: faketagger::faces::DetectOptions,
     registry: Registry,
     api_keys: Vec<String>,
     issuer: Option<Issuer>,
@@ -88,6 +90,7 @@ pub fn serve(settings: ServeSettings, quiet: bool) -> Result<ExitCode> {
     let app: App = Arc::new(Inner {
         tagger,
         detector,
+        detect: settings.model.detect,
         registry,
         api_keys: settings.api_keys,
         issuer: settings.issuer,
@@ -474,7 +477,7 @@ impl Inner {
             mode,
             self.detector.as_ref(),
             &loaded.image,
-            &faketagger::faces::DetectOptions::default(),
+            &self.detect,
         )
         .map_err(ApiError::engine)?;
         let sites = mode.sites(&found);
@@ -507,12 +510,7 @@ impl Inner {
         let loaded = self.read(base64, &format!("images[{index}]"))?;
         let read = self
             .tagger
-            .decode_with_faces(
-                &loaded.image,
-                self.detector.as_ref(),
-                faces,
-                &faketagger::faces::DetectOptions::default(),
-            )
+            .decode_with_faces(&loaded.image, self.detector.as_ref(), faces, &self.detect)
             .map_err(ApiError::engine)?;
         let trace: Trace = provenance::trace(&loaded.image, read.detection(), &self.registry)
             .map_err(|e| ApiError::engine(e.into()))?;

@@ -29,6 +29,8 @@ pub enum ModelChoice {
 pub struct ModelSettings {
     pub choice: ModelChoice,
     pub backend: faketagger::model::Backend,
+    /// How faces are looked for (`--min-face`).
+    pub detect: faketagger::faces::DetectOptions,
 }
 
 /// The backend named by `--device`.
@@ -52,7 +54,18 @@ impl ModelSettings {
             }
             (None, false) => ModelChoice::Builtin,
         };
-        Ok(Self { choice, backend })
+        let detect = faketagger::faces::DetectOptions {
+            min_face: args.min_face,
+            ..faketagger::faces::DetectOptions::default()
+        };
+        detect
+            .validate()
+            .with_context(|| format!("--min-face {}", args.min_face))?;
+        Ok(Self {
+            choice,
+            backend,
+            detect,
+        })
     }
 
     /// The face detector compiled into the build, on the same device.
@@ -669,6 +682,7 @@ impl EvalSettings {
                 bail!("--simulators {}: not a directory", dir.display());
             }
         }
+        let model = ModelSettings::from_args(args.model)?;
         Ok(Self {
             data: args.data,
             split: (args.split != "all").then_some(args.split),
@@ -677,6 +691,7 @@ impl EvalSettings {
             probes,
             simulators: args.simulators,
             options: EvalOptions {
+                detect: model.detect,
                 strength: args.strength,
                 threads: threads(args.threads)?.get(),
                 seed: args.seed,
@@ -690,7 +705,7 @@ impl EvalSettings {
             },
             plot: args.plot,
             report: args.report,
-            model: ModelSettings::from_args(args.model)?,
+            model,
         })
     }
 }

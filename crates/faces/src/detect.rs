@@ -24,7 +24,7 @@ const NMS_REFINED: f32 = 0.7;
 const NMS_OUTPUT: f32 = 0.7;
 
 /// How to search.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectOptions {
     /// Side in pixels of the smallest face searched for: the pyramid starts where such a face
     /// fills PNet's 12-pixel window. Smaller finds smaller faces and costs more (the first level

@@ -62,6 +62,7 @@ struct Engine {
 struct Models {
     tagger: Tagger,
     detector: Option<Detector>,
+    detect: DetectOptions,
 }
 
 impl std::ops::Deref for Engine {
@@ -82,10 +83,23 @@ impl std::fmt::Debug for Engine {
 #[pymethods]
 impl Engine {
     /// The built-in model (`weights/faketagger-v1`), the model of a weights folder, or the
-    /// classical baseline; on the CPU.
+    /// classical baseline; on the CPU. `min_face`: the smallest face looked for, in pixels
+    /// (the CLI's `--min-face`; `None`: the detector's default).
     #[new]
-    #[pyo3(signature = (weights=None, classic=false))]
-    fn new(py: Python<'_>, weights: Option<PathBuf>, classic: bool) -> PyResult<Self> {
+    #[pyo3(signature = (weights=None, classic=false, min_face=None))]
+    fn new(
+        py: Python<'_>,
+        weights: Option<PathBuf>,
+        classic: bool,
+        min_face: Option<f32>,
+    ) -> PyResult<Self> {
+        let mut detect = DetectOptions::default();
+        if let Some(min_face) = min_face {
+            detect.min_face = min_face;
+        }
+        detect
+            .validate()
+            .map_err(|e| error(format!("min_face {}: {e}", detect.min_face)))?;
         py.detach(|| {
             let device = faketagger::model::Backend::Flex.device().map_err(error)?;
             let tagger = match (&weights, classic) {
@@ -105,7 +119,11 @@ impl Engine {
                 _ => None,
             };
             Ok(Self {
-                models: Box::new(Models { tagger, detector }),
+                models: Box::new(Models {
+                    tagger,
+                    detector,
+                    detect,
+                }),
             })
         })
     }
@@ -148,7 +166,7 @@ impl Engine {
                     mode,
                     self.detector.as_ref(),
                     &photo,
-                    &DetectOptions::default(),
+                    &self.detect,
                 )?;
                 let tagged = provenance::tag_photo(
                     &self.tagger,
@@ -234,12 +252,9 @@ impl Models {
             faketagger::SchemeKind::Learned => mode,
             _ => FaceMode::Off,
         };
-        let read = self.tagger.decode_with_faces(
-            photo,
-            self.detector.as_ref(),
-            mode,
-            &DetectOptions::default(),
-        )?;
+        let read =
+            self.tagger
+                .decode_with_faces(photo, self.detector.as_ref(), mode, &self.detect)?;
         Ok(json::photo(&read).to_string())
     }
 }

@@ -345,6 +345,14 @@ def run_json(run):
 # --- other models, faces, documentation ---------------------------------------------------------
 
 
+def test_min_face(photo):
+    # the astronaut's face is about 88 px wide: not looked for from 300 px up
+    assert len(faketagger.Tagger(min_face=300).decode(photo, faces="all").faces) == 0
+    assert len(faketagger.Tagger(min_face=40).decode(photo, faces="all").faces) == 1
+    with pytest.raises(FaketaggerError, match="min_face 8"):
+        faketagger.Tagger(min_face=8)
+
+
 def test_classic_baseline(photo):
     classic = faketagger.Tagger(classic=True)
     assert classic.scheme == "classic" and "classic" in repr(classic)

@@ -13,7 +13,9 @@ class FaketaggerError(Exception):
     """An error of the engine, with the command-line tool's message."""
 
 class Engine:
-    def __init__(self, weights: Optional[str] = None, classic: bool = False) -> None: ...
+    def __init__(
+        self, weights: Optional[str] = None, classic: bool = False, min_face: Optional[float] = None
+    ) -> None: ...
     @property
     def scheme(self) -> str: ...
     def embed(
