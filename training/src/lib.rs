@@ -42,9 +42,10 @@ mod tests;
 use std::path::PathBuf;
 
 pub use config::{RunConfig, RunKind, Stage};
-pub use run::{Reporter, Run, SilentReporter, ValRow};
+pub use run::{Reporter, Run, SilentReporter};
 pub use simulators::{SimulatorTrainer, SimulatorTrainingConfig};
 pub use tagger::{EvalStats, StepStats, TaggerTrainer, TaggerTrainingConfig};
+pub use validate::ValRow;
 
 /// The one error type of this crate.
 #[derive(Debug, thiserror::Error)]

@@ -29,23 +29,8 @@ use crate::config::{RunConfig, RunKind};
 use crate::data::FaceSet;
 use crate::simulators::{SimulatorTrainer, SimulatorTrainingConfig};
 use crate::tagger::{TaggerTrainer, TaggerTrainingConfig};
-use crate::validate::{ValAttack, validate_tagger};
+use crate::validate::{ValAttack, ValRow, validate_tagger};
 use crate::{TrainError, io_error};
-
-/// One row of a validation: an attack and what survived it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ValRow {
-    /// The attack (or `reconstruction`, `unmarked`).
-    pub attack: String,
-    /// Mean PSNR (dB) of the tagged (or reconstructed) images against the originals.
-    pub psnr: Option<f64>,
-    /// Mean SSIM of the same.
-    pub ssim: Option<f64>,
-    /// Fraction of channel bits right after the attack.
-    pub bit_accuracy: Option<f64>,
-    /// Fraction of images whose tag came back exactly (for `unmarked`: that reported a tag).
-    pub exact_tag: Option<f64>,
-}
 
 /// Where a run reports its progress; the CLI draws it, tests and libraries stay silent.
 pub trait Reporter {

@@ -26,7 +26,7 @@ use rand::rngs::StdRng;
 
 use crate::TrainError;
 use crate::data::FaceSet;
-use crate::run::ValRow;
+use crate::validate::ValRow;
 
 /// Everything that shapes a simulator's training.
 #[derive(Config, Debug)]

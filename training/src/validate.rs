@@ -15,9 +15,23 @@ use rand::{Rng, SeedableRng};
 
 use crate::TrainError;
 use crate::data::FaceSet;
-use crate::run::ValRow;
-use crate::simulators::{from_images, to_images};
 use crate::tagger::{attack_images, embed};
+use faketagger_model::images::{from_images, to_images};
+
+/// One row of a validation: an attack and what survived it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ValRow {
+    /// The attack (or `reconstruction`, `unmarked`).
+    pub attack: String,
+    /// Mean PSNR (dB) of the tagged (or reconstructed) images against the originals.
+    pub psnr: Option<f64>,
+    /// Mean SSIM of the same.
+    pub ssim: Option<f64>,
+    /// Fraction of channel bits right after the attack.
+    pub bit_accuracy: Option<f64>,
+    /// Fraction of images whose tag came back exactly (for `unmarked`: that reported a tag).
+    pub exact_tag: Option<f64>,
+}
 
 /// Faces per validation batch.
 const VAL_BATCH: usize = 32;

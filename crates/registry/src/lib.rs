@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 
 mod fingerprint;
+mod identity;
 mod keys;
 #[cfg(feature = "postgres")]
 mod postgres;
@@ -43,7 +44,8 @@ pub use faketagger_codec::Tag;
 pub use fingerprint::{
     FINGERPRINT_BITS, FacePrint, Fingerprint, LUMA_SIDE, MAX_FACE_PRINTS, REGION_UNITS,
 };
-pub use keys::{Issuer, KeyStore, PublicKey, valid_name};
+pub use identity::{PublicKey, valid_name};
+pub use keys::{Issuer, KeyStore};
 pub use record::{Draft, Lookup, MAX_TEXT_BYTES, Record, Signature, SignatureStatus, now_unix};
 
 /// Everything that can go wrong with records, keys and storage.
@@ -261,7 +263,7 @@ impl Registry {
 
     /// Trusts `key` for the issuer `name` (refused if the name is trusted with another key).
     pub fn trust_issuer(&self, name: &str, key: &PublicKey) -> Result<(), RegistryError> {
-        keys::check_name(name)?;
+        identity::check_name(name)?;
         self.with(|store| match store.trusted_key(name)? {
             Some(known) if known == *key => Ok(()),
             Some(known) => Err(RegistryError::IssuerKeyMismatch {

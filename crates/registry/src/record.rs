@@ -6,7 +6,7 @@ use std::str::FromStr;
 use ed25519_dalek::Verifier;
 use serde::{Deserialize, Serialize};
 
-use crate::keys::{hex, unhex};
+use crate::identity::{check_name, hex, unhex};
 use crate::{FacePrint, Fingerprint, MAX_FACE_PRINTS, PublicKey, RegistryError, Tag, invalid};
 
 /// Longest owner or note, in bytes.
@@ -124,7 +124,7 @@ impl Record {
     }
 
     pub(crate) fn check_fields(&self) -> Result<(), RegistryError> {
-        crate::keys::check_name(&self.issuer)?;
+        check_name(&self.issuer)?;
         for (what, text) in [("owner", &self.owner), ("note", &self.note)] {
             if text.len() > MAX_TEXT_BYTES {
                 return Err(invalid(

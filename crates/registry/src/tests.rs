@@ -413,8 +413,10 @@ fn a_sqlite_registry_of_schema_1_is_migrated() {
     {
         let old = rusqlite::Connection::open(&path).unwrap();
         old.execute_batch(&schema_v1("BLOB", "INTEGER")).unwrap();
-        old.execute_batch(&insert_v1_record(|b| format!("X'{}'", crate::keys::hex(b))))
-            .unwrap();
+        old.execute_batch(&insert_v1_record(|b| {
+            format!("X'{}'", crate::identity::hex(b))
+        }))
+        .unwrap();
         old.pragma_update(None, "user_version", 1).unwrap();
     }
     check_migrated(&Registry::open_sqlite(&path).unwrap());
@@ -441,7 +443,7 @@ fn a_postgres_registry_of_schema_1_is_migrated() {
             "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE; CREATE SCHEMA \"{schema}\";
              SET search_path TO \"{schema}\"; {} {}",
             schema_v1("BYTEA", "BIGINT"),
-            insert_v1_record(|b| format!("decode('{}', 'hex')", crate::keys::hex(b))),
+            insert_v1_record(|b| format!("decode('{}', 'hex')", crate::identity::hex(b))),
         ))
         .unwrap();
     check_migrated(&Registry::connect_postgres(&url, Some(&schema)).unwrap());
