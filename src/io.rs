@@ -295,46 +295,34 @@ pub fn image_from_samples(
             size * 8
         )));
     }
-    let wrong = || bad("the samples do not fill the image".into());
-    Ok(match samples {
-        Samples::U8(b) => {
-            let b = b.to_vec();
-            match channels {
-                1 => DynamicImage::ImageLuma8(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                2 => DynamicImage::ImageLumaA8(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                3 => DynamicImage::ImageRgb8(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                _ => DynamicImage::ImageRgba8(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-            }
-        }
-        Samples::U16(b) => {
-            let b: Vec<u16> = b
-                .chunks_exact(2)
-                .map(|p| u16::from_ne_bytes([p[0], p[1]]))
-                .collect();
-            match channels {
-                1 => DynamicImage::ImageLuma16(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                2 => DynamicImage::ImageLumaA16(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                3 => DynamicImage::ImageRgb16(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-                _ => DynamicImage::ImageRgba16(
-                    image::ImageBuffer::from_raw(width, height, b).ok_or_else(wrong)?,
-                ),
-            }
-        }
-    })
+    // 16-bit samples in the machine's byte order, as NumPy and PIL hand them over
+    let wide = || -> Vec<u16> {
+        bytes
+            .chunks_exact(2)
+            .map(|p| u16::from_ne_bytes([p[0], p[1]]))
+            .collect()
+    };
+    use image::{Luma, LumaA, Rgb, Rgba};
+    match (samples, channels) {
+        (Samples::U8(b), 1) => layout::<Luma<u8>>(width, height, b.to_vec()),
+        (Samples::U8(b), 2) => layout::<LumaA<u8>>(width, height, b.to_vec()),
+        (Samples::U8(b), 3) => layout::<Rgb<u8>>(width, height, b.to_vec()),
+        (Samples::U8(b), _) => layout::<Rgba<u8>>(width, height, b.to_vec()),
+        (Samples::U16(_), 1) => layout::<Luma<u16>>(width, height, wide()),
+        (Samples::U16(_), 2) => layout::<LumaA<u16>>(width, height, wide()),
+        (Samples::U16(_), 3) => layout::<Rgb<u16>>(width, height, wide()),
+        (Samples::U16(_), _) => layout::<Rgba<u16>>(width, height, wide()),
+    }
+    .ok_or_else(|| bad("the samples do not fill the image".into()))
+}
+
+/// `samples` as an image of pixel type `P`, when there are enough of them.
+fn layout<P>(width: u32, height: u32, samples: Vec<P::Subpixel>) -> Option<DynamicImage>
+where
+    P: image::Pixel,
+    DynamicImage: From<image::ImageBuffer<P, Vec<P::Subpixel>>>,
+{
+    image::ImageBuffer::<P, _>::from_raw(width, height, samples).map(DynamicImage::from)
 }
 
 fn check_dimensions(path: &Path, width: u32, height: u32, max_pixels: u64) -> Result<(), Error> {

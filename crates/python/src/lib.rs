@@ -185,7 +185,7 @@ impl Engine {
                 let image = if image.color() == photo.color() {
                     image
                 } else {
-                    convert(image, photo.color())
+                    faketagger::attacks::same_layout(image, &photo)
                 };
                 Ok((image, report))
             })
@@ -247,30 +247,11 @@ impl Models {
         photo: &image::DynamicImage,
         mode: FaceMode,
     ) -> Result<String, faketagger::Error> {
-        // the classical baseline has no face reads
-        let mode = match self.tagger.scheme() {
-            faketagger::SchemeKind::Learned => mode,
-            _ => FaceMode::Off,
-        };
+        // without a detector (the classical baseline) the whole photo only is read
         let read =
             self.tagger
                 .decode_with_faces(photo, self.detector.as_ref(), mode, &self.detect)?;
         Ok(json::photo(&read).to_string())
-    }
-}
-
-/// `image` in the colour layout `color`.
-fn convert(image: image::DynamicImage, color: image::ColorType) -> image::DynamicImage {
-    use image::ColorType as C;
-    match color {
-        C::L8 => image.into_luma8().into(),
-        C::La8 => image.into_luma_alpha8().into(),
-        C::Rgb8 => image.into_rgb8().into(),
-        C::Rgba8 => image.into_rgba8().into(),
-        C::L16 => image.into_luma16().into(),
-        C::La16 => image.into_luma_alpha16().into(),
-        C::Rgb16 => image.into_rgb16().into(),
-        _ => image.into_rgba16().into(),
     }
 }
 
