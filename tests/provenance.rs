@@ -355,27 +355,31 @@ fn issue18_faces_are_tagged_and_printed_and_a_changed_face_reads_derived() {
 
 /// Issue 18: `--min-face` sets the smallest face looked for (embed, decode): the astronaut's
 /// face (about 88 px wide) is found at the default 20 px and not when only faces of 300 px and
-/// more are looked for (MTCNN still finds faces down to about half its `min_face`: 200 does); under the detector's 12 px window it is refused before any photo is read.
+/// more are looked for (MTCNN still finds faces down to about half its `min_face`: 200 does);
+/// under the detector's 12 px window it is refused before any photo is read.
 #[test]
 fn issue18_min_face_sets_the_smallest_face_looked_for() {
     let home = tempfile::tempdir().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let faces_tagged = |min_face: &str| {
-        let out = dir.path().join(format!("tagged-{min_face}.png"));
-        let run = ft(
+    let embed = |out: &Path, min_face: &str| {
+        ft(
             home.path(),
             &[
                 "embed",
                 ASTRONAUT,
                 "-o",
-                s(&out),
+                s(out),
                 "--tag",
                 "0123456789abcdef",
                 "--min-face",
                 min_face,
                 "--json",
             ],
-        );
+        )
+    };
+    let faces_tagged = |min_face: &str| {
+        let out = dir.path().join(format!("tagged-{min_face}.png"));
+        let run = embed(&out, min_face);
         assert_eq!(run.code, 0, "{}", run.stderr);
         (json_lines(&run)[0]["faces"].as_array().unwrap().len(), out)
     };
@@ -401,19 +405,7 @@ fn issue18_min_face_sets_the_smallest_face_looked_for() {
     assert_eq!(read("20"), 1);
     assert_eq!(read("300"), 0);
     let out = dir.path().join("never.png");
-    let refused = ft(
-        home.path(),
-        &[
-            "embed",
-            ASTRONAUT,
-            "-o",
-            s(&out),
-            "--tag",
-            "0123456789abcdef",
-            "--min-face",
-            "8",
-        ],
-    );
+    let refused = embed(&out, "8");
     assert_eq!(refused.code, 2, "{}", refused.stderr);
     assert!(
         refused.stderr.contains("--min-face 8"),

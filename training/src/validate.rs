@@ -8,6 +8,7 @@ use faketagger_attacks::Attack;
 use faketagger_attacks::metrics;
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::TaggerNet;
+use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::Simulator;
 use image::RgbImage;
 use rand::rngs::StdRng;
@@ -16,7 +17,6 @@ use rand::{Rng, SeedableRng};
 use crate::TrainError;
 use crate::data::FaceSet;
 use crate::tagger::{attack_images, embed};
-use faketagger_model::images::{from_images, to_images};
 
 /// One row of a validation: an attack and what survived it.
 #[derive(Debug, Clone, PartialEq)]
