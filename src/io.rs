@@ -191,7 +191,75 @@ fn jpeg_end(b: &[u8]) -> JpegEnd {
     }
 }
 
+/// A PNG palette (`PLTE`) whose length is not a whole number of RGB entries, at most 256: the
+/// standard makes it an error, and png 0.18.1 panics expanding such a palette (found by the
+/// fuzzer, `fuzz/README.md`; regression file `tests/corpus/png-palette-short.png`). The chunks
+/// before the image data are walked; `None` when the palette is sound or the walk ends early
+/// (truncation is the decoder's to report).
+fn png_bad_palette(b: &[u8]) -> Option<usize> {
+    let mut i = 8; // after the signature
+    while let Some(head) = b.get(i..i + 8) {
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        match &head[4..8] {
+            b"PLTE" if !len.is_multiple_of(3) || len > 3 * 256 => return Some(len),
+            b"IDAT" | b"IEND" => return None,
+            _ => {}
+        }
+        i = i.checked_add(12)?.checked_add(len)?;
+    }
+    None
+}
+
+/// [`decode_unguarded`] with a net under the image decoders: a panic inside one (a decoder bug
+/// on malformed data, as the fuzzer found in zune-jpeg 0.5.15's IDCT, `fuzz/README.md`) is the
+/// file's error, not a crash of the CLI, a dropped service request or a Python exception from
+/// nowhere; its message is kept off stderr. Fuzz builds (`cfg(fuzzing)`) leave the panic
+/// through, so that the fuzzer still reports every such bug.
 fn decode(
+    bytes: &[u8],
+    path: &Path,
+    max_pixels: u64,
+    options: ReadOptions,
+) -> Result<LoadedImage, Error> {
+    #[cfg(fuzzing)]
+    return decode_unguarded(bytes, path, max_pixels, options);
+    #[cfg(not(fuzzing))]
+    {
+        quiet_decoder_panics();
+        IN_DECODER.set(true);
+        let decoded = std::panic::catch_unwind(|| decode_unguarded(bytes, path, max_pixels, options));
+        IN_DECODER.set(false);
+        decoded.unwrap_or_else(|_| {
+            Err(Error::BadImage {
+                path: path.to_owned(),
+                reason: "the image decoder failed on malformed data in it".into(),
+            })
+        })
+    }
+}
+
+#[cfg(not(fuzzing))]
+thread_local! {
+    /// Whether this thread is inside [`decode`]'s net.
+    static IN_DECODER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that stays silent for panics inside [`decode`]'s net (they
+/// become errors) and hands every other panic to the hook that was there before.
+#[cfg(not(fuzzing))]
+fn quiet_decoder_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_DECODER.get() {
+                previous(info);
+            }
+        }));
+    });
+}
+
+fn decode_unguarded(
     bytes: &[u8],
     path: &Path,
     max_pixels: u64,
@@ -227,6 +295,16 @@ fn decode(
             format: "JPEG",
         });
     }
+    if format == ImageFormat::Png
+        && let Some(len) = png_bad_palette(bytes)
+    {
+        return Err(Error::BadImage {
+            path: path.to_owned(),
+            reason: format!(
+                "its palette (PLTE chunk) is {len} bytes, not whole RGB entries (at most 256 of 3 bytes)"
+            ),
+        });
+    }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
@@ -253,14 +331,14 @@ fn decode(
     })
 }
 
-/// Pixel samples handed over in memory (a NumPy array, a PIL image): 8-bit, or 16-bit in the
-/// machine's byte order.
-#[derive(Debug, Clone, Copy)]
-pub enum Samples<'a> {
+/// Pixel samples handed over in memory (a NumPy array, a PIL image), row by row: 8- or 16-bit.
+/// Owned, so that the image takes them without another copy.
+#[derive(Debug, Clone)]
+pub enum Samples {
     /// One byte a sample.
-    U8(&'a [u8]),
-    /// Two bytes a sample, native endian.
-    U16(&'a [u8]),
+    U8(Vec<u8>),
+    /// Two bytes a sample.
+    U16(Vec<u16>),
 }
 
 /// An image from `samples` in rows of `width` pixels of `channels` samples (1 grey, 2 grey +
@@ -270,7 +348,7 @@ pub fn image_from_samples(
     width: u32,
     height: u32,
     channels: u8,
-    samples: Samples<'_>,
+    samples: Samples,
 ) -> Result<DynamicImage, Error> {
     let path = Path::new(name);
     check_dimensions(path, width, height, MAX_PIXELS)?;
@@ -283,35 +361,26 @@ pub fn image_from_samples(
             "{channels} channels a pixel; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) expected"
         )));
     }
-    let (bytes, size) = match samples {
-        Samples::U8(b) => (b, 1),
-        Samples::U16(b) => (b, 2),
+    let (count, bits) = match &samples {
+        Samples::U8(s) => (s.len(), 8),
+        Samples::U16(s) => (s.len(), 16),
     };
-    let expected = u64::from(width) * u64::from(height) * u64::from(channels) * size;
-    if bytes.len() as u64 != expected {
+    let expected = u64::from(width) * u64::from(height) * u64::from(channels);
+    if count as u64 != expected {
         return Err(bad(format!(
-            "{} bytes of samples for {width}×{height}×{channels} at {} bits, {expected} expected",
-            bytes.len(),
-            size * 8
+            "{count} samples for {width}×{height}×{channels} at {bits} bits, {expected} expected"
         )));
     }
-    // 16-bit samples in the machine's byte order, as NumPy and PIL hand them over
-    let wide = || -> Vec<u16> {
-        bytes
-            .chunks_exact(2)
-            .map(|p| u16::from_ne_bytes([p[0], p[1]]))
-            .collect()
-    };
     use image::{Luma, LumaA, Rgb, Rgba};
     match (samples, channels) {
-        (Samples::U8(b), 1) => layout::<Luma<u8>>(width, height, b.to_vec()),
-        (Samples::U8(b), 2) => layout::<LumaA<u8>>(width, height, b.to_vec()),
-        (Samples::U8(b), 3) => layout::<Rgb<u8>>(width, height, b.to_vec()),
-        (Samples::U8(b), _) => layout::<Rgba<u8>>(width, height, b.to_vec()),
-        (Samples::U16(_), 1) => layout::<Luma<u16>>(width, height, wide()),
-        (Samples::U16(_), 2) => layout::<LumaA<u16>>(width, height, wide()),
-        (Samples::U16(_), 3) => layout::<Rgb<u16>>(width, height, wide()),
-        (Samples::U16(_), _) => layout::<Rgba<u16>>(width, height, wide()),
+        (Samples::U8(s), 1) => layout::<Luma<u8>>(width, height, s),
+        (Samples::U8(s), 2) => layout::<LumaA<u8>>(width, height, s),
+        (Samples::U8(s), 3) => layout::<Rgb<u8>>(width, height, s),
+        (Samples::U8(s), _) => layout::<Rgba<u8>>(width, height, s),
+        (Samples::U16(s), 1) => layout::<Luma<u16>>(width, height, s),
+        (Samples::U16(s), 2) => layout::<LumaA<u16>>(width, height, s),
+        (Samples::U16(s), 3) => layout::<Rgb<u16>>(width, height, s),
+        (Samples::U16(s), _) => layout::<Rgba<u16>>(width, height, s),
     }
     .ok_or_else(|| bad("the samples do not fill the image".into()))
 }

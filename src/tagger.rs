@@ -504,7 +504,9 @@ impl Tagger {
     /// a grey one, which drops the residual's colour, or one that JPEG saving damages), the
     /// learned scheme raises the strength of the photo, or of the face, that failed by
     /// [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where everything decodes is
-    /// returned, else the last one. It is [`Embedded::verified`] when the whole photo carries
+    /// returned, else the best attempt: the whole photo's tag first, then the most faces that
+    /// carry theirs, the last (strongest) of equals, so that a refusal names the highest
+    /// strength tried. It is [`Embedded::verified`] when the whole photo carries
     /// the tag (with `whole`), or every face does (faces only); each face says whether it does.
     /// The classical scheme has no face residual: faces are an error with it.
     pub fn embed_at(
@@ -588,11 +590,15 @@ impl Tagger {
             }
             Embedder::Untouched => image.clone(),
         };
-        for attempt in 1..=attempts {
+        // one attempt's output at the photo's and the faces' strengths, as saved (with its bytes)
+        let render = |strength: f32,
+                      results: &[FaceEmbedded],
+                      whole_kept: f32|
+         -> Result<(Option<Vec<u8>>, DynamicImage), Error> {
             let mut tagged = whole_photo(strength);
             if let Some(([x0, y0, x1, y1], source)) = &source {
                 let mut out = tagged.crop_imm(*x0, *y0, x1 - x0, y1 - y0).to_rgba32f();
-                for (face, result) in faces.iter().zip(&results) {
+                for (face, result) in faces.iter().zip(results) {
                     if let Some(FaceResidual {
                         residual: Some(residual),
                         side,
@@ -614,13 +620,19 @@ impl Tagger {
                 let patch = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
                 image::imageops::replace(&mut tagged, &patch, i64::from(*x0), i64::from(*y0));
             }
-            let (bytes, tagged) = match saving {
+            Ok(match saving {
                 Some(saving) => {
                     let (bytes, back) = saving.save(&tagged)?;
                     (Some(bytes), back)
                 }
                 None => (None, tagged),
-            };
+            })
+        };
+        // the best attempt so far that did not carry everything, by its settings: its pixels
+        // are made again when it is not the last (a copy kept would be 432 MB at 144 megapixels)
+        let mut best: Option<Attempt> = None;
+        for attempt in 1..=attempts {
+            let (bytes, tagged) = render(strength, &results, whole_kept)?;
             let whole_ok =
                 !sites.whole || carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
             let mut faces_ok = true;
@@ -633,38 +645,86 @@ impl Tagger {
                     .is_some_and(|decoded| carries(&decoded, tag, &channel_bits));
                 faces_ok &= result.verified;
             }
-            let verified = if sites.whole {
-                whole_ok
-            } else {
-                faces_ok && faces.iter().any(Option::is_some)
+            let verified = |whole_ok: bool, results: &[FaceEmbedded]| {
+                if sites.whole {
+                    whole_ok
+                } else {
+                    faces.iter().any(Option::is_some)
+                        && faces
+                            .iter()
+                            .zip(results)
+                            .all(|(f, r)| f.is_none() || r.verified)
+                }
             };
-            if sites.whole && !whole_ok && attempt == attempts && !faces.is_empty() {
-                // the faces' residuals cost the photo its tag: the photo's tag comes first
-                let mut plain = self.embed_at(image, tag, requested, TagSites::WHOLE, saving)?;
-                plain.faces = results
-                    .into_iter()
-                    .map(|r| FaceEmbedded {
-                        strength: 0.0,
-                        verified: false,
-                        ..r
-                    })
-                    .collect();
-                return Ok(plain);
-            }
-            if (whole_ok && faces_ok) || attempt == attempts {
+            // a face without a residual of its own carries the whole photo's
+            let finish = |strength: f32, mut results: Vec<FaceEmbedded>| {
                 for (face, result) in faces.iter().zip(results.iter_mut()) {
                     if let Some(FaceResidual { residual: None, .. }) = face {
                         result.strength = strength;
                     }
                 }
+                results
+            };
+            if whole_ok && faces_ok {
                 return Ok(Embedded {
                     psnr: psnr(image, &tagged),
                     image: tagged,
                     channel_bits,
                     strength,
-                    verified,
+                    verified: verified(whole_ok, &results),
                     bytes,
+                    faces: finish(strength, results),
+                });
+            }
+            let this = Attempt {
+                number: attempt,
+                strength,
+                whole_kept,
+                whole_ok,
+                faces: results.clone(),
+            };
+            if best.as_ref().is_none_or(|b| this.better_than(b)) {
+                best = Some(this);
+            }
+            if attempt == attempts {
+                let Some(Attempt {
+                    number: best_attempt,
+                    strength,
+                    whole_kept,
+                    whole_ok,
                     faces: results,
+                }) = best
+                else {
+                    unreachable!("this attempt was kept or beaten")
+                };
+                if sites.whole && !whole_ok && !faces.is_empty() {
+                    // the faces' residuals cost the photo its tag in every attempt: the
+                    // photo's tag comes first
+                    let mut plain =
+                        self.embed_at(image, tag, requested, TagSites::WHOLE, saving)?;
+                    plain.faces = results
+                        .into_iter()
+                        .map(|r| FaceEmbedded {
+                            strength: 0.0,
+                            verified: false,
+                            ..r
+                        })
+                        .collect();
+                    return Ok(plain);
+                }
+                let (bytes, tagged) = if best_attempt == attempt {
+                    (bytes, tagged)
+                } else {
+                    render(strength, &results, whole_kept)?
+                };
+                return Ok(Embedded {
+                    psnr: psnr(image, &tagged),
+                    image: tagged,
+                    channel_bits,
+                    strength,
+                    verified: verified(whole_ok, &results),
+                    bytes,
+                    faces: finish(strength, results),
                 });
             }
             if !whole_ok {
@@ -835,9 +895,79 @@ pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     .unwrap_or(f64::NAN)
 }
 
+/// An attempt of [`Tagger::embed_at`] that did not carry the tag everywhere, by its settings.
+#[derive(Debug, Clone)]
+struct Attempt {
+    number: usize,
+    strength: f32,
+    whole_kept: f32,
+    whole_ok: bool,
+    faces: Vec<FaceEmbedded>,
+}
+
+impl Attempt {
+    /// The whole photo's tag first, then the most faces that carry theirs; of equals, the later
+    /// attempt (the strongest tried, which a refusal names).
+    fn better_than(&self, other: &Attempt) -> bool {
+        let score = |a: &Attempt| (a.whole_ok, a.faces.iter().filter(|f| f.verified).count());
+        score(self) >= score(other)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_best_attempt_carries_the_photo_then_the_most_faces_then_is_the_strongest() {
+        let attempt = |number, whole_ok, verified: &[bool]| Attempt {
+            number,
+            strength: 1.5f32.powi(number as i32 - 1),
+            whole_kept: 0.0,
+            whole_ok,
+            faces: verified
+                .iter()
+                .map(|&verified| FaceEmbedded {
+                    face: crate::faces::Face {
+                        bbox: [0.0, 0.0, 10.0, 10.0],
+                        score: 1.0,
+                        landmarks: [[0.0; 2]; 5],
+                    },
+                    strength: 1.0,
+                    verified,
+                })
+                .collect(),
+        };
+        // pick as embed_at does, attempt by attempt
+        let pick = |attempts: Vec<Attempt>| {
+            attempts
+                .into_iter()
+                .reduce(|best, this| if this.better_than(&best) { this } else { best })
+                .map(|a| a.number)
+        };
+        // a later attempt that loses the photo's tag to its faces does not replace it
+        let lost = vec![
+            attempt(1, true, &[false, false]),
+            attempt(2, false, &[true, true]),
+        ];
+        assert_eq!(pick(lost), Some(1));
+        // more faces carrying theirs win over fewer, later or not; of equals the later
+        let faces = vec![
+            attempt(1, true, &[false, false]),
+            attempt(2, true, &[true, true]),
+            attempt(3, true, &[false, true]),
+            attempt(4, true, &[true, false]),
+        ];
+        assert_eq!(pick(faces), Some(2));
+        let equals = vec![
+            attempt(1, true, &[true, false]),
+            attempt(2, true, &[false, true]),
+            attempt(3, true, &[false, false]),
+        ];
+        assert_eq!(pick(equals), Some(2));
+        let nothing = vec![attempt(1, false, &[]), attempt(2, false, &[])];
+        assert_eq!(pick(nothing), Some(2));
+    }
 
     #[test]
     fn strength_check_and_its_words_agree_with_the_range() {

@@ -6,6 +6,8 @@ From one synthetic 64x64 photo made here (no outside image), in JPEG, PNG, WebP 
   FORMAT-flipN.EXT   N seeded bit flips past the first 32 bytes (1, 8, 64)
   FORMAT-lying.EXT   a header that lies about the size (larger than the data)
   FORMAT-whole.EXT   the intact file (must decode)
+and the fuzzer's findings (fuzz/README.md), rebuilt here with valid checksums:
+  png-palette-short.png   a palette of 710 bytes, not whole RGB entries (png 0.18.1 panicked)
 tests/bad_inputs.rs reads every file through the library and the CLI: no panic, every refusal
 names the file, truncated and lying files are never decoded as if whole.
 
@@ -40,6 +42,18 @@ def png_lying(data):
     w, h = struct.unpack(">II", data[16:24])
     body = b"IHDR" + struct.pack(">II", w * 2, h * 2) + data[24:29]
     return data[:12] + body + struct.pack(">I", zlib.crc32(body)) + data[33:]
+
+
+def chunk(kind, body):
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_palette_short():
+    # 64x64, 8-bit indexed, a PLTE chunk of 710 bytes (236 entries and 2 bytes), valid CRCs
+    ihdr = struct.pack(">IIBBBBB", 64, 64, 8, 3, 0, 0, 0)
+    rows = b"".join(b"\0" + bytes(range(64)) for _ in range(64))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"PLTE", bytes(710))
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
 def jpeg_lying(data):
@@ -99,6 +113,7 @@ def main():
                 b[i] ^= 1 << rng.randrange(8)
             (OUT / f"{name}-flip{flips}.{ext}").write_bytes(bytes(b))
         (OUT / f"{name}-lying.{ext}").write_bytes(lying(data))
+    (OUT / "png-palette-short.png").write_bytes(png_palette_short())
     print(f"{len(list(OUT.glob('*-*.*')))} files in {OUT}")
 
 

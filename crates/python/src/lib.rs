@@ -11,9 +11,11 @@ use std::path::PathBuf;
 use faketagger::faces::{DetectOptions, Detector};
 use faketagger::io::{self, Samples};
 use faketagger::{Codec, FaceMode, FaceTagging, Tag, Tagger, json, provenance};
+use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyException;
+use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyBytes;
+use pyo3::types::PyByteArray;
 
 pyo3::create_exception!(
     faketagger,
@@ -36,19 +38,19 @@ fn parse_tag(text: &str) -> PyResult<Tag> {
         .map_err(|e| error(format!("tag {text:?}: {e}")))
 }
 
-/// The samples of an image handed over from Python.
-fn image(
-    samples: &[u8],
-    width: u32,
-    height: u32,
-    channels: u8,
-    bits: u8,
-) -> Result<image::DynamicImage, faketagger::Error> {
-    let samples = match bits {
-        16 => Samples::U16(samples),
-        _ => Samples::U8(samples),
-    };
-    io::image_from_samples(IN_MEMORY, width, height, channels, samples)
+/// The samples of an image handed over from Python: any C-contiguous buffer of unsigned
+/// `bits`-bit samples in the machine's byte order (the package hands over NumPy arrays), copied
+/// once, while the caller holds the GIL.
+fn samples(py: Python<'_>, buffer: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
+    Ok(match bits {
+        8 => Samples::U8(PyBuffer::<u8>::get(buffer)?.to_vec(py)?),
+        16 => Samples::U16(PyBuffer::<u16>::get(buffer)?.to_vec(py)?),
+        _ => {
+            return Err(PyValueError::new_err(format!(
+                "{bits}-bit samples: 8 or 16 expected"
+            )));
+        }
+    })
 }
 
 /// The tagger and the face detector: a model loaded once, shared by every call and thread.
@@ -145,7 +147,7 @@ impl Engine {
     fn embed<'py>(
         &self,
         py: Python<'py>,
-        samples: &[u8],
+        samples: &Bound<'py, PyAny>,
         width: u32,
         height: u32,
         channels: u8,
@@ -154,14 +156,15 @@ impl Engine {
         strength: f32,
         faces: &str,
         retag: bool,
-    ) -> PyResult<(Bound<'py, PyBytes>, String)> {
+    ) -> PyResult<(Bound<'py, PyByteArray>, String)> {
         let tag = parse_tag(tag)?;
+        let samples = self::samples(py, samples, bits)?;
         let (tagged, report) = py
             .detach(|| -> Result<_, faketagger::Error> {
                 let mode = faces
                     .parse::<FaceTagging>()?
                     .for_scheme(self.tagger.scheme())?;
-                let photo = image(samples, width, height, channels, bits)?;
+                let photo = io::image_from_samples(IN_MEMORY, width, height, channels, samples)?;
                 let found = faketagger::faces::faces_to_tag(
                     mode,
                     self.detector.as_ref(),
@@ -190,7 +193,7 @@ impl Engine {
                 Ok((image, report))
             })
             .map_err(error)?;
-        Ok((PyBytes::new(py, tagged.as_bytes()), report))
+        Ok((PyByteArray::new(py, tagged.as_bytes()), report))
     }
 
     /// Reads the image in `samples`: the whole photo, then its faces as `faces` says
@@ -201,16 +204,17 @@ impl Engine {
     fn decode(
         &self,
         py: Python<'_>,
-        samples: &[u8],
+        samples: &Bound<'_, PyAny>,
         width: u32,
         height: u32,
         channels: u8,
         bits: u8,
         faces: &str,
     ) -> PyResult<String> {
+        let samples = self::samples(py, samples, bits)?;
         py.detach(|| -> Result<_, faketagger::Error> {
             let mode = faces.parse::<FaceMode>()?;
-            let photo = image(samples, width, height, channels, bits)?;
+            let photo = io::image_from_samples(IN_MEMORY, width, height, channels, samples)?;
             self.read(&photo, mode)
         })
         .map_err(error)

@@ -247,8 +247,9 @@ def _array_samples(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=native)
 
 
-def _rebuild(data: bytes, samples: np.ndarray, layout: Any) -> Any:
-    array = np.frombuffer(data, dtype=samples.dtype).reshape(samples.shape).copy()
+def _rebuild(data: bytearray, samples: np.ndarray, layout: Any) -> Any:
+    # a writable view of the bytearray the engine filled: no further copy
+    array = np.frombuffer(data, dtype=samples.dtype).reshape(samples.shape)
     if layout[0] == "pil":
         from PIL import Image
 
@@ -333,7 +334,7 @@ class Tagger:
         samples, layout = _samples(image)
         height, width, channels = samples.shape
         data, info = self._engine.embed(
-            samples.tobytes(), width, height, channels, samples.dtype.itemsize * 8,
+            samples, width, height, channels, samples.dtype.itemsize * 8,
             tag, float(strength), faces, bool(retag),
         )
         return _rebuild(data, samples, layout), EmbedInfo._from(json.loads(info))
@@ -346,7 +347,7 @@ class Tagger:
         samples, _ = _samples(image)
         height, width, channels = samples.shape
         read = self._engine.decode(
-            samples.tobytes(), width, height, channels, samples.dtype.itemsize * 8, faces
+            samples, width, height, channels, samples.dtype.itemsize * 8, faces
         )
         return Detection._from(json.loads(read))
 

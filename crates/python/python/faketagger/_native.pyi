@@ -2,6 +2,8 @@
 
 from typing import List, Optional, Tuple
 
+import numpy as np
+
 __version__: str
 DEFAULT_STRENGTH: float
 STRENGTH_RANGE: Tuple[float, float]
@@ -20,7 +22,7 @@ class Engine:
     def scheme(self) -> str: ...
     def embed(
         self,
-        samples: bytes,
+        samples: np.ndarray,
         width: int,
         height: int,
         channels: int,
@@ -29,9 +31,9 @@ class Engine:
         strength: float,
         faces: str,
         retag: bool,
-    ) -> Tuple[bytes, str]: ...
+    ) -> Tuple[bytearray, str]: ...
     def decode(
-        self, samples: bytes, width: int, height: int, channels: int, bits: int, faces: str
+        self, samples: np.ndarray, width: int, height: int, channels: int, bits: int, faces: str
     ) -> str: ...
     def decode_files(
         self, paths: List[str], threads: int, faces: str
