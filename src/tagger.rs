@@ -645,36 +645,38 @@ impl Tagger {
                     .is_some_and(|decoded| carries(&decoded, tag, &channel_bits));
                 faces_ok &= result.verified;
             }
-            let verified = |whole_ok: bool, results: &[FaceEmbedded]| {
-                if sites.whole {
-                    whole_ok
-                } else {
-                    faces.iter().any(Option::is_some)
-                        && faces
-                            .iter()
-                            .zip(results)
-                            .all(|(f, r)| f.is_none() || r.verified)
-                }
-            };
-            // a face without a residual of its own carries the whole photo's
-            let finish = |strength: f32, mut results: Vec<FaceEmbedded>| {
+            // the output: a face without a residual of its own carries the whole photo's
+            let output = |tagged: DynamicImage,
+                          bytes: Option<Vec<u8>>,
+                          strength: f32,
+                          whole_ok: bool,
+                          mut results: Vec<FaceEmbedded>| {
                 for (face, result) in faces.iter().zip(results.iter_mut()) {
                     if let Some(FaceResidual { residual: None, .. }) = face {
                         result.strength = strength;
                     }
                 }
-                results
-            };
-            if whole_ok && faces_ok {
-                return Ok(Embedded {
+                let verified = if sites.whole {
+                    whole_ok
+                } else {
+                    faces.iter().any(Option::is_some)
+                        && faces
+                            .iter()
+                            .zip(&results)
+                            .all(|(f, r)| f.is_none() || r.verified)
+                };
+                Embedded {
                     psnr: psnr(image, &tagged),
                     image: tagged,
                     channel_bits,
                     strength,
-                    verified: verified(whole_ok, &results),
+                    verified,
                     bytes,
-                    faces: finish(strength, results),
-                });
+                    faces: results,
+                }
+            };
+            if whole_ok && faces_ok {
+                return Ok(output(tagged, bytes, strength, whole_ok, results));
             }
             let this = Attempt {
                 number: attempt,
@@ -717,15 +719,7 @@ impl Tagger {
                 } else {
                     render(strength, &results, whole_kept)?
                 };
-                return Ok(Embedded {
-                    psnr: psnr(image, &tagged),
-                    image: tagged,
-                    channel_bits,
-                    strength,
-                    verified: verified(whole_ok, &results),
-                    bytes,
-                    faces: finish(strength, results),
-                });
+                return Ok(output(tagged, bytes, strength, whole_ok, results));
             }
             if !whole_ok {
                 // the faces are to blame when the photo without them reads: keep some of the
@@ -938,35 +932,44 @@ mod tests {
                 })
                 .collect(),
         };
-        // pick as embed_at does, attempt by attempt
-        let pick = |attempts: Vec<Attempt>| {
-            attempts
-                .into_iter()
+        // (why, each attempt's (whole photo carries, faces carry), the attempt picked)
+        let cases: [(&str, &[(bool, &[bool])], usize); 4] = [
+            (
+                "a later attempt that loses the photo's tag to its faces",
+                &[(true, &[false, false]), (false, &[true, true])],
+                1,
+            ),
+            (
+                "more faces win over fewer, later or not",
+                &[
+                    (true, &[false, false]),
+                    (true, &[true, true]),
+                    (true, &[false, true]),
+                    (true, &[true, false]),
+                ],
+                2,
+            ),
+            (
+                "of equals the later",
+                &[
+                    (true, &[true, false]),
+                    (true, &[false, true]),
+                    (true, &[false, false]),
+                ],
+                2,
+            ),
+            ("nothing carries", &[(false, &[]), (false, &[])], 2),
+        ];
+        for (why, attempts, picked) in cases {
+            // picked as embed_at does, attempt by attempt
+            let best = attempts
+                .iter()
+                .enumerate()
+                .map(|(i, &(whole_ok, faces))| attempt(i + 1, whole_ok, faces))
                 .reduce(|best, this| if this.better_than(&best) { this } else { best })
-                .map(|a| a.number)
-        };
-        // a later attempt that loses the photo's tag to its faces does not replace it
-        let lost = vec![
-            attempt(1, true, &[false, false]),
-            attempt(2, false, &[true, true]),
-        ];
-        assert_eq!(pick(lost), Some(1));
-        // more faces carrying theirs win over fewer, later or not; of equals the later
-        let faces = vec![
-            attempt(1, true, &[false, false]),
-            attempt(2, true, &[true, true]),
-            attempt(3, true, &[false, true]),
-            attempt(4, true, &[true, false]),
-        ];
-        assert_eq!(pick(faces), Some(2));
-        let equals = vec![
-            attempt(1, true, &[true, false]),
-            attempt(2, true, &[false, true]),
-            attempt(3, true, &[false, false]),
-        ];
-        assert_eq!(pick(equals), Some(2));
-        let nothing = vec![attempt(1, false, &[]), attempt(2, false, &[])];
-        assert_eq!(pick(nothing), Some(2));
+                .map(|a| a.number);
+            assert_eq!(best, Some(picked), "{why}");
+        }
     }
 
     #[test]
