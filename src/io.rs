@@ -227,7 +227,8 @@ fn decode(
     {
         quiet_decoder_panics();
         IN_DECODER.set(true);
-        let decoded = std::panic::catch_unwind(|| decode_unguarded(bytes, path, max_pixels, options));
+        let decoded =
+            std::panic::catch_unwind(|| decode_unguarded(bytes, path, max_pixels, options));
         IN_DECODER.set(false);
         decoded.unwrap_or_else(|_| {
             Err(Error::BadImage {
