@@ -311,6 +311,22 @@ mod tests {
                 "aligned at {side} px"
             );
         }
+        // faces read in one decoder pass (as decode and embed read them) read as each alone
+        let shifted = ASTRONAUT.map(|[x, y]| [x + 6.0, y - 4.0]);
+        let together = tagger
+            .decode_faces_plain(&tagged, [&ASTRONAUT, &[[f32::NAN; 2]; 5], &shifted])
+            .expect("together");
+        assert_eq!(together.len(), 3);
+        assert!(together[1].is_none(), "landmarks that cannot be aligned");
+        for (at, landmarks) in [(0, &ASTRONAUT), (2, &shifted)] {
+            let alone = tagger
+                .decode_faces_plain(&tagged, [landmarks])
+                .expect("alone");
+            let (together, alone) = (together[at].expect("aligned"), alone[0].expect("aligned"));
+            assert_eq!(together.hard_bits, alone.hard_bits, "face {at}");
+            assert_eq!(together.tag(), alone.tag(), "face {at}");
+        }
+        assert_eq!(together[0].and_then(|d| d.tag()), Some(tag));
         assert!(crate::psnr(&photo, &tagged) > 35.0);
         let classic = crate::Tagger::classic();
         assert!(classic.embed_at(&photo, tag, 1.0, sites, None).is_err());

@@ -116,16 +116,33 @@ impl LearnedScheme {
 
     /// Channel-bit logits (ln P(1)/P(0)) read from `image`.
     pub fn logits(&self, image: &DynamicImage) -> Result<Vec<f32>, Error> {
-        let small = to_square(image, self.resolution());
-        let logits = self
-            .net
-            .decoder
-            .forward(from_float_images(
-                std::slice::from_ref(&small),
-                &self.device,
-            ))
-            .into_data();
-        tensor_values(logits, "decoder", self.channel_bits())
+        let mut logits = self.logits_batch(std::slice::from_ref(image))?;
+        Ok(logits.pop().unwrap_or_default())
+    }
+
+    /// The logits of each image, read in one decoder pass (a photo's faces).
+    pub fn logits_batch(&self, images: &[DynamicImage]) -> Result<Vec<Vec<f32>>, Error> {
+        let r = self.resolution();
+        let small: Vec<Rgb32FImage> = images.iter().map(|i| to_square(i, r)).collect();
+        self.decode_squares(&small)
+    }
+
+    /// The decoder on images already at the networks' square, in one pass.
+    fn decode_squares(&self, squares: &[Rgb32FImage]) -> Result<Vec<Vec<f32>>, Error> {
+        let n = squares.len();
+        if n == 0 {
+            return Ok(Vec::new());
+        }
+        let bits = self.channel_bits();
+        let logits = tensor_values(
+            self.net
+                .decoder
+                .forward(from_float_images(squares, &self.device))
+                .into_data(),
+            "decoder",
+            n * bits,
+        )?;
+        Ok(logits.chunks(bits).map(<[f32]>::to_vec).collect())
     }
 }
 
@@ -238,18 +255,7 @@ impl LearnedScheme {
                 *small.get_pixel(sx, sy)
             }));
         }
-        let n = canvases.len();
-        if n == 0 {
-            return Ok(Vec::new());
-        }
-        let batch = from_float_images(&canvases, &self.device);
-        let bits = self.channel_bits();
-        let logits = tensor_values(
-            self.net.decoder.forward(batch).into_data(),
-            "decoder",
-            n * bits,
-        )?;
-        Ok(logits.chunks(bits).map(<[f32]>::to_vec).collect())
+        self.decode_squares(&canvases)
     }
 }
 

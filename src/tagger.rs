@@ -435,8 +435,10 @@ impl Tagger {
         };
         let mut reads = Vec::new();
         if let Some(detector) = detector.filter(|_| look) {
-            for face in crate::faces::find_faces(detector, image, options)? {
-                let Some(decoding) = self.decode_face_plain(image, &face.landmarks)? else {
+            let faces = crate::faces::find_faces(detector, image, options)?;
+            let decodings = self.decode_faces_plain(image, faces.iter().map(|f| &f.landmarks))?;
+            for (face, decoding) in faces.into_iter().zip(decodings) {
+                let Some(decoding) = decoding else {
                     continue;
                 };
                 let within = decoding
@@ -456,22 +458,40 @@ impl Tagger {
         })
     }
 
-    fn decode_face_plain(
+    /// Each face at its landmarks aligned to the networks' square, all read in one decoder pass
+    /// (no crop search); `None` for landmarks that cannot be aligned.
+    pub(crate) fn decode_faces_plain<'a>(
         &self,
         image: &DynamicImage,
-        landmarks: &faketagger_attacks::faceswap::Landmarks,
-    ) -> Result<Option<Decoding>, Error> {
-        let side = match &self.scheme {
-            Scheme::Learned(learned) => learned.resolution(),
+        landmarks: impl IntoIterator<Item = &'a faketagger_attacks::faceswap::Landmarks>,
+    ) -> Result<Vec<Option<Decoding>>, Error> {
+        let landmarks: Vec<_> = landmarks.into_iter().collect();
+        if landmarks.is_empty() {
+            return Ok(Vec::new()); // no face: nothing to read, with either scheme
+        }
+        let learned = match &self.scheme {
+            Scheme::Learned(learned) => learned,
             Scheme::Classic(_) => {
                 return Err(Error::Unsupported(
                     "face reads need the learned scheme".into(),
                 ));
             }
         };
-        faketagger_attacks::faceswap::align_face(image, landmarks, side)
-            .map(|crop| self.decode_plain(&crop))
-            .transpose()
+        let crops: Vec<Option<DynamicImage>> = landmarks
+            .iter()
+            .map(|l| faketagger_attacks::faceswap::align_face(image, l, learned.resolution()))
+            .collect();
+        let aligned: Vec<DynamicImage> = crops.iter().flatten().cloned().collect();
+        let mut logits = learned.logits_batch(&aligned)?.into_iter();
+        crops
+            .iter()
+            .map(|crop| match crop {
+                None => Ok(None),
+                Some(_) => Ok(Some(
+                    self.codec.decode_soft(&logits.next().unwrap_or_default())?,
+                )),
+            })
+            .collect()
     }
 
     /// The face at `landmarks` aligned to the networks' square and read as it is (one decoder
@@ -482,7 +502,9 @@ impl Tagger {
         landmarks: &faketagger_attacks::faceswap::Landmarks,
     ) -> Result<Option<Detection>, Error> {
         Ok(self
-            .decode_face_plain(image, landmarks)?
+            .decode_faces_plain(image, [landmarks])?
+            .pop()
+            .flatten()
             .map(Detection::from))
     }
 
@@ -635,14 +657,22 @@ impl Tagger {
             let (bytes, tagged) = render(strength, &results, whole_kept)?;
             let whole_ok =
                 !sites.whole || carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
+            // the faces with a residual prepared, read in one decoder pass
+            let read = self.decode_faces_plain(
+                &tagged,
+                faces
+                    .iter()
+                    .zip(&results)
+                    .filter(|(face, _)| face.is_some())
+                    .map(|(_, result)| &result.face.landmarks),
+            )?;
             let mut faces_ok = true;
-            for (face, result) in faces.iter().zip(results.iter_mut()) {
-                if face.is_none() {
-                    continue;
-                }
-                result.verified = self
-                    .decode_face_plain(&tagged, &result.face.landmarks)?
-                    .is_some_and(|decoded| carries(&decoded, tag, &channel_bits));
+            let prepared = faces
+                .iter()
+                .zip(results.iter_mut())
+                .filter(|(f, _)| f.is_some());
+            for ((_, result), decoded) in prepared.zip(read) {
+                result.verified = decoded.is_some_and(|d| carries(&d, tag, &channel_bits));
                 faces_ok &= result.verified;
             }
             // the output: a face without a residual of its own carries the whole photo's
@@ -933,7 +963,9 @@ mod tests {
                 .collect(),
         };
         // (why, each attempt's (whole photo carries, faces carry), the attempt picked)
-        let cases: [(&str, &[(bool, &[bool])], usize); 4] = [
+        // an attempt: (the whole photo carries the tag, each face carries it)
+        type Attempts<'a> = &'a [(bool, &'a [bool])];
+        let cases: [(&str, Attempts<'_>, usize); 4] = [
             (
                 "a later attempt that loses the photo's tag to its faces",
                 &[(true, &[false, false]), (false, &[true, true])],

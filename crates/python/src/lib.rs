@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use faketagger::faces::{DetectOptions, Detector};
 use faketagger::io::{self, Samples};
 use faketagger::{Codec, FaceMode, FaceTagging, Tag, Tagger, json, provenance};
-use pyo3::buffer::PyBuffer;
 use pyo3::exceptions::PyException;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -41,16 +40,39 @@ fn parse_tag(text: &str) -> PyResult<Tag> {
 /// The samples of an image handed over from Python: any C-contiguous buffer of unsigned
 /// `bits`-bit samples in the machine's byte order (the package hands over NumPy arrays), copied
 /// once, while the caller holds the GIL.
+#[cfg(any(Py_3_11, not(Py_LIMITED_API)))]
 fn samples(py: Python<'_>, buffer: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
+    use pyo3::buffer::PyBuffer;
     Ok(match bits {
         8 => Samples::U8(PyBuffer::<u8>::get(buffer)?.to_vec(py)?),
         16 => Samples::U16(PyBuffer::<u16>::get(buffer)?.to_vec(py)?),
-        _ => {
-            return Err(PyValueError::new_err(format!(
-                "{bits}-bit samples: 8 or 16 expected"
-            )));
-        }
+        _ => return Err(bad_bits(bits)),
     })
+}
+
+/// The samples of an image handed over from Python 3.9 or 3.10 to a module built for their
+/// stable ABI (feature `abi3-py39`), which has no buffer protocol: `bytes` of unsigned `bits`-bit samples in the machine's byte order (the package
+/// calls `tobytes()`), copied once more.
+#[cfg(not(any(Py_3_11, not(Py_LIMITED_API))))]
+fn samples(_py: Python<'_>, bytes: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
+    let bytes = bytes.cast::<pyo3::types::PyBytes>()?.as_bytes();
+    Ok(match bits {
+        8 => Samples::U8(bytes.to_vec()),
+        16 => Samples::U16(
+            bytes
+                .chunks_exact(2)
+                .map(|p| u16::from_ne_bytes([p[0], p[1]]))
+                .collect(),
+        ),
+        _ => return Err(bad_bits(bits)),
+    })
+}
+
+/// Whether [`samples`] takes NumPy arrays as they are (the buffer protocol), or their bytes.
+const BUFFER_PROTOCOL: bool = cfg!(any(Py_3_11, not(Py_LIMITED_API)));
+
+fn bad_bits(bits: u8) -> PyErr {
+    PyValueError::new_err(format!("{bits}-bit samples: 8 or 16 expected"))
 }
 
 /// The tagger and the face detector: a model loaded once, shared by every call and thread.
@@ -318,6 +340,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("PSNR_FLOOR_DB", faketagger::PSNR_FLOOR_DB)?;
     m.add("MIN_SIDE", io::MIN_SIDE)?;
     m.add("MAX_PIXELS", io::MAX_PIXELS)?;
+    m.add("BUFFER_PROTOCOL", BUFFER_PROTOCOL)?;
     m.add_class::<Engine>()?;
     m.add_class::<Registry>()?;
     m.add_function(wrap_pyfunction!(codec_encode, m)?)?;

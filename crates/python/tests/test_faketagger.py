@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 
 import faketagger
+from faketagger import _native
 from faketagger import FaketaggerError
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -74,6 +75,21 @@ def test_numpy_round_trip(photo, tagged):
     # PSNR as the engine reports it
     mse = np.mean((image.astype(np.float64) - photo) ** 2)
     assert abs(10 * np.log10(255**2 / mse) - info.psnr) < 0.01
+
+
+def test_samples_cross_as_the_wheel_was_built(photo, tagged):
+    # CI builds the abi3 wheel for CPython >= 3.11 (the buffer protocol: the array itself is
+    # handed over) and the one for >= 3.9 (its bytes); both give the same tagged pixels
+    built = os.environ.get("FAKETAGGER_ABI3", "abi3-py311")
+    assert _native.BUFFER_PROTOCOL == (built == "abi3-py311")
+    samples, _ = faketagger._samples(photo)
+    handed = faketagger._handover(samples)
+    if _native.BUFFER_PROTOCOL:
+        assert handed is samples
+    else:
+        assert isinstance(handed, bytes) and handed == samples.tobytes()
+    image, _ = tagged
+    assert image.flags.writeable and image.flags.c_contiguous
 
 
 def test_untagged_photo_reads_no_tag(photo):

@@ -247,6 +247,12 @@ def _array_samples(array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array, dtype=native)
 
 
+def _handover(samples: np.ndarray) -> Any:
+    """The samples as the native module takes them: the array itself (read through the buffer
+    protocol, one copy), or its bytes where the module was built for Python 3.9's stable ABI."""
+    return samples if _native.BUFFER_PROTOCOL else samples.tobytes()
+
+
 def _rebuild(data: bytearray, samples: np.ndarray, layout: Any) -> Any:
     # a writable view of the bytearray the engine filled: no further copy
     array = np.frombuffer(data, dtype=samples.dtype).reshape(samples.shape)
@@ -334,7 +340,7 @@ class Tagger:
         samples, layout = _samples(image)
         height, width, channels = samples.shape
         data, info = self._engine.embed(
-            samples, width, height, channels, samples.dtype.itemsize * 8,
+            _handover(samples), width, height, channels, samples.dtype.itemsize * 8,
             tag, float(strength), faces, bool(retag),
         )
         return _rebuild(data, samples, layout), EmbedInfo._from(json.loads(info))
@@ -347,7 +353,7 @@ class Tagger:
         samples, _ = _samples(image)
         height, width, channels = samples.shape
         read = self._engine.decode(
-            samples, width, height, channels, samples.dtype.itemsize * 8, faces
+            _handover(samples), width, height, channels, samples.dtype.itemsize * 8, faces
         )
         return Detection._from(json.loads(read))
 

@@ -1,6 +1,6 @@
 """The engine's native module (Rust, PyO3): use the `faketagger` package, which wraps it."""
 
-from typing import List, Optional, Tuple
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -10,6 +10,7 @@ STRENGTH_RANGE: Tuple[float, float]
 PSNR_FLOOR_DB: float
 MIN_SIDE: int
 MAX_PIXELS: int
+BUFFER_PROTOCOL: bool
 
 class FaketaggerError(Exception):
     """An error of the engine, with the command-line tool's message."""
@@ -22,7 +23,7 @@ class Engine:
     def scheme(self) -> str: ...
     def embed(
         self,
-        samples: np.ndarray,
+        samples: Union[np.ndarray, bytes],
         width: int,
         height: int,
         channels: int,
@@ -33,7 +34,7 @@ class Engine:
         retag: bool,
     ) -> Tuple[bytearray, str]: ...
     def decode(
-        self, samples: np.ndarray, width: int, height: int, channels: int, bits: int, faces: str
+        self, samples: Union[np.ndarray, bytes], width: int, height: int, channels: int, bits: int, faces: str
     ) -> str: ...
     def decode_files(
         self, paths: List[str], threads: int, faces: str
