@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use faketagger::{Tag, Tagger};
+use rayon::prelude::*;
 use image::DynamicImage;
 
 /// (area kept, x, y in the room left) and strips (height or width kept, position).
@@ -57,7 +58,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         faketagger::eval::load_faces(Path::new(data), Some(split), Some(count.parse()?), None)?;
     let device = faketagger::model::Backend::Flex.device()?;
     let tagger = Tagger::builtin(&device)?;
-    let rows = faketagger::io::par_map(&faces, 2, |i, face| {
+    let rows: Vec<_> = faces.par_iter().enumerate().map(|(i, face)| {
         let tag = Tag::new(0x5eed_0000 + i as u64);
         let tagged = tagger.embed(&face.image, tag, 1.0).map(|e| e.image);
         let mut tagged_rows = Vec::new();
@@ -84,7 +85,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         (tagged_rows, clean_rows)
-    });
+    }).collect();
     let tagged: Vec<_> = rows.iter().flat_map(|r| r.0.clone()).collect();
     let clean: Vec<_> = rows.iter().flat_map(|r| r.1.clone()).collect();
     let by_search: Vec<f32> = tagged.iter().filter(|r| !r.1 && r.2).map(|r| r.3).collect();

@@ -634,7 +634,7 @@ pub fn map_files<T: Send>(
 }
 
 /// `work(index, item)` for every item on up to `threads` scoped threads, results in item order.
-pub fn par_map<I: Sync, T: Send>(
+pub(crate) fn par_map<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
     work: impl Fn(usize, &I) -> T + Sync,

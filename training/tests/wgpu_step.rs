@@ -16,8 +16,14 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 /// Relative tolerance on the step's losses and metrics (f32, different summation orders;
-/// measured on lavapipe: 1.1e-5 at most over the six steps).
+/// measured on lavapipe: 1.1e-5 at most before the first JPEG step).
 const TOLERANCE: f32 = 1e-4;
+/// From the first JPEG step on: its forward pass rounds the quantised DCT coefficients, so a
+/// coefficient within a summation error of a rounding boundary lands on the other side on the
+/// other backend, and the weights it updates differ in turn (measured on lavapipe on an AVX-512
+/// CPU: 2.9e-4 in that step's message BCE, 1.5e-4 in the image MSE two steps later; other CPUs
+/// gave 1.1e-5). A wrong kernel is off by orders of magnitude more.
+const TOLERANCE_AFTER_ROUNDING: f32 = 2e-3;
 const STEPS: usize = 6;
 
 fn weights(name: &str) -> PathBuf {
@@ -69,10 +75,13 @@ fn run(device: &Device, faces: &FaceSet) -> Vec<StepStats> {
         .collect()
 }
 
-fn close(what: &str, step: usize, a: f32, b: f32) {
+/// Prints the comparison; the failure's description when it is off by more than `tolerance`.
+fn close(what: &str, step: usize, a: f32, b: f32, tolerance: f32) -> Option<String> {
     let relative = (a - b).abs() / a.abs().max(1e-6);
     eprintln!("step {step} {what}: flex {a:.6} wgpu {b:.6} (relative {relative:.1e})");
-    assert!(relative <= TOLERANCE, "step {step}: {what} {a} vs {b}");
+    (relative > tolerance).then(|| {
+        format!("step {step}: {what} {a} vs {b} (relative {relative:.1e}, tolerance {tolerance:e})")
+    })
 }
 
 #[test]
@@ -81,13 +90,45 @@ fn training_steps_agree_on_wgpu() {
     let faces = faces(dir.path());
     let flex = run(&Backend::Flex.device().unwrap(), &faces);
     let wgpu = run(&Backend::Wgpu.device().unwrap(), &faces);
+    let mut off = Vec::new();
+    let mut rounded = false;
     for (f, w) in flex.iter().zip(&wgpu) {
         assert_eq!(f.attack, w.attack, "the same seeded attack");
-        close(&format!("loss ({})", f.attack), f.step, f.loss, w.loss);
-        close("image MSE", f.step, f.image_mse, w.image_mse);
-        close("message BCE", f.step, f.message_bce, w.message_bce);
-        close("SSIM", f.step, f.ssim, w.ssim);
+        rounded |= f.attack.contains("jpeg");
+        let tolerance = if rounded {
+            TOLERANCE_AFTER_ROUNDING
+        } else {
+            TOLERANCE
+        };
+        let step = f.step;
+        off.extend(close(
+            &format!("loss ({})", f.attack),
+            step,
+            f.loss,
+            w.loss,
+            tolerance,
+        ));
+        off.extend(close(
+            "image MSE",
+            step,
+            f.image_mse,
+            w.image_mse,
+            tolerance,
+        ));
+        off.extend(close(
+            "message BCE",
+            step,
+            f.message_bce,
+            w.message_bce,
+            tolerance,
+        ));
+        off.extend(close("SSIM", step, f.ssim, w.ssim, tolerance));
     }
+    assert!(off.is_empty(), "off:\n{}", off.join("\n"));
+    assert!(
+        flex[..3].iter().all(|s| !s.attack.contains("jpeg")),
+        "the tight tolerance checks the first steps"
+    );
     assert!(
         flex.iter().any(|s| s.attack.starts_with("simulator")),
         "one step goes through the simulator"

@@ -522,13 +522,33 @@ impl Inner {
     }
 
     /// Traces a batch on `threads` threads; one result per image, errors included.
-    fn decode(&self, images: &[String], threads: usize, faces: FaceMode) -> Vec<Value> {
-        faketagger::io::par_map(images, threads, |i, image| {
-            match self.trace_one(image, i, faces) {
-                Ok(trace) => trace,
-                Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
-            }
-        })
+    fn decode(
+        &self,
+        images: &[String],
+        threads: usize,
+        faces: FaceMode,
+    ) -> Result<Vec<Value>, ApiError> {
+        use rayon::prelude::*;
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build()
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    format!("no worker threads: {e}"),
+                )
+            })?;
+        Ok(pool.install(|| {
+            images
+                .par_iter()
+                .enumerate()
+                .map(|(i, image)| match self.trace_one(image, i, faces) {
+                    Ok(trace) => trace,
+                    Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
+                })
+                .collect()
+        }))
     }
 }
 
@@ -638,7 +658,7 @@ async fn decode(State(app): State<App>, body: Result<Json<DecodeRequest>, JsonRe
     let app2 = app.clone();
     let results = blocking(move || {
         let _permit = permit;
-        Ok(app2.decode(&request.images, threads, faces))
+        app2.decode(&request.images, threads, faces)
     })
     .await?;
     Ok(Json(json!({ "results": results })))
