@@ -7,8 +7,8 @@
 use std::path::Path;
 
 use faketagger::{Tag, Tagger};
-use rayon::prelude::*;
 use image::DynamicImage;
+use rayon::prelude::*;
 
 /// (area kept, x, y in the room left) and strips (height or width kept, position).
 fn crops(image: &DynamicImage) -> Vec<(String, DynamicImage)> {
@@ -58,34 +58,38 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         faketagger::eval::load_faces(Path::new(data), Some(split), Some(count.parse()?), None)?;
     let device = faketagger::model::Backend::Flex.device()?;
     let tagger = Tagger::builtin(&device)?;
-    let rows: Vec<_> = faces.par_iter().enumerate().map(|(i, face)| {
-        let tag = Tag::new(0x5eed_0000 + i as u64);
-        let tagged = tagger.embed(&face.image, tag, 1.0).map(|e| e.image);
-        let mut tagged_rows = Vec::new();
-        let mut clean_rows = Vec::new();
-        if let Ok(tagged) = tagged {
-            for (name, crop) in crops(&tagged) {
-                let plain = tagger.decode_as_is(&crop);
-                let full = tagger.decode(&crop);
-                if let (Ok(plain), Ok(full)) = (plain, full) {
-                    tagged_rows.push((
-                        name,
-                        plain.tag == Some(tag),
-                        full.tag == Some(tag),
-                        plain.confidence,
-                    ));
+    let rows: Vec<_> = faces
+        .par_iter()
+        .enumerate()
+        .map(|(i, face)| {
+            let tag = Tag::new(0x5eed_0000 + i as u64);
+            let tagged = tagger.embed(&face.image, tag, 1.0).map(|e| e.image);
+            let mut tagged_rows = Vec::new();
+            let mut clean_rows = Vec::new();
+            if let Ok(tagged) = tagged {
+                for (name, crop) in crops(&tagged) {
+                    let plain = tagger.decode_as_is(&crop);
+                    let full = tagger.decode(&crop);
+                    if let (Ok(plain), Ok(full)) = (plain, full) {
+                        tagged_rows.push((
+                            name,
+                            plain.tag == Some(tag),
+                            full.tag == Some(tag),
+                            plain.confidence,
+                        ));
+                    }
                 }
             }
-        }
-        for (_, crop) in
-            std::iter::once((String::new(), face.image.clone())).chain(crops(&face.image))
-        {
-            if let (Ok(plain), Ok(full)) = (tagger.decode_as_is(&crop), tagger.decode(&crop)) {
-                clean_rows.push((plain.confidence, full.tag.is_some()));
+            for (_, crop) in
+                std::iter::once((String::new(), face.image.clone())).chain(crops(&face.image))
+            {
+                if let (Ok(plain), Ok(full)) = (tagger.decode_as_is(&crop), tagger.decode(&crop)) {
+                    clean_rows.push((plain.confidence, full.tag.is_some()));
+                }
             }
-        }
-        (tagged_rows, clean_rows)
-    }).collect();
+            (tagged_rows, clean_rows)
+        })
+        .collect();
     let tagged: Vec<_> = rows.iter().flat_map(|r| r.0.clone()).collect();
     let clean: Vec<_> = rows.iter().flat_map(|r| r.1.clone()).collect();
     let by_search: Vec<f32> = tagged.iter().filter(|r| !r.1 && r.2).map(|r| r.3).collect();

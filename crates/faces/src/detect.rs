@@ -6,9 +6,11 @@
 use std::path::Path;
 
 use burn::tensor::{Device, Tensor, TensorData};
-use faketagger_model::weights;
+use faketagger_model::{Backend, weights};
 use image::RgbImage;
+use rayon::prelude::*;
 
+use crate::cpu_nets::{CpuMtcnn, CropOutputs};
 use crate::nets::{Mtcnn, MtcnnConfig, ONET_SIDE, PNET_CELL, RNET_SIDE};
 use crate::{FaceError, Landmarks, MTCNN_NAME};
 
@@ -103,6 +105,9 @@ struct Candidate {
     regression: [f32; 4],
 }
 
+/// Resamplings of at least this many pixels run in parallel rows.
+const PARALLEL_PIXELS: usize = 1 << 16;
+
 /// An RGB photo as three summed-area tables (exact integer sums of the 8-bit values), so that
 /// every cell of an area resampling costs four look-ups whatever its size.
 struct Planes {
@@ -151,17 +156,25 @@ impl Planes {
         let (cols, rows) = (bins(in_w, out_w, x0), bins(in_h, out_h, y0));
         let stride = self.width + 1;
         let table = stride * (self.height + 1);
-        for c in 0..3 {
+        let start = out.len();
+        out.resize(start + 3 * out_h * out_w, 0.0);
+        // output row `i` of the three planes one after another
+        let row = |(i, dst): (usize, &mut [f32])| {
+            let (c, (r0, r1)) = (i / out_h, rows[i % out_h]);
             let t = &self.sums[c * table..(c + 1) * table];
-            for &(r0, r1) in &rows {
-                out.extend(cols.iter().map(|&(c0, c1)| {
-                    let sum = t[r1 * stride + c1] + t[r0 * stride + c0]
-                        - t[r0 * stride + c1]
-                        - t[r1 * stride + c0];
-                    let mean = (sum as f64 / ((r1 - r0) * (c1 - c0)) as f64) as f32;
-                    (mean - PIXEL_MEAN) * PIXEL_SCALE
-                }));
+            for (d, &(c0, c1)) in dst.iter_mut().zip(&cols) {
+                let sum = t[r1 * stride + c1] + t[r0 * stride + c0]
+                    - t[r0 * stride + c1]
+                    - t[r1 * stride + c0];
+                let mean = (sum as f64 / ((r1 - r0) * (c1 - c0)) as f64) as f32;
+                *d = (mean - PIXEL_MEAN) * PIXEL_SCALE;
             }
+        };
+        // a pyramid level in parallel; a crop (one of many) in one go
+        if out_h * out_w >= PARALLEL_PIXELS {
+            out[start..].par_chunks_mut(out_w).enumerate().for_each(row);
+        } else {
+            out[start..].chunks_mut(out_w).enumerate().for_each(row);
         }
     }
 
@@ -255,6 +268,8 @@ fn values(tensor: TensorData, network: &'static str) -> Result<Vec<f32>, FaceErr
 #[derive(Debug)]
 pub struct Detector {
     nets: Mtcnn,
+    /// The networks without burn, on the flex backend (`cpu_nets`).
+    cpu: Option<CpuMtcnn>,
     device: Device,
 }
 
@@ -262,10 +277,7 @@ impl Detector {
     /// Loads `mtcnn.{json,bpk}` from `dir`.
     pub fn load(dir: &Path, device: &Device) -> Result<Self, FaceError> {
         let (_, nets) = weights::load(dir, MTCNN_NAME, device, |c: &MtcnnConfig, d| Ok(c.init(d)))?;
-        Ok(Self {
-            nets,
-            device: device.clone(),
-        })
+        Self::new(nets, device)
     }
 
     /// Builds the detector from the bytes of its config and record (e.g. compiled into a binary
@@ -280,10 +292,32 @@ impl Detector {
             weights::from_parts(config, record, source, device, |c: &MtcnnConfig, d| {
                 Ok(c.init(d))
             })?;
+        Self::new(nets, device)
+    }
+
+    /// On the flex backend the networks run on the CPU without burn, from the same weights.
+    fn new(nets: Mtcnn, device: &Device) -> Result<Self, FaceError> {
+        let on_flex = Backend::Flex.device().is_ok_and(|flex| flex == *device);
+        let cpu = on_flex
+            .then(|| nets.cpu())
+            .transpose()
+            .map_err(|reason| FaceError::Network {
+                network: "MTCNN",
+                reason,
+            })?;
         Ok(Self {
             nets,
+            cpu,
             device: device.clone(),
         })
+    }
+
+    /// The same detector with the networks on burn whatever the backend (the CPU path's
+    /// reference).
+    #[cfg(test)]
+    pub(crate) fn on_burn(mut self) -> Self {
+        self.cpu = None;
+        self
     }
 
     /// Every face in `image` that passes the three stages, best score first.
@@ -313,15 +347,23 @@ impl Detector {
             let out_w = (w as f64 * scale + 1.0) as usize;
             level.clear();
             planes.area_resample([0, 0, w, h], out_w, out_h, &mut level);
-            let input = Tensor::<4>::from_data(
-                TensorData::new(std::mem::take(&mut level), [1, 3, out_h, out_w]),
-                &self.device,
-            );
-            let (regression, face) = self.nets.pnet.forward(input);
-            let [_, grid_h, grid_w] = face.dims();
-            let face = values(face.into_data(), "PNet")?;
-            let regression = values(regression.into_data(), "PNet")?;
-            let cells = grid_h * grid_w;
+            let (face, regression, grid_w, cells) = match &self.cpu {
+                Some(cpu) => match cpu.pnet.forward(&level, out_h, out_w) {
+                    Some(out) => (out.face, out.regression, out.width, out.height * out.width),
+                    None => continue,
+                },
+                None => {
+                    let input = Tensor::<4>::from_data(
+                        TensorData::new(std::mem::take(&mut level), [1, 3, out_h, out_w]),
+                        &self.device,
+                    );
+                    let (regression, face) = self.nets.pnet.forward(input);
+                    let [_, grid_h, grid_w] = face.dims();
+                    let face = values(face.into_data(), "PNet")?;
+                    let regression = values(regression.into_data(), "PNet")?;
+                    (face, regression, grid_w, grid_h * grid_w)
+                }
+            };
             let scale = scale as f32;
             let mut found = Vec::new();
             for (cell, &score) in face.iter().enumerate() {
@@ -363,29 +405,38 @@ impl Detector {
     }
 
     /// The boxes that lie at least partly inside the photo, with their crops resampled to
-    /// `side` × `side` as one batch.
+    /// `side` × `side` (planar, one after another), run through RNet or ONet.
     fn crops(
         &self,
-        planes: &Planes,
+        planar: &Planes,
         boxes: Vec<[f32; 4]>,
         side: usize,
-    ) -> (Vec<[f32; 4]>, Option<Tensor<4>>) {
+        cpu: impl Fn(&CpuMtcnn, &[f32]) -> CropOutputs,
+        burn: impl Fn(Tensor<4>) -> Result<CropOutputs, FaceError>,
+    ) -> Result<(Vec<[f32; 4]>, CropOutputs), FaceError> {
         let mut data = Vec::new();
         let kept: Vec<[f32; 4]> = boxes
             .into_iter()
             .filter_map(|b| {
-                let region = planes.clip(b)?;
-                planes.area_resample(region, side, side, &mut data);
+                let region = planar.clip(b)?;
+                planar.area_resample(region, side, side, &mut data);
                 Some(b)
             })
             .collect();
         if kept.is_empty() {
-            return (kept, None);
+            return Ok((kept, CropOutputs::default()));
         }
-        let n = kept.len();
-        let tensor =
-            Tensor::<4>::from_data(TensorData::new(data, [n, 3, side, side]), &self.device);
-        (kept, Some(tensor))
+        let outputs = match &self.cpu {
+            Some(networks) => cpu(networks, &data),
+            None => {
+                let n = kept.len();
+                burn(Tensor::<4>::from_data(
+                    TensorData::new(data, [n, 3, side, side]),
+                    &self.device,
+                ))?
+            }
+        };
+        Ok((kept, outputs))
     }
 
     /// Stage 2: RNet on 24 px crops.
@@ -395,12 +446,23 @@ impl Detector {
         boxes: Vec<[f32; 4]>,
         threshold: f32,
     ) -> Result<Vec<[f32; 4]>, FaceError> {
-        let (boxes, Some(batch)) = self.crops(planes, boxes, RNET_SIDE) else {
-            return Ok(Vec::new());
-        };
-        let (regression, face) = self.nets.rnet.forward(batch);
-        let face = values(face.into_data(), "RNet")?;
-        let regression = values(regression.into_data(), "RNet")?;
+        let (boxes, out) = self.crops(
+            planes,
+            boxes,
+            RNET_SIDE,
+            |cpu, crops| cpu.rnet.forward(crops),
+            |batch| {
+                let (regression, face) = self.nets.rnet.forward(batch);
+                Ok(CropOutputs {
+                    face: values(face.into_data(), "RNet")?,
+                    regression: values(regression.into_data(), "RNet")?,
+                    points: Vec::new(),
+                })
+            },
+        )?;
+        let CropOutputs {
+            face, regression, ..
+        } = out;
         let passed: Vec<Candidate> = boxes
             .iter()
             .enumerate()
@@ -425,13 +487,25 @@ impl Detector {
         boxes: Vec<[f32; 4]>,
         threshold: f32,
     ) -> Result<Vec<Face>, FaceError> {
-        let (boxes, Some(batch)) = self.crops(planes, boxes, ONET_SIDE) else {
-            return Ok(Vec::new());
-        };
-        let (regression, points, face) = self.nets.onet.forward(batch);
-        let face = values(face.into_data(), "ONet")?;
-        let regression = values(regression.into_data(), "ONet")?;
-        let points = values(points.into_data(), "ONet")?;
+        let (boxes, out) = self.crops(
+            planes,
+            boxes,
+            ONET_SIDE,
+            |cpu, crops| cpu.onet.forward(crops),
+            |batch| {
+                let (regression, points, face) = self.nets.onet.forward(batch);
+                Ok(CropOutputs {
+                    face: values(face.into_data(), "ONet")?,
+                    regression: values(regression.into_data(), "ONet")?,
+                    points: values(points.into_data(), "ONet")?,
+                })
+            },
+        )?;
+        let CropOutputs {
+            face,
+            regression,
+            points,
+        } = out;
         let faces: Vec<Face> = boxes
             .iter()
             .enumerate()

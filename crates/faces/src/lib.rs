@@ -28,6 +28,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod cpu_nets;
 mod detect;
 pub mod nets;
 

@@ -15,6 +15,8 @@ use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
+use crate::cpu_nets::{ConvLayer, CpuMtcnn, CpuONet, CpuPNet, CpuRNet, DenseLayer};
+
 /// Side of PNet's window.
 pub const PNET_CELL: usize = 12;
 /// Side of RNet's input.
@@ -93,6 +95,46 @@ impl PNet {
         let face = probability.narrow(1, 1, 1).reshape([batch, height, width]);
         (self.conv4_2.forward(x), face)
     }
+}
+
+fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
+fn bias(conv: &Conv2d) -> Result<Vec<f32>, String> {
+    match &conv.bias {
+        Some(b) => floats(b.val()),
+        None => Ok(vec![0.0; conv.weight.val().dims()[0]]),
+    }
+}
+
+/// A convolution and the PReLU after it.
+fn layer(conv: &Conv2d, prelu: &PRelu) -> Result<ConvLayer, String> {
+    let [channels_out, channels_in, kernel, _] = conv.weight.val().dims();
+    Ok(ConvLayer {
+        weights: floats(conv.weight.val())?,
+        bias: bias(conv)?,
+        slopes: Some(floats(prelu.alpha.val())?),
+        channels_in,
+        channels_out,
+        kernel,
+    })
+}
+
+/// A dense layer and the PReLU after it, if any.
+fn dense(linear: &Linear, prelu: Option<&PRelu>) -> Result<DenseLayer, String> {
+    let outputs = linear.weight.val().dims()[1];
+    Ok(DenseLayer {
+        weights: floats(linear.weight.val())?,
+        bias: match &linear.bias {
+            Some(b) => floats(b.val())?,
+            None => vec![0.0; outputs],
+        },
+        slopes: prelu.map(|p| floats(p.alpha.val())).transpose()?,
+    })
 }
 
 /// The refinement network.
@@ -249,4 +291,59 @@ pub struct Mtcnn {
     pub rnet: RNet,
     /// Output: score, box and landmarks.
     pub onet: ONet,
+}
+
+impl Mtcnn {
+    /// The weights as plain arrays, for the networks on the CPU without burn (`cpu_nets`).
+    pub(crate) fn cpu(&self) -> Result<CpuMtcnn, String> {
+        let arch = pulp::Arch::new();
+        let (p, r, o) = (&self.pnet, &self.rnet, &self.onet);
+        let head = ConvLayer {
+            weights: [&p.conv4_1, &p.conv4_2]
+                .into_iter()
+                .map(|c| floats(c.weight.val()))
+                .collect::<Result<Vec<_>, _>>()?
+                .concat(),
+            bias: [&p.conv4_1, &p.conv4_2]
+                .into_iter()
+                .map(bias)
+                .collect::<Result<Vec<_>, _>>()?
+                .concat(),
+            slopes: None,
+            channels_in: 32,
+            channels_out: 6,
+            kernel: 1,
+        };
+        let pnet = CpuPNet {
+            conv1: layer(&p.conv1, &p.prelu1)?,
+            conv2: layer(&p.conv2, &p.prelu2)?,
+            conv3: layer(&p.conv3, &p.prelu3)?,
+            head,
+            arch,
+        };
+        let rnet = CpuRNet {
+            conv1: layer(&r.conv1, &r.prelu1)?,
+            conv2: layer(&r.conv2, &r.prelu2)?,
+            conv3: layer(&r.conv3, &r.prelu3)?,
+            dense4: dense(&r.dense4, Some(&r.prelu4))?,
+            face: dense(&r.dense5_1, None)?,
+            regression: dense(&r.dense5_2, None)?,
+            arch,
+        };
+        let onet = CpuONet {
+            conv1: layer(&o.conv1, &o.prelu1)?,
+            conv2: layer(&o.conv2, &o.prelu2)?,
+            conv3: layer(&o.conv3, &o.prelu3)?,
+            conv4: layer(&o.conv4, &o.prelu4)?,
+            dense5: dense(&o.dense5, Some(&o.prelu5))?,
+            face: dense(&o.dense6_1, None)?,
+            regression: dense(&o.dense6_2, None)?,
+            points: dense(&o.dense6_3, None)?,
+            arch,
+        };
+        pnet.check()?;
+        rnet.check()?;
+        onet.check()?;
+        Ok(CpuMtcnn { pnet, rnet, onet })
+    }
 }
