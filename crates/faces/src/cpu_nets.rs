@@ -574,6 +574,7 @@ mod tests {
     use burn::tensor::{Tensor, TensorData};
     use faketagger_model::Backend;
 
+    use super::*;
     use crate::detect::Detector;
     use crate::{DetectOptions, nets};
 
@@ -611,7 +612,12 @@ mod tests {
     #[test]
     fn pnet_on_the_cpu_matches_the_burn_network() {
         let nets = mtcnn();
-        let cpu = nets.cpu().unwrap().pnet;
+        let fast = nets.cpu().unwrap().pnet;
+        // the path of CPUs without AVX2/FMA too
+        let scalar = CpuPNet {
+            arch: Arch::Scalar,
+            ..fast.clone()
+        };
         let device = Backend::Flex.device().unwrap();
         // odd and even sides, the smallest level, one wider than a SIMD tile's padding
         for (seed, (height, width)) in [(12, 12), (13, 29), (40, 33), (57, 130), (96, 71)]
@@ -619,7 +625,8 @@ mod tests {
             .enumerate()
         {
             let planar = input(height, width, seed as u32);
-            let ours = cpu.forward(&planar, height, width).unwrap();
+            let ours = fast.forward(&planar, height, width).unwrap();
+            let plain = scalar.forward(&planar, height, width).unwrap();
             let tensor =
                 Tensor::<4>::from_data(TensorData::new(planar, [1, 3, height, width]), &device);
             let (regression, face) = nets.pnet.forward(tensor);
@@ -638,14 +645,13 @@ mod tests {
                     .map(|(a, b)| (a - b).abs())
                     .fold(0.0, f32::max)
             };
-            let (f, r) = (
-                worst(&ours.face, &face),
-                worst(&ours.regression, &regression),
-            );
-            assert!(
-                f < 1e-5 && r < 1e-5,
-                "{height}×{width}: face {f}, regression {r}"
-            );
+            for (path, out) in [("SIMD", &ours), ("scalar", &plain)] {
+                let (f, r) = (worst(&out.face, &face), worst(&out.regression, &regression));
+                assert!(
+                    f < 1e-5 && r < 1e-5,
+                    "{path}, {height}×{width}: face {f}, regression {r}"
+                );
+            }
             // not a constant map: the windows differ
             let spread = face.iter().copied().fold(f32::NEG_INFINITY, f32::max)
                 - face.iter().copied().fold(f32::INFINITY, f32::min);
@@ -654,7 +660,7 @@ mod tests {
                 "{height}×{width}: flat output"
             );
         }
-        assert!(cpu.forward(&input(11, 40, 0), 11, 40).is_none());
+        assert!(fast.forward(&input(11, 40, 0), 11, 40).is_none());
     }
 
     /// Largest absolute difference; panics on different lengths.
