@@ -66,23 +66,50 @@ impl Maps {
 /// A square convolution without padding, stride 1, with its bias and (optionally) PReLU slopes.
 #[derive(Debug, Clone)]
 pub(crate) struct ConvLayer {
-    /// `[out][in][kernel][kernel]`, PyTorch's layout.
-    pub(crate) weights: Vec<f32>,
-    pub(crate) bias: Vec<f32>,
-    pub(crate) slopes: Option<Vec<f32>>,
-    pub(crate) channels_in: usize,
-    pub(crate) channels_out: usize,
-    pub(crate) kernel: usize,
+    /// The weights by block of output channels as the tiles take them: for the block of
+    /// channels `o .. o + B` ([`block_at`]), from `o · taps` on, tap after tap (input channel,
+    /// row, column), each tap's `B` weights side by side.
+    packed: Vec<f32>,
+    bias: Vec<f32>,
+    slopes: Option<Vec<f32>>,
+    channels_in: usize,
+    channels_out: usize,
+    kernel: usize,
 }
 
 impl ConvLayer {
-    fn check(&self) -> Result<(), String> {
-        let (i, o, k) = (self.channels_in, self.channels_out, self.kernel);
-        let ok = self.weights.len() == o * i * k * k
-            && self.bias.len() == o
-            && self.slopes.as_ref().is_none_or(|s| s.len() == o);
-        ok.then_some(())
-            .ok_or_else(|| format!("a {i}→{o} {k}×{k} layer with mis-sized weights"))
+    /// From PyTorch's layout: `weights` `[out][in][kernel][kernel]`.
+    pub(crate) fn new(
+        weights: &[f32],
+        bias: Vec<f32>,
+        slopes: Option<Vec<f32>>,
+        [channels_out, channels_in, kernel]: [usize; 3],
+    ) -> Result<Self, String> {
+        let (i, o, k) = (channels_in, channels_out, kernel);
+        let taps = i * k * k;
+        let ok = weights.len() == o * taps
+            && bias.len() == o
+            && slopes.as_ref().is_none_or(|s| s.len() == o);
+        if !ok {
+            return Err(format!("a {i}→{o} {k}×{k} layer with mis-sized weights"));
+        }
+        let mut packed = Vec::with_capacity(weights.len());
+        let mut out = 0;
+        while out < o {
+            let block = block_at(o - out);
+            for tap in 0..taps {
+                packed.extend((out..out + block).map(|c| weights[c * taps + tap]));
+            }
+            out += block;
+        }
+        Ok(Self {
+            packed,
+            bias,
+            slopes,
+            channels_in,
+            channels_out,
+            kernel,
+        })
     }
 
     /// The layer over `input`, every output row: in parallel bands of rows, or in one go (for a
@@ -149,27 +176,30 @@ impl WithSimd for ConvRows<'_> {
             let y = first_row + r;
             let mut out = 0;
             while out < layer.channels_out {
-                let left = layer.channels_out - out;
+                let block = block_at(layer.channels_out - out);
                 let mut x = 0;
                 while x < width {
-                    if left >= BLOCK {
-                        tile_at::<S, BLOCK>(simd, layer, input, y, x, out, row, stride);
-                    } else if left >= 2 {
-                        tile_at::<S, 2>(simd, layer, input, y, x, out, row, stride);
-                    } else {
-                        tile_at::<S, 1>(simd, layer, input, y, x, out, row, stride);
+                    match block {
+                        BLOCK => tile_at::<S, BLOCK>(simd, layer, input, y, x, out, row, stride),
+                        2 => tile_at::<S, 2>(simd, layer, input, y, x, out, row, stride),
+                        _ => tile_at::<S, 1>(simd, layer, input, y, x, out, row, stride),
                     }
                     x += tile;
                 }
-                out += if left >= BLOCK {
-                    BLOCK
-                } else if left >= 2 {
-                    2
-                } else {
-                    1
-                };
+                out += block;
             }
         }
+    }
+}
+
+/// How many output channels share a tile when `left` remain: [`BLOCK`], then 2, then 1.
+fn block_at(left: usize) -> usize {
+    if left >= BLOCK {
+        BLOCK
+    } else if left >= 2 {
+        2
+    } else {
+        1
     }
 }
 
@@ -194,15 +224,16 @@ fn tile_at<S: Simd, const B: usize>(
     for (b, acc) in acc.iter_mut().enumerate() {
         *acc = [simd.splat_f32s(layer.bias[out + b]); 2];
     }
+    // this block's weights, tap by tap ([`ConvLayer::packed`])
+    let mut weights = layer.packed[out * taps..(out + B) * taps].chunks_exact(B);
     for c in 0..layer.channels_in {
         for ky in 0..k {
-            let source = input.row(y + ky, c);
-            for kx in 0..k {
-                let (v, _) = S::as_simd_f32s(&source[x + kx..x + kx + 2 * lanes]);
+            let source = &input.row(y + ky, c)[x..x + 2 * lanes + k - 1];
+            for (kx, w) in (0..k).zip(weights.by_ref()) {
+                let (v, _) = S::as_simd_f32s(&source[kx..kx + 2 * lanes]);
                 let (v0, v1) = (v[0], v[1]);
-                let tap = (c * k + ky) * k + kx;
-                for (b, acc) in acc.iter_mut().enumerate() {
-                    let w = simd.splat_f32s(layer.weights[(out + b) * taps + tap]);
+                for (acc, &w) in acc.iter_mut().zip(w) {
+                    let w = simd.splat_f32s(w);
                     acc[0] = simd.mul_add_f32s(w, v0, acc[0]);
                     acc[1] = simd.mul_add_f32s(w, v1, acc[1]);
                 }
@@ -355,9 +386,6 @@ fn check(
     expected: &[(usize, usize, usize)],
     dense: &[(&DenseLayer, usize, usize)],
 ) -> Result<(), String> {
-    for layer in convs {
-        layer.check()?;
-    }
     for (layer, inputs, outputs) in dense {
         layer.check(*inputs, *outputs)?;
     }

@@ -114,14 +114,12 @@ fn bias(conv: &Conv2d) -> Result<Vec<f32>, String> {
 /// A convolution and the PReLU after it.
 fn layer(conv: &Conv2d, prelu: &PRelu) -> Result<ConvLayer, String> {
     let [channels_out, channels_in, kernel, _] = conv.weight.val().dims();
-    Ok(ConvLayer {
-        weights: floats(conv.weight.val())?,
-        bias: bias(conv)?,
-        slopes: Some(floats(prelu.alpha.val())?),
-        channels_in,
-        channels_out,
-        kernel,
-    })
+    ConvLayer::new(
+        &floats(conv.weight.val())?,
+        bias(conv)?,
+        Some(floats(prelu.alpha.val())?),
+        [channels_out, channels_in, kernel],
+    )
 }
 
 /// A dense layer and the PReLU after it, if any.
@@ -298,22 +296,20 @@ impl Mtcnn {
     pub(crate) fn cpu(&self) -> Result<CpuMtcnn, String> {
         let arch = pulp::Arch::new();
         let (p, r, o) = (&self.pnet, &self.rnet, &self.onet);
-        let head = ConvLayer {
-            weights: [&p.conv4_1, &p.conv4_2]
+        let head = ConvLayer::new(
+            &[&p.conv4_1, &p.conv4_2]
                 .into_iter()
                 .map(|c| floats(c.weight.val()))
                 .collect::<Result<Vec<_>, _>>()?
                 .concat(),
-            bias: [&p.conv4_1, &p.conv4_2]
+            [&p.conv4_1, &p.conv4_2]
                 .into_iter()
                 .map(bias)
                 .collect::<Result<Vec<_>, _>>()?
                 .concat(),
-            slopes: None,
-            channels_in: 32,
-            channels_out: 6,
-            kernel: 1,
-        };
+            None,
+            [6, 32, 1],
+        )?;
         let pnet = CpuPNet {
             conv1: layer(&p.conv1, &p.prelu1)?,
             conv2: layer(&p.conv2, &p.prelu2)?,
