@@ -67,7 +67,7 @@ impl Maps {
 #[derive(Debug, Clone)]
 pub(crate) struct ConvLayer {
     /// The weights by block of output channels as the tiles take them: for the block of
-    /// channels `o .. o + B` ([`block_at`]), from `o · taps` on, tap after tap (input channel,
+    /// channels `o .. o + B` ([`blocks`]), from `o · taps` on, tap after tap (input channel,
     /// row, column), each tap's `B` weights side by side.
     packed: Vec<f32>,
     bias: Vec<f32>,
@@ -94,13 +94,10 @@ impl ConvLayer {
             return Err(format!("a {i}→{o} {k}×{k} layer with mis-sized weights"));
         }
         let mut packed = Vec::with_capacity(weights.len());
-        let mut out = 0;
-        while out < o {
-            let block = block_at(o - out);
+        for (out, size) in blocks(o) {
             for tap in 0..taps {
-                packed.extend((out..out + block).map(|c| weights[c * taps + tap]));
+                packed.extend((out..out + size).map(|c| weights[c * taps + tap]));
             }
-            out += block;
         }
         Ok(Self {
             packed,
@@ -131,19 +128,7 @@ impl ConvLayer {
                 stride,
             });
         };
-        if parallel {
-            output
-                .data
-                .par_chunks_mut(row_len * BAND)
-                .enumerate()
-                .for_each(band);
-        } else {
-            output
-                .data
-                .chunks_mut(row_len * BAND)
-                .enumerate()
-                .for_each(band);
-        }
+        for_each_chunk(&mut output.data, row_len * BAND, parallel, band);
         output
     }
 }
@@ -174,32 +159,48 @@ impl WithSimd for ConvRows<'_> {
         let tile = 2 * S::F32_LANES;
         for (r, row) in rows.chunks_mut(layer.channels_out * stride).enumerate() {
             let y = first_row + r;
-            let mut out = 0;
-            while out < layer.channels_out {
-                let block = block_at(layer.channels_out - out);
-                let mut x = 0;
-                while x < width {
-                    match block {
+            for (out, size) in blocks(layer.channels_out) {
+                for x in (0..width).step_by(tile) {
+                    match size {
                         BLOCK => tile_at::<S, BLOCK>(simd, layer, input, y, x, out, row, stride),
                         2 => tile_at::<S, 2>(simd, layer, input, y, x, out, row, stride),
                         _ => tile_at::<S, 1>(simd, layer, input, y, x, out, row, stride),
                     }
-                    x += tile;
                 }
-                out += block;
             }
         }
     }
 }
 
-/// How many output channels share a tile when `left` remain: [`BLOCK`], then 2, then 1.
-fn block_at(left: usize) -> usize {
-    if left >= BLOCK {
-        BLOCK
-    } else if left >= 2 {
-        2
+/// The blocks of output channels that share a tile, as (first channel, size): [`BLOCK`] at a
+/// time, then 2, then 1 for what remains.
+fn blocks(channels: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut out = 0;
+    std::iter::from_fn(move || {
+        let left = channels - out;
+        let size = match left {
+            0 => return None,
+            _ if left >= BLOCK => BLOCK,
+            _ if left >= 2 => 2,
+            _ => 1,
+        };
+        out += size;
+        Some((out - size, size))
+    })
+}
+
+/// `work(index, chunk)` over `data` in chunks of `size`: in parallel, or in one go (for small
+/// work that is itself one of many tasks).
+pub(crate) fn for_each_chunk(
+    data: &mut [f32],
+    size: usize,
+    parallel: bool,
+    work: impl Fn((usize, &mut [f32])) + Sync + Send,
+) {
+    if parallel {
+        data.par_chunks_mut(size).enumerate().for_each(work);
     } else {
-        1
+        data.chunks_mut(size).enumerate().for_each(work);
     }
 }
 
@@ -284,15 +285,7 @@ fn max_pool(input: &Maps, kernel: usize, stride: usize, parallel: bool) -> Maps 
             }
         }
     };
-    if parallel {
-        output
-            .data
-            .par_chunks_mut(row_len)
-            .enumerate()
-            .for_each(row);
-    } else {
-        output.data.chunks_mut(row_len).enumerate().for_each(row);
-    }
+    for_each_chunk(&mut output.data, row_len, parallel, row);
     output
 }
 
@@ -372,14 +365,8 @@ pub(crate) struct CpuMtcnn {
     pub(crate) onet: CpuONet,
 }
 
-fn shapes(layers: &[&ConvLayer]) -> Vec<(usize, usize, usize)> {
-    layers
-        .iter()
-        .map(|l| (l.channels_in, l.channels_out, l.kernel))
-        .collect()
-}
-
-/// Checks every layer's arrays and that the convolutions have the network's shapes.
+/// Checks the dense layers' arrays (the convolutions' were checked when packed,
+/// [`ConvLayer::new`]) and that the convolutions have the network's shapes.
 fn check(
     name: &str,
     convs: &[&ConvLayer],
@@ -389,7 +376,10 @@ fn check(
     for (layer, inputs, outputs) in dense {
         layer.check(*inputs, *outputs)?;
     }
-    let found = shapes(convs);
+    let found: Vec<_> = convs
+        .iter()
+        .map(|l| (l.channels_in, l.channels_out, l.kernel))
+        .collect();
     (found == expected)
         .then_some(())
         .ok_or_else(|| format!("not {name}'s layers: {found:?}"))

@@ -8,9 +8,8 @@ use std::path::Path;
 use burn::tensor::{Device, Tensor, TensorData};
 use faketagger_model::{Backend, weights};
 use image::RgbImage;
-use rayon::prelude::*;
 
-use crate::cpu_nets::{CpuMtcnn, CropOutputs};
+use crate::cpu_nets::{CpuMtcnn, CropOutputs, for_each_chunk};
 use crate::nets::{Mtcnn, MtcnnConfig, ONET_SIDE, PNET_CELL, RNET_SIDE};
 use crate::{FaceError, Landmarks, MTCNN_NAME};
 
@@ -171,11 +170,8 @@ impl Planes {
             }
         };
         // a pyramid level in parallel; a crop (one of many) in one go
-        if out_h * out_w >= PARALLEL_PIXELS {
-            out[start..].par_chunks_mut(out_w).enumerate().for_each(row);
-        } else {
-            out[start..].chunks_mut(out_w).enumerate().for_each(row);
-        }
+        let parallel = out_h * out_w >= PARALLEL_PIXELS;
+        for_each_chunk(&mut out[start..], out_w, parallel, row);
     }
 
     /// facenet-pytorch's `pad`: a box truncated to whole pixels and clipped to the photo, as the
@@ -408,7 +404,7 @@ impl Detector {
     /// `side` × `side` (planar, one after another), run through RNet or ONet.
     fn crops(
         &self,
-        planar: &Planes,
+        planes: &Planes,
         boxes: Vec<[f32; 4]>,
         side: usize,
         cpu: impl Fn(&CpuMtcnn, &[f32]) -> CropOutputs,
@@ -418,8 +414,8 @@ impl Detector {
         let kept: Vec<[f32; 4]> = boxes
             .into_iter()
             .filter_map(|b| {
-                let region = planar.clip(b)?;
-                planar.area_resample(region, side, side, &mut data);
+                let region = planes.clip(b)?;
+                planes.area_resample(region, side, side, &mut data);
                 Some(b)
             })
             .collect();

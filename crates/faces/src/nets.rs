@@ -8,7 +8,7 @@
 //! - [`ONet`]: scores 48×48 crops and gives the five landmarks.
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
@@ -104,11 +104,16 @@ fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
         .map_err(|e| format!("{e:?}"))
 }
 
-fn bias(conv: &Conv2d) -> Result<Vec<f32>, String> {
-    match &conv.bias {
+/// A layer's bias, zeros for one without.
+fn bias_or_zeros(bias: &Option<Param<Tensor<1>>>, outputs: usize) -> Result<Vec<f32>, String> {
+    match bias {
         Some(b) => floats(b.val()),
-        None => Ok(vec![0.0; conv.weight.val().dims()[0]]),
+        None => Ok(vec![0.0; outputs]),
     }
+}
+
+fn bias(conv: &Conv2d) -> Result<Vec<f32>, String> {
+    bias_or_zeros(&conv.bias, conv.weight.val().dims()[0])
 }
 
 /// A convolution and the PReLU after it.
@@ -124,13 +129,9 @@ fn layer(conv: &Conv2d, prelu: &PRelu) -> Result<ConvLayer, String> {
 
 /// A dense layer and the PReLU after it, if any.
 fn dense(linear: &Linear, prelu: Option<&PRelu>) -> Result<DenseLayer, String> {
-    let outputs = linear.weight.val().dims()[1];
     Ok(DenseLayer {
         weights: floats(linear.weight.val())?,
-        bias: match &linear.bias {
-            Some(b) => floats(b.val())?,
-            None => vec![0.0; outputs],
-        },
+        bias: bias_or_zeros(&linear.bias, linear.weight.val().dims()[1])?,
         slopes: prelu.map(|p| floats(p.alpha.val())).transpose()?,
     })
 }
