@@ -100,29 +100,15 @@ fn training_steps_agree_on_wgpu() {
         } else {
             TOLERANCE
         };
-        let step = f.step;
-        off.extend(close(
-            &format!("loss ({})", f.attack),
-            step,
-            f.loss,
-            w.loss,
-            tolerance,
-        ));
-        off.extend(close(
-            "image MSE",
-            step,
-            f.image_mse,
-            w.image_mse,
-            tolerance,
-        ));
-        off.extend(close(
-            "message BCE",
-            step,
-            f.message_bce,
-            w.message_bce,
-            tolerance,
-        ));
-        off.extend(close("SSIM", step, f.ssim, w.ssim, tolerance));
+        let measures = [
+            (format!("loss ({})", f.attack), f.loss, w.loss),
+            ("image MSE".into(), f.image_mse, w.image_mse),
+            ("message BCE".into(), f.message_bce, w.message_bce),
+            ("SSIM".into(), f.ssim, w.ssim),
+        ];
+        for (what, a, b) in measures {
+            off.extend(close(&what, f.step, a, b, tolerance));
+        }
     }
     assert!(off.is_empty(), "off:\n{}", off.join("\n"));
     assert!(
