@@ -3,260 +3,19 @@
 //! PNet runs over every level of the pyramid: at the default smallest face (20 px) a 1080p photo
 //! is about 1.5 million windows. Its layers are narrow (3→10, 10→16, 16→32 channels), a shape
 //! burn's general convolution (im2col and a matrix product per tile) handles at a few GMAC/s;
-//! RNet and ONet then spent most of their time in burn's max pooling. Here each convolution
-//! keeps a tile of two SIMD vectors of output pixels for four output channels in registers and
-//! adds each input row into them (`pulp` picks AVX2/FMA or the scalar path at run time), with
-//! the PReLU fused; PNet's levels run in parallel bands of rows, RNet's and ONet's crops in
-//! parallel, one crop per task.
+//! RNet and ONet then spent most of their time in burn's max pooling. Here the convolutions are
+//! `faketagger_model::cpu`'s register-tiled kernel (the tagger's decoder uses it too), with the
+//! PReLU fused; PNet's levels run in parallel bands of rows, RNet's and ONet's crops in
+//! parallel, one crop per task; max pooling and the dense layers' flattening follow PyTorch.
 //!
 //! The same weights (taken from the burn networks at load) and the same arithmetic up to the
 //! order of summation: the tests compare each network with its burn twin, and the cascade's
 //! tests compare the whole detector with facenet-pytorch. On a GPU backend the networks stay on
 //! burn.
 
-use pulp::{Arch, Simd, WithSimd};
+use faketagger_model::cpu::{ConvLayer, DenseLayer, Maps};
+use pulp::Arch;
 use rayon::prelude::*;
-
-/// Rows are padded to a multiple of this (two AVX-512 vectors, the widest tile) plus one more,
-/// so that every tile is whole: no tail loop, and the padding columns are never read as output.
-const PAD: usize = 32;
-/// Output channels that share a tile's input loads.
-const BLOCK: usize = 4;
-/// Output rows per parallel task.
-const BAND: usize = 4;
-
-fn padded(width: usize) -> usize {
-    width.next_multiple_of(PAD) + PAD
-}
-
-/// Feature maps stored row by row, each row holding every channel (`[height][channels][stride]`),
-/// so that a band of rows is one contiguous slice.
-#[derive(Debug)]
-struct Maps {
-    data: Vec<f32>,
-    channels: usize,
-    height: usize,
-    width: usize,
-    stride: usize,
-}
-
-impl Maps {
-    fn zeros(channels: usize, height: usize, width: usize) -> Self {
-        let stride = padded(width);
-        Self {
-            data: vec![0.0; height * channels * stride],
-            channels,
-            height,
-            width,
-            stride,
-        }
-    }
-
-    /// Channel `c` of row `y`, with its padding.
-    fn row(&self, y: usize, c: usize) -> &[f32] {
-        let start = (y * self.channels + c) * self.stride;
-        &self.data[start..start + self.stride]
-    }
-
-    fn row_len(&self) -> usize {
-        self.channels * self.stride
-    }
-}
-
-/// A square convolution without padding, stride 1, with its bias and (optionally) PReLU slopes.
-#[derive(Debug, Clone)]
-pub(crate) struct ConvLayer {
-    /// The weights by block of output channels as the tiles take them: for the block of
-    /// channels `o .. o + B` ([`blocks`]), from `o · taps` on, tap after tap (input channel,
-    /// row, column), each tap's `B` weights side by side.
-    packed: Vec<f32>,
-    bias: Vec<f32>,
-    slopes: Option<Vec<f32>>,
-    channels_in: usize,
-    channels_out: usize,
-    kernel: usize,
-}
-
-impl ConvLayer {
-    /// From PyTorch's layout: `weights` `[out][in][kernel][kernel]`.
-    pub(crate) fn new(
-        weights: &[f32],
-        bias: Vec<f32>,
-        slopes: Option<Vec<f32>>,
-        [channels_out, channels_in, kernel]: [usize; 3],
-    ) -> Result<Self, String> {
-        let (i, o, k) = (channels_in, channels_out, kernel);
-        let taps = i * k * k;
-        let ok = weights.len() == o * taps
-            && bias.len() == o
-            && slopes.as_ref().is_none_or(|s| s.len() == o);
-        if !ok {
-            return Err(format!("a {i}→{o} {k}×{k} layer with mis-sized weights"));
-        }
-        let mut packed = Vec::with_capacity(weights.len());
-        for (out, size) in blocks(o) {
-            for tap in 0..taps {
-                packed.extend((out..out + size).map(|c| weights[c * taps + tap]));
-            }
-        }
-        Ok(Self {
-            packed,
-            bias,
-            slopes,
-            channels_in,
-            channels_out,
-            kernel,
-        })
-    }
-
-    /// The layer over `input`, every output row: in parallel bands of rows, or in one go (for a
-    /// small input that is itself one of many tasks).
-    fn forward(&self, input: &Maps, arch: Arch, parallel: bool) -> Maps {
-        let mut output = Maps::zeros(
-            self.channels_out,
-            input.height + 1 - self.kernel,
-            input.width + 1 - self.kernel,
-        );
-        let (row_len, width, stride) = (output.row_len(), output.width, output.stride);
-        let band = |(index, rows): (usize, &mut [f32])| {
-            arch.dispatch(ConvRows {
-                layer: self,
-                input,
-                first_row: index * BAND,
-                rows,
-                width,
-                stride,
-            });
-        };
-        for_each_chunk(&mut output.data, row_len * BAND, parallel, band);
-        output
-    }
-}
-
-/// One band of a convolution's output rows, for `pulp` to run with the CPU's vector width.
-struct ConvRows<'a> {
-    layer: &'a ConvLayer,
-    input: &'a Maps,
-    first_row: usize,
-    rows: &'a mut [f32],
-    width: usize,
-    stride: usize,
-}
-
-impl WithSimd for ConvRows<'_> {
-    type Output = ();
-
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, simd: S) {
-        let ConvRows {
-            layer,
-            input,
-            first_row,
-            rows,
-            width,
-            stride,
-        } = self;
-        let tile = 2 * S::F32_LANES;
-        for (r, row) in rows.chunks_mut(layer.channels_out * stride).enumerate() {
-            let y = first_row + r;
-            for (out, size) in blocks(layer.channels_out) {
-                for x in (0..width).step_by(tile) {
-                    match size {
-                        BLOCK => tile_at::<S, BLOCK>(simd, layer, input, y, x, out, row, stride),
-                        2 => tile_at::<S, 2>(simd, layer, input, y, x, out, row, stride),
-                        _ => tile_at::<S, 1>(simd, layer, input, y, x, out, row, stride),
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// The blocks of output channels that share a tile, as (first channel, size): [`BLOCK`] at a
-/// time, then 2, then 1 for what remains.
-fn blocks(channels: usize) -> impl Iterator<Item = (usize, usize)> {
-    let mut out = 0;
-    std::iter::from_fn(move || {
-        let left = channels - out;
-        let size = match left {
-            0 => return None,
-            _ if left >= BLOCK => BLOCK,
-            _ if left >= 2 => 2,
-            _ => 1,
-        };
-        out += size;
-        Some((out - size, size))
-    })
-}
-
-/// `work(index, chunk)` over `data` in chunks of `size`: in parallel, or in one go (for small
-/// work that is itself one of many tasks).
-pub(crate) fn for_each_chunk(
-    data: &mut [f32],
-    size: usize,
-    parallel: bool,
-    work: impl Fn((usize, &mut [f32])) + Sync + Send,
-) {
-    if parallel {
-        data.par_chunks_mut(size).enumerate().for_each(work);
-    } else {
-        data.chunks_mut(size).enumerate().for_each(work);
-    }
-}
-
-/// Output pixels `x .. x + 2·lanes` of row `y`, channels `out .. out + B`: bias, every input
-/// channel and kernel tap, PReLU, stored in `row` (the output row, every channel).
-#[allow(clippy::too_many_arguments)]
-#[inline(always)]
-fn tile_at<S: Simd, const B: usize>(
-    simd: S,
-    layer: &ConvLayer,
-    input: &Maps,
-    y: usize,
-    x: usize,
-    out: usize,
-    row: &mut [f32],
-    stride: usize,
-) {
-    let lanes = S::F32_LANES;
-    let k = layer.kernel;
-    let taps = layer.channels_in * k * k;
-    let mut acc = [[simd.splat_f32s(0.0); 2]; B];
-    for (b, acc) in acc.iter_mut().enumerate() {
-        *acc = [simd.splat_f32s(layer.bias[out + b]); 2];
-    }
-    // this block's weights, tap by tap ([`ConvLayer::packed`])
-    let mut weights = layer.packed[out * taps..(out + B) * taps].chunks_exact(B);
-    for c in 0..layer.channels_in {
-        for ky in 0..k {
-            let source = &input.row(y + ky, c)[x..x + 2 * lanes + k - 1];
-            for (kx, w) in (0..k).zip(weights.by_ref()) {
-                let (v, _) = S::as_simd_f32s(&source[kx..kx + 2 * lanes]);
-                let (v0, v1) = (v[0], v[1]);
-                for (acc, &w) in acc.iter_mut().zip(w) {
-                    let w = simd.splat_f32s(w);
-                    acc[0] = simd.mul_add_f32s(w, v0, acc[0]);
-                    acc[1] = simd.mul_add_f32s(w, v1, acc[1]);
-                }
-            }
-        }
-    }
-    let zero = simd.splat_f32s(0.0);
-    for (b, acc) in acc.iter().enumerate() {
-        let start = (out + b) * stride + x;
-        let (dst, _) = S::as_mut_simd_f32s(&mut row[start..start + 2 * lanes]);
-        for (d, &a) in dst.iter_mut().zip(acc) {
-            *d = match &layer.slopes {
-                Some(slopes) => simd.mul_add_f32s(
-                    simd.splat_f32s(slopes[out + b]),
-                    simd.min_f32s(a, zero),
-                    simd.max_f32s(a, zero),
-                ),
-                None => a,
-            };
-        }
-    }
-}
 
 /// PyTorch's output side of `MaxPool2d(kernel, stride, ceil_mode=True)` without padding.
 fn pooled(side: usize, kernel: usize, stride: usize) -> usize {
@@ -267,83 +26,35 @@ fn pooled(side: usize, kernel: usize, stride: usize) -> usize {
 /// edge and pools what lies inside.
 fn max_pool(input: &Maps, kernel: usize, stride: usize, parallel: bool) -> Maps {
     let mut output = Maps::zeros(
-        input.channels,
-        pooled(input.height, kernel, stride),
-        pooled(input.width, kernel, stride),
+        input.channels(),
+        pooled(input.height(), kernel, stride),
+        pooled(input.width(), kernel, stride),
+        0,
     );
-    let (row_len, width, out_stride) = (output.row_len(), output.width, output.stride);
-    let row = |(y, row): (usize, &mut [f32])| {
-        let rows = stride * y..(stride * y + kernel).min(input.height);
-        for c in 0..input.channels {
-            let dst = &mut row[c * out_stride..c * out_stride + width];
+    let width = output.width();
+    output.for_each_row_mut(parallel, |y, row, at| {
+        let rows = stride * y..(stride * y + kernel).min(input.height());
+        for c in 0..input.channels() {
+            let dst = &mut row[at(c)..at(c) + width];
             for (x, d) in dst.iter_mut().enumerate() {
-                let columns = stride * x..(stride * x + kernel).min(input.width);
+                let columns = stride * x..(stride * x + kernel).min(input.width());
                 *d = rows
                     .clone()
                     .flat_map(|r| input.row(r, c)[columns.clone()].iter().copied())
                     .fold(f32::NEG_INFINITY, f32::max);
             }
         }
-    };
-    for_each_chunk(&mut output.data, row_len, parallel, row);
+    });
     output
-}
-
-/// A dense layer, `y = x·W + b` with `W` as burn stores it (`[inputs][outputs]`), and its PReLU.
-#[derive(Debug, Clone)]
-pub(crate) struct DenseLayer {
-    pub(crate) weights: Vec<f32>,
-    pub(crate) bias: Vec<f32>,
-    pub(crate) slopes: Option<Vec<f32>>,
-}
-
-impl DenseLayer {
-    fn check(&self, inputs: usize, outputs: usize) -> Result<(), String> {
-        let ok = self.weights.len() == inputs * outputs
-            && self.bias.len() == outputs
-            && self.slopes.as_ref().is_none_or(|s| s.len() == outputs);
-        ok.then_some(())
-            .ok_or_else(|| format!("not a {inputs}→{outputs} dense layer"))
-    }
-
-    fn forward(&self, x: &[f32]) -> Vec<f32> {
-        let mut y = self.bias.clone();
-        for (&v, row) in x.iter().zip(self.weights.chunks_exact(y.len())) {
-            for (y, &w) in y.iter_mut().zip(row) {
-                *y += v * w;
-            }
-        }
-        if let Some(slopes) = &self.slopes {
-            for (y, &a) in y.iter_mut().zip(slopes) {
-                if *y < 0.0 {
-                    *y *= a;
-                }
-            }
-        }
-        y
-    }
-}
-
-/// `[C][H][W]` planar values (a crop or a level as the resampling writes them) as [`Maps`].
-fn maps_from_planar(planar: &[f32], channels: usize, height: usize, width: usize) -> Maps {
-    let mut maps = Maps::zeros(channels, height, width);
-    let stride = maps.stride;
-    for (y, row) in maps.data.chunks_mut(channels * stride).enumerate() {
-        for c in 0..channels {
-            let source = &planar[(c * height + y) * width..][..width];
-            row[c * stride..c * stride + width].copy_from_slice(source);
-        }
-    }
-    maps
 }
 
 /// The maps flattened as PyTorch's `permute(0, 3, 2, 1)` lays them out (width, height,
 /// channel), the order the pretrained dense layers expect.
 fn flatten_whc(maps: &Maps) -> Vec<f32> {
-    let mut flat = Vec::with_capacity(maps.width * maps.height * maps.channels);
-    for x in 0..maps.width {
-        for y in 0..maps.height {
-            flat.extend((0..maps.channels).map(|c| maps.row(y, c)[x]));
+    let mut flat = Vec::with_capacity(maps.width() * maps.height() * maps.channels());
+    for x in 0..maps.width() {
+        for y in 0..maps.height() {
+            flat.extend((0..maps.channels()).map(|c| maps.row(y, c)[x]));
         }
     }
     flat
@@ -378,7 +89,10 @@ fn check(
     }
     let found: Vec<_> = convs
         .iter()
-        .map(|l| (l.channels_in, l.channels_out, l.kernel))
+        .map(|l| {
+            let (channels_in, channels_out, kernel, ..) = l.shape();
+            (channels_in, channels_out, kernel)
+        })
         .collect();
     (found == expected)
         .then_some(())
@@ -429,13 +143,13 @@ impl CpuPNet {
         if height < 12 || width < 12 || planar.len() != 3 * height * width {
             return None;
         }
-        let input = maps_from_planar(planar, 3, height, width);
-        let x = self.conv1.forward(&input, self.arch, true);
+        let input = Maps::from_planar(planar, 3, height, width);
+        let x = self.conv1.forward(&input, 0, self.arch, true);
         let x = max_pool(&x, 2, 2, true);
-        let x = self.conv2.forward(&x, self.arch, true);
-        let x = self.conv3.forward(&x, self.arch, true);
-        let head = self.head.forward(&x, self.arch, true);
-        let (height, width) = (head.height, head.width);
+        let x = self.conv2.forward(&x, 0, self.arch, true);
+        let x = self.conv3.forward(&x, 0, self.arch, true);
+        let head = self.head.forward(&x, 0, self.arch, true);
+        let (height, width) = (head.height(), head.width());
         let cells = height * width;
         let mut face = Vec::with_capacity(cells);
         let mut regression = vec![0.0; 4 * cells];
@@ -477,7 +191,7 @@ impl CropOutputs {
         let per_crop = 3 * side * side;
         let results: Vec<_> = planar
             .par_chunks_exact(per_crop)
-            .map(|crop| network(&maps_from_planar(crop, 3, side, side)))
+            .map(|crop| network(&Maps::from_planar(crop, 3, side, side)))
             .collect();
         let mut out = CropOutputs::default();
         for (face, regression, points) in results {
@@ -518,11 +232,11 @@ impl CpuRNet {
     /// RNet on `planar`: crops of `[3][24][24]` one after another.
     pub(crate) fn forward(&self, planar: &[f32]) -> CropOutputs {
         CropOutputs::of(planar, crate::nets::RNET_SIDE, |input| {
-            let x = self.conv1.forward(input, self.arch, false);
+            let x = self.conv1.forward(input, 0, self.arch, false);
             let x = max_pool(&x, 3, 2, false);
-            let x = self.conv2.forward(&x, self.arch, false);
+            let x = self.conv2.forward(&x, 0, self.arch, false);
             let x = max_pool(&x, 3, 2, false);
-            let x = self.conv3.forward(&x, self.arch, false);
+            let x = self.conv3.forward(&x, 0, self.arch, false);
             let x = self.dense4.forward(&flatten_whc(&x));
             let logits = self.face.forward(&x);
             (
@@ -566,13 +280,13 @@ impl CpuONet {
     /// ONet on `planar`: crops of `[3][48][48]` one after another.
     pub(crate) fn forward(&self, planar: &[f32]) -> CropOutputs {
         CropOutputs::of(planar, crate::nets::ONET_SIDE, |input| {
-            let x = self.conv1.forward(input, self.arch, false);
+            let x = self.conv1.forward(input, 0, self.arch, false);
             let x = max_pool(&x, 3, 2, false);
-            let x = self.conv2.forward(&x, self.arch, false);
+            let x = self.conv2.forward(&x, 0, self.arch, false);
             let x = max_pool(&x, 3, 2, false);
-            let x = self.conv3.forward(&x, self.arch, false);
+            let x = self.conv3.forward(&x, 0, self.arch, false);
             let x = max_pool(&x, 2, 2, false);
-            let x = self.conv4.forward(&x, self.arch, false);
+            let x = self.conv4.forward(&x, 0, self.arch, false);
             let x = self.dense5.forward(&flatten_whc(&x));
             let logits = self.face.forward(&x);
             (

@@ -9,7 +9,9 @@ use burn::tensor::{Device, Tensor, TensorData};
 use faketagger_model::{Backend, weights};
 use image::RgbImage;
 
-use crate::cpu_nets::{CpuMtcnn, CropOutputs, for_each_chunk};
+use faketagger_model::cpu::for_each_chunk;
+
+use crate::cpu_nets::{CpuMtcnn, CropOutputs};
 use crate::nets::{Mtcnn, MtcnnConfig, ONET_SIDE, PNET_CELL, RNET_SIDE};
 use crate::{FaceError, Landmarks, MTCNN_NAME};
 

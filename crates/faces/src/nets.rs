@@ -8,14 +8,16 @@
 //! - [`ONet`]: scores 48×48 crops and gives the five landmarks.
 
 use burn::config::Config;
-use burn::module::{Module, Param};
+use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{MaxPool2d, MaxPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PRelu, PReluConfig};
 use burn::tensor::activation::softmax;
 use burn::tensor::{Device, Tensor};
 
-use crate::cpu_nets::{ConvLayer, CpuMtcnn, CpuONet, CpuPNet, CpuRNet, DenseLayer};
+use faketagger_model::cpu::{ConvLayer, DenseLayer, floats};
+
+use crate::cpu_nets::{CpuMtcnn, CpuONet, CpuPNet, CpuRNet};
 
 /// Side of PNet's window.
 pub const PNET_CELL: usize = 12;
@@ -97,43 +99,14 @@ impl PNet {
     }
 }
 
-fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
-    tensor
-        .into_data()
-        .try_to_vec::<f32>()
-        .map_err(|e| format!("{e:?}"))
-}
-
-/// A layer's bias, zeros for one without.
-fn bias_or_zeros(bias: &Option<Param<Tensor<1>>>, outputs: usize) -> Result<Vec<f32>, String> {
-    match bias {
-        Some(b) => floats(b.val()),
-        None => Ok(vec![0.0; outputs]),
-    }
-}
-
-fn bias(conv: &Conv2d) -> Result<Vec<f32>, String> {
-    bias_or_zeros(&conv.bias, conv.weight.val().dims()[0])
-}
-
 /// A convolution and the PReLU after it.
 fn layer(conv: &Conv2d, prelu: &PRelu) -> Result<ConvLayer, String> {
-    let [channels_out, channels_in, kernel, _] = conv.weight.val().dims();
-    ConvLayer::new(
-        &floats(conv.weight.val())?,
-        bias(conv)?,
-        Some(floats(prelu.alpha.val())?),
-        [channels_out, channels_in, kernel],
-    )
+    ConvLayer::from_burn(conv, Some(floats(prelu.alpha.val())?))
 }
 
 /// A dense layer and the PReLU after it, if any.
 fn dense(linear: &Linear, prelu: Option<&PRelu>) -> Result<DenseLayer, String> {
-    Ok(DenseLayer {
-        weights: floats(linear.weight.val())?,
-        bias: bias_or_zeros(&linear.bias, linear.weight.val().dims()[1])?,
-        slopes: prelu.map(|p| floats(p.alpha.val())).transpose()?,
-    })
+    DenseLayer::from_burn(linear, prelu.map(|p| floats(p.alpha.val())).transpose()?)
 }
 
 /// The refinement network.
@@ -297,20 +270,7 @@ impl Mtcnn {
     pub(crate) fn cpu(&self) -> Result<CpuMtcnn, String> {
         let arch = pulp::Arch::new();
         let (p, r, o) = (&self.pnet, &self.rnet, &self.onet);
-        let head = ConvLayer::new(
-            &[&p.conv4_1, &p.conv4_2]
-                .into_iter()
-                .map(|c| floats(c.weight.val()))
-                .collect::<Result<Vec<_>, _>>()?
-                .concat(),
-            [&p.conv4_1, &p.conv4_2]
-                .into_iter()
-                .map(bias)
-                .collect::<Result<Vec<_>, _>>()?
-                .concat(),
-            None,
-            [6, 32, 1],
-        )?;
+        let head = ConvLayer::from_burn_stacked(&[&p.conv4_1, &p.conv4_2], None)?;
         let pnet = CpuPNet {
             conv1: layer(&p.conv1, &p.prelu1)?,
             conv2: layer(&p.conv2, &p.prelu2)?,

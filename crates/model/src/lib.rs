@@ -6,6 +6,8 @@
 //! - [`noise`]: the differentiable attack layers ([`noise::Noiser`]) and the DeepFake
 //!   simulators ([`noise::simulators`]: face-swap and reconstruction autoencoders);
 //! - [`weights`]: the only code that reads or writes records and their configs;
+//! - [`cpu`]: inference on the CPU without burn (the decoder here, MTCNN in `faketagger-faces`),
+//!   the flex backend's fast path;
 //! - [`Backend`]: which execution backend runs them.
 //!
 //! burn 0.22 selects the backend at run time through [`Device`]; a backend exists only when its
@@ -21,6 +23,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod cpu;
 pub mod images;
 pub mod model;
 pub mod noise;

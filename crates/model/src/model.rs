@@ -22,6 +22,8 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
+use crate::cpu::{ConvLayer, CpuDecoder, DenseLayer};
+
 /// Slope of the leaky ReLUs (as in most GAN-era image networks).
 const LEAKY_SLOPE: f64 = 0.2;
 
@@ -319,6 +321,29 @@ impl Decoder {
     /// Side of the square image the decoder reads.
     pub fn resolution(&self) -> usize {
         self.resolution
+    }
+
+    /// The same decoder as plain arrays, for inference on the CPU without burn (the flex
+    /// backend's fast path, [`crate::cpu`]).
+    pub fn cpu(&self) -> Result<crate::cpu::CpuDecoder, String> {
+        let leaky = |conv: &Conv2d| {
+            let outputs = conv.weight.val().dims()[0];
+            ConvLayer::from_burn(conv, Some(vec![LEAKY_SLOPE as f32; outputs]))
+        };
+        let patch = self.unshuffle.downscale_factor;
+        CpuDecoder::new(
+            self.resolution,
+            patch,
+            [
+                leaky(&self.stem)?,
+                leaky(&self.conv)?,
+                leaky(&self.down1)?,
+                leaky(&self.conv2)?,
+                leaky(&self.down2)?,
+                leaky(&self.reduce)?,
+            ],
+            DenseLayer::from_burn(&self.head, None)?,
+        )
     }
 
     /// Channel bits read.

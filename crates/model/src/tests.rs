@@ -398,3 +398,61 @@ fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
             .is_err()
     );
 }
+
+/// Planar `[3][side][side]` values as interleaved `[side][side][3]` ones (an `Rgb32FImage`'s).
+fn interleaved(planar: &[f32], side: usize) -> Vec<f32> {
+    let plane = side * side;
+    (0..3 * plane)
+        .map(|i| planar[(i % 3) * plane + i / 3])
+        .collect()
+}
+
+#[test]
+fn the_decoder_on_the_cpu_matches_the_burn_decoder() {
+    let device = device();
+    let weights =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/faketagger-v1");
+    let (_, shipped) = weights::load_tagger_net(&weights, "tagger", &device).unwrap();
+    // the shipped weights, and fresh ones of another shape (odd widths: partial channel blocks)
+    let fresh = DecoderConfig {
+        channel_bits: 40,
+        resolution: 64,
+        patch: 2,
+        width: 6,
+        head_channels: 3,
+    }
+    .init(&device);
+    for decoder in [shipped.decoder, fresh] {
+        let side = decoder.resolution();
+        let planar: Vec<Vec<f32>> = (0..3).map(|s| test_image(side, 30 + s)).collect();
+        let theirs = to_vec(decoder.forward(Tensor::from_data(
+            TensorData::new(planar.concat(), [3, 3, side, side]),
+            &device,
+        )));
+        let images: Vec<Vec<f32>> = planar.iter().map(|p| interleaved(p, side)).collect();
+        let slices: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+        let cpu = decoder.cpu().unwrap();
+        let scalar = cpu.clone().with_arch(pulp::Arch::Scalar);
+        // a batch (one image per task), one image (bands of rows), and the scalar path
+        let batch = cpu.forward(&slices).unwrap().concat();
+        let one: Vec<f32> = slices
+            .iter()
+            .flat_map(|s| cpu.forward(&[s]).unwrap().concat())
+            .collect();
+        let plain = scalar.forward(&slices).unwrap().concat();
+        let spread = theirs.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(spread > 1e-2, "a flat output: {spread}");
+        for (path, ours) in [("batch", &batch), ("one", &one), ("scalar", &plain)] {
+            assert_eq!(ours.len(), theirs.len(), "{path}");
+            let worst = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(worst < 1e-4 * spread.max(1.0), "{side} px, {path}: {worst}");
+        }
+    }
+    let cpu = DecoderConfig::new().init(&device).cpu().unwrap();
+    assert!(cpu.forward(&[&[0.5; 10]]).is_err(), "a wrong-sized image");
+    assert!(cpu.forward(&[]).unwrap().is_empty());
+}

@@ -1,0 +1,742 @@
+//! Inference on the CPU without burn, for the flex backend: the tagger's decoder ([`CpuDecoder`])
+//! here, MTCNN's three networks in `faketagger-faces`, from the same kernel.
+//!
+//! burn's general convolution (im2col and a matrix product per tile) runs one image of a batch
+//! after the other on one core, and allocates every intermediate tensor afresh. Here each
+//! convolution keeps a tile of two SIMD vectors of output pixels for four output channels in
+//! registers and adds each input row into them (`pulp` picks AVX2/FMA or the scalar path at run
+//! time), with the (leaky or parametric) ReLU fused; a batch runs one image per task on every
+//! core, a single image in bands of rows.
+//!
+//! The same weights (taken from the burn modules at load) and the same arithmetic up to the
+//! order of summation: the tests compare each network with its burn twin.
+
+use burn::module::Param;
+use burn::nn::conv::Conv2d;
+use burn::nn::{Linear, PaddingConfig2d};
+use burn::tensor::Tensor;
+use pulp::{Arch, Simd, WithSimd};
+use rayon::prelude::*;
+
+/// Rows are padded to a multiple of this (two AVX-512 vectors, the widest tile) plus one more,
+/// so that every tile is whole: no tail loop, and the padding columns are never read as output.
+const PAD: usize = 32;
+/// Output channels that share a tile's input loads.
+const BLOCK: usize = 4;
+/// Output rows per parallel task.
+const BAND: usize = 4;
+
+fn padded(width: usize) -> usize {
+    width.next_multiple_of(PAD) + PAD
+}
+
+/// Feature maps stored row by row, each row holding every channel (`[rows][channels][stride]`),
+/// so that a band of rows is one contiguous slice. `border` rows and columns of zeros surround
+/// the map: the zero padding of the convolution that reads it.
+#[derive(Debug, Clone)]
+pub struct Maps {
+    data: Vec<f32>,
+    channels: usize,
+    height: usize,
+    width: usize,
+    stride: usize,
+    border: usize,
+}
+
+impl Maps {
+    /// Zeros, `channels` maps of `height` × `width` with `border` zeros around them.
+    pub fn zeros(channels: usize, height: usize, width: usize, border: usize) -> Self {
+        let stride = padded(width + 2 * border);
+        Self {
+            data: vec![0.0; (height + 2 * border) * channels * stride],
+            channels,
+            height,
+            width,
+            stride,
+            border,
+        }
+    }
+
+    /// `[C][H][W]` planar values (a crop or a pyramid level as a resampling writes them).
+    pub fn from_planar(planar: &[f32], channels: usize, height: usize, width: usize) -> Self {
+        let mut maps = Self::zeros(channels, height, width, 0);
+        maps.for_each_row_mut(false, |y, row, at| {
+            for c in 0..channels {
+                let source = &planar[(c * height + y) * width..][..width];
+                row[at(c)..at(c) + width].copy_from_slice(source);
+            }
+        });
+        maps
+    }
+
+    /// Channels.
+    #[inline]
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// Rows of each map.
+    #[inline]
+    pub fn height(&self) -> usize {
+        self.height
+    }
+
+    /// Columns of each map.
+    #[inline]
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Channel `c` of map row `y`, from column 0 (its padding after it).
+    #[inline]
+    pub fn row(&self, y: usize, c: usize) -> &[f32] {
+        let start = ((y + self.border) * self.channels + c) * self.stride + self.border;
+        &self.data[start..start + self.stride - self.border]
+    }
+
+    fn row_len(&self) -> usize {
+        self.channels * self.stride
+    }
+
+    /// `work(y, row, at)` for every map row `y`, in parallel or in one go: `row` holds every
+    /// channel of the row, channel `c`'s column 0 at `row[at(c)]`.
+    pub fn for_each_row_mut(
+        &mut self,
+        parallel: bool,
+        work: impl Fn(usize, &mut [f32], &(dyn Fn(usize) -> usize + Sync)) + Sync + Send,
+    ) {
+        let (row_len, stride, border) = (self.row_len(), self.stride, self.border);
+        let at = move |c: usize| c * stride + border;
+        let rows = &mut self.data[border * row_len..(border + self.height) * row_len];
+        for_each_chunk(rows, row_len, parallel, |(y, row)| work(y, row, &at));
+    }
+
+    /// Adds `other`, maps of the same shape, value by value (a residual connection).
+    fn add(&mut self, other: &Maps) {
+        debug_assert_eq!(
+            (self.channels, self.height, self.width, self.border),
+            (other.channels, other.height, other.width, other.border)
+        );
+        for (a, b) in self.data.iter_mut().zip(&other.data) {
+            *a += b;
+        }
+    }
+}
+
+/// `work(index, chunk)` over `data` in chunks of `size`: in parallel, or in one go (for small
+/// work that is itself one of many tasks).
+pub fn for_each_chunk(
+    data: &mut [f32],
+    size: usize,
+    parallel: bool,
+    work: impl Fn((usize, &mut [f32])) + Sync + Send,
+) {
+    if parallel {
+        data.par_chunks_mut(size).enumerate().for_each(work);
+    } else {
+        data.chunks_mut(size).enumerate().for_each(work);
+    }
+}
+
+/// A square convolution with its bias, stride, zero padding and (optionally) ReLU slopes: per
+/// channel (PReLU) or one for all (leaky ReLU).
+#[derive(Debug, Clone)]
+pub struct ConvLayer {
+    /// The weights by block of output channels as the tiles take them: for the block of
+    /// channels `o .. o + B` ([`blocks`]), from `o · taps` on, tap after tap (input channel,
+    /// row, column), each tap's `B` weights side by side.
+    packed: Vec<f32>,
+    bias: Vec<f32>,
+    slopes: Option<Vec<f32>>,
+    channels_in: usize,
+    channels_out: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+}
+
+impl ConvLayer {
+    /// From PyTorch's layout: `weights` `[out][in][kernel][kernel]`; stride 1, no padding.
+    pub fn new(
+        weights: &[f32],
+        bias: Vec<f32>,
+        slopes: Option<Vec<f32>>,
+        [channels_out, channels_in, kernel]: [usize; 3],
+    ) -> Result<Self, String> {
+        let (i, o, k) = (channels_in, channels_out, kernel);
+        let taps = i * k * k;
+        let ok = k > 0
+            && weights.len() == o * taps
+            && bias.len() == o
+            && slopes.as_ref().is_none_or(|s| s.len() == o);
+        if !ok {
+            return Err(format!("a {i}→{o} {k}×{k} layer with mis-sized weights"));
+        }
+        let mut packed = Vec::with_capacity(weights.len());
+        for (out, size) in blocks(o) {
+            for tap in 0..taps {
+                packed.extend((out..out + size).map(|c| weights[c * taps + tap]));
+            }
+        }
+        Ok(Self {
+            packed,
+            bias,
+            slopes,
+            channels_in,
+            channels_out,
+            kernel,
+            stride: 1,
+            padding: 0,
+        })
+    }
+
+    /// A burn convolution (square, ungrouped, undilated, symmetric padding) and its slopes.
+    pub fn from_burn(conv: &Conv2d, slopes: Option<Vec<f32>>) -> Result<Self, String> {
+        Self::from_burn_stacked(&[conv], slopes)
+    }
+
+    /// Burn convolutions of the same input and shape as one layer, their outputs one after the
+    /// other (two heads read in one pass).
+    pub fn from_burn_stacked(convs: &[&Conv2d], slopes: Option<Vec<f32>>) -> Result<Self, String> {
+        let Some(first) = convs.first() else {
+            return Err("no convolution".into());
+        };
+        let [_, channels_in, kernel, kernel_x] = first.weight.val().dims();
+        let padding = match first.padding {
+            PaddingConfig2d::Valid => 0,
+            PaddingConfig2d::Explicit(t, l, b, r) if [l, b, r] == [t; 3] => t,
+            ref other => return Err(format!("unsupported padding {other:?}")),
+        };
+        let [stride, stride_x] = first.stride;
+        if kernel != kernel_x || stride != stride_x || stride == 0 || padding >= kernel {
+            return Err(format!(
+                "not a square convolution: kernel {kernel}×{kernel_x}, stride {:?}",
+                first.stride
+            ));
+        }
+        let (mut weights, mut bias) = (Vec::new(), Vec::new());
+        for conv in convs {
+            let [outputs, inputs, ..] = conv.weight.val().dims();
+            let same = inputs == channels_in
+                && conv.kernel_size == first.kernel_size
+                && conv.stride == first.stride
+                && conv.padding == first.padding;
+            if !same || conv.groups != 1 || conv.dilation != [1, 1] {
+                return Err("stacked convolutions of different shapes, grouped or dilated".into());
+            }
+            weights.extend(floats(conv.weight.val())?);
+            bias.extend(bias_or_zeros(&conv.bias, outputs)?);
+        }
+        let outputs = bias.len();
+        let mut layer = Self::new(&weights, bias, slopes, [outputs, channels_in, kernel])?;
+        layer.stride = stride;
+        layer.padding = padding;
+        Ok(layer)
+    }
+
+    /// (input channels, output channels, kernel side, stride, padding).
+    pub fn shape(&self) -> (usize, usize, usize, usize, usize) {
+        (
+            self.channels_in,
+            self.channels_out,
+            self.kernel,
+            self.stride,
+            self.padding,
+        )
+    }
+
+    /// The output side of an input side.
+    fn output_side(&self, side: usize) -> usize {
+        (side + 2 * self.padding)
+            .checked_sub(self.kernel)
+            .map_or(0, |span| span / self.stride + 1)
+    }
+
+    /// The layer over `input`, every output row, the output with `border` zeros around it (the
+    /// next layer's padding): in parallel bands of rows, or in one go (for an input that is
+    /// itself one of many tasks).
+    pub fn forward(&self, input: &Maps, border: usize, arch: Arch, parallel: bool) -> Maps {
+        let bordered;
+        let input = if input.border < self.padding {
+            bordered = input.with_border(self.padding);
+            &bordered
+        } else {
+            input
+        };
+        let mut output = Maps::zeros(
+            self.channels_out,
+            self.output_side(input.height),
+            self.output_side(input.width),
+            border,
+        );
+        let phased;
+        let source = if self.stride == 1 {
+            Source {
+                data: &input.data,
+                channels: input.channels,
+                phases: 1,
+                segment: input.stride,
+            }
+        } else {
+            phased = Phased::of(input, self.stride);
+            phased.source(input.channels)
+        };
+        // where tap column kx of output column 0 lies in its row block ([`Source::block`])
+        let shift = input.border - self.padding;
+        let columns: Vec<usize> = (0..self.kernel)
+            .map(|kx| {
+                let t = kx + shift;
+                (t % self.stride) * source.segment + t / self.stride
+            })
+            .collect();
+        let (width, stride, border_out) = (output.width, output.stride, output.border);
+        let band = |(index, rows): (usize, &mut [f32])| {
+            arch.dispatch(ConvRows {
+                layer: self,
+                source: &source,
+                columns: &columns,
+                shift,
+                first_row: index * BAND,
+                rows,
+                width,
+                stride,
+                border: border_out,
+            });
+        };
+        let row_len = output.row_len();
+        let (first, rows) = (border * row_len, output.height * row_len);
+        for_each_chunk(
+            &mut output.data[first..first + rows],
+            row_len * BAND,
+            parallel,
+            band,
+        );
+        output
+    }
+}
+
+impl Maps {
+    /// The same maps with `border` zeros around them.
+    fn with_border(&self, border: usize) -> Maps {
+        let mut out = Maps::zeros(self.channels, self.height, self.width, border);
+        let width = self.width;
+        out.for_each_row_mut(false, |y, row, at| {
+            for c in 0..self.channels {
+                row[at(c)..at(c) + width].copy_from_slice(&self.row(y, c)[..width]);
+            }
+        });
+        out
+    }
+}
+
+/// A layer's input as its tiles read it: row blocks of `phases` segments per channel, segment
+/// `φ` holding the (bordered) columns `φ, φ + phases, …`, so that a strided convolution reads
+/// consecutive values. With stride 1, the maps themselves.
+struct Source<'a> {
+    data: &'a [f32],
+    channels: usize,
+    phases: usize,
+    segment: usize,
+}
+
+impl Source<'_> {
+    /// Data row `row`'s block of channel `c`: its `phases` segments.
+    #[inline(always)]
+    fn block(&self, row: usize, c: usize) -> &[f32] {
+        let len = self.phases * self.segment;
+        let start = (row * self.channels + c) * len;
+        &self.data[start..start + len]
+    }
+}
+
+/// The input of a strided convolution with its columns split by phase ([`Source`]).
+struct Phased {
+    data: Vec<f32>,
+    phases: usize,
+    segment: usize,
+}
+
+impl Phased {
+    fn of(input: &Maps, phases: usize) -> Self {
+        let segment = padded(input.stride.div_ceil(phases));
+        let rows = input.height + 2 * input.border;
+        let mut data = vec![0.0; rows * input.channels * phases * segment];
+        for (block, source) in data
+            .chunks_exact_mut(phases * segment)
+            .zip(input.data.chunks_exact(input.stride))
+        {
+            for (phase, segment) in block.chunks_exact_mut(segment).enumerate() {
+                for (d, s) in segment
+                    .iter_mut()
+                    .zip(source.iter().skip(phase).step_by(phases))
+                {
+                    *d = *s;
+                }
+            }
+        }
+        Self {
+            data,
+            phases,
+            segment,
+        }
+    }
+
+    fn source(&self, channels: usize) -> Source<'_> {
+        Source {
+            data: &self.data,
+            channels,
+            phases: self.phases,
+            segment: self.segment,
+        }
+    }
+}
+
+/// One band of a convolution's output rows, for `pulp` to run with the CPU's vector width.
+struct ConvRows<'a> {
+    layer: &'a ConvLayer,
+    source: &'a Source<'a>,
+    /// Each kernel column's offset in a row block, for output column 0.
+    columns: &'a [usize],
+    /// Input border minus the layer's padding: output row `y`'s tap row `ky` is data row
+    /// `y · stride + ky + shift`.
+    shift: usize,
+    first_row: usize,
+    rows: &'a mut [f32],
+    width: usize,
+    stride: usize,
+    border: usize,
+}
+
+impl WithSimd for ConvRows<'_> {
+    type Output = ();
+
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, simd: S) {
+        let ConvRows {
+            layer,
+            source,
+            columns,
+            shift,
+            first_row,
+            rows,
+            width,
+            stride,
+            border,
+        } = self;
+        let tile = 2 * S::F32_LANES;
+        for (r, row) in rows.chunks_mut(layer.channels_out * stride).enumerate() {
+            let input_row = (first_row + r) * layer.stride + shift;
+            let at = Tile {
+                source,
+                columns,
+                input_row,
+                stride,
+                border,
+            };
+            for (out, size) in blocks(layer.channels_out) {
+                for x in (0..width).step_by(tile) {
+                    match size {
+                        BLOCK => tile_at::<S, BLOCK>(simd, layer, &at, x, out, row),
+                        2 => tile_at::<S, 2>(simd, layer, &at, x, out, row),
+                        _ => tile_at::<S, 1>(simd, layer, &at, x, out, row),
+                    }
+                }
+            }
+            if border > 0 {
+                // the tiles wrote past the map's last column: the next layer's padding is zero
+                for c in 0..layer.channels_out {
+                    row[c * stride + border + width..(c + 1) * stride].fill(0.0);
+                }
+            }
+        }
+    }
+}
+
+/// Where a tile reads and writes, for one output row.
+struct Tile<'a> {
+    source: &'a Source<'a>,
+    columns: &'a [usize],
+    /// The data row of kernel row 0.
+    input_row: usize,
+    /// The output's row stride and border.
+    stride: usize,
+    border: usize,
+}
+
+/// The blocks of output channels that share a tile, as (first channel, size): [`BLOCK`] at a
+/// time, then 2, then 1 for what remains.
+fn blocks(channels: usize) -> impl Iterator<Item = (usize, usize)> {
+    let mut out = 0;
+    std::iter::from_fn(move || {
+        let left = channels - out;
+        let size = match left {
+            0 => return None,
+            _ if left >= BLOCK => BLOCK,
+            _ if left >= 2 => 2,
+            _ => 1,
+        };
+        out += size;
+        Some((out - size, size))
+    })
+}
+
+/// Output pixels `x .. x + 2·lanes` of one row, channels `out .. out + B`: bias, every input
+/// channel and kernel tap, the ReLU's slopes, stored in `row` (the output row, every channel).
+#[inline(always)]
+fn tile_at<S: Simd, const B: usize>(
+    simd: S,
+    layer: &ConvLayer,
+    at: &Tile<'_>,
+    x: usize,
+    out: usize,
+    row: &mut [f32],
+) {
+    let lanes = S::F32_LANES;
+    let k = layer.kernel;
+    let taps = layer.channels_in * k * k;
+    let mut acc = [[simd.splat_f32s(0.0); 2]; B];
+    for (b, acc) in acc.iter_mut().enumerate() {
+        *acc = [simd.splat_f32s(layer.bias[out + b]); 2];
+    }
+    // this block's weights, tap by tap ([`ConvLayer::packed`])
+    let mut weights = layer.packed[out * taps..(out + B) * taps].chunks_exact(B);
+    let mut add = |values: &[f32], w: &[f32]| {
+        let (v, _) = S::as_simd_f32s(values);
+        let (v0, v1) = (v[0], v[1]);
+        for (acc, &w) in acc.iter_mut().zip(w) {
+            let w = simd.splat_f32s(w);
+            acc[0] = simd.mul_add_f32s(w, v0, acc[0]);
+            acc[1] = simd.mul_add_f32s(w, v1, acc[1]);
+        }
+    };
+    let first = at.columns[0] + x;
+    for c in 0..layer.channels_in {
+        for ky in 0..k {
+            let block = at.source.block(at.input_row + ky, c);
+            if layer.stride == 1 {
+                // the taps side by side: one window, whose bounds the compiler sees
+                let window = &block[first..first + 2 * lanes + k - 1];
+                for (kx, w) in (0..k).zip(weights.by_ref()) {
+                    add(&window[kx..kx + 2 * lanes], w);
+                }
+            } else {
+                for (&column, w) in at.columns.iter().zip(weights.by_ref()) {
+                    add(&block[column + x..column + x + 2 * lanes], w);
+                }
+            }
+        }
+    }
+    let zero = simd.splat_f32s(0.0);
+    for (b, acc) in acc.iter().enumerate() {
+        let start = (out + b) * at.stride + at.border + x;
+        let (dst, _) = S::as_mut_simd_f32s(&mut row[start..start + 2 * lanes]);
+        for (d, &a) in dst.iter_mut().zip(acc) {
+            *d = match &layer.slopes {
+                Some(slopes) => simd.mul_add_f32s(
+                    simd.splat_f32s(slopes[out + b]),
+                    simd.min_f32s(a, zero),
+                    simd.max_f32s(a, zero),
+                ),
+                None => a,
+            };
+        }
+    }
+}
+
+/// A dense layer, `y = x·W + b` with `W` as burn stores it (`[inputs][outputs]`), and its ReLU
+/// slopes, if any.
+#[derive(Debug, Clone)]
+pub struct DenseLayer {
+    weights: Vec<f32>,
+    bias: Vec<f32>,
+    slopes: Option<Vec<f32>>,
+}
+
+impl DenseLayer {
+    /// A burn linear layer and its slopes.
+    pub fn from_burn(linear: &Linear, slopes: Option<Vec<f32>>) -> Result<Self, String> {
+        let [inputs, outputs] = linear.weight.val().dims();
+        let layer = Self {
+            weights: floats(linear.weight.val())?,
+            bias: bias_or_zeros(&linear.bias, outputs)?,
+            slopes,
+        };
+        layer.check(inputs, outputs)?;
+        Ok(layer)
+    }
+
+    /// Checks the arrays are those of an `inputs` → `outputs` layer.
+    pub fn check(&self, inputs: usize, outputs: usize) -> Result<(), String> {
+        let ok = self.weights.len() == inputs * outputs
+            && self.bias.len() == outputs
+            && self.slopes.as_ref().is_none_or(|s| s.len() == outputs);
+        ok.then_some(())
+            .ok_or_else(|| format!("not a {inputs}→{outputs} dense layer"))
+    }
+
+    /// The layer on `x`.
+    pub fn forward(&self, x: &[f32]) -> Vec<f32> {
+        let mut y = self.bias.clone();
+        for (&v, row) in x.iter().zip(self.weights.chunks_exact(y.len())) {
+            for (y, &w) in y.iter_mut().zip(row) {
+                *y += v * w;
+            }
+        }
+        if let Some(slopes) = &self.slopes {
+            for (y, &a) in y.iter_mut().zip(slopes) {
+                if *y < 0.0 {
+                    *y *= a;
+                }
+            }
+        }
+        y
+    }
+}
+
+/// A tensor's values.
+pub fn floats<const D: usize>(tensor: Tensor<D>) -> Result<Vec<f32>, String> {
+    tensor
+        .into_data()
+        .try_to_vec::<f32>()
+        .map_err(|e| format!("{e:?}"))
+}
+
+/// A layer's bias, zeros for one without.
+fn bias_or_zeros(bias: &Option<Param<Tensor<1>>>, outputs: usize) -> Result<Vec<f32>, String> {
+    match bias {
+        Some(b) => floats(b.val()),
+        None => Ok(vec![0.0; outputs]),
+    }
+}
+
+/// The tagger's decoder ([`crate::Decoder`]) on the CPU: the same layers from the same weights
+/// ([`crate::Decoder::cpu`]).
+#[derive(Debug, Clone)]
+pub struct CpuDecoder {
+    resolution: usize,
+    patch: usize,
+    stem: ConvLayer,
+    conv: ConvLayer,
+    down1: ConvLayer,
+    conv2: ConvLayer,
+    down2: ConvLayer,
+    reduce: ConvLayer,
+    head: DenseLayer,
+    arch: Arch,
+}
+
+impl CpuDecoder {
+    /// The layers in [`crate::Decoder::forward`]'s order; checks that they chain up.
+    pub(crate) fn new(
+        resolution: usize,
+        patch: usize,
+        [stem, conv, down1, conv2, down2, reduce]: [ConvLayer; 6],
+        head: DenseLayer,
+    ) -> Result<Self, String> {
+        let decoder = Self {
+            resolution,
+            patch,
+            stem,
+            conv,
+            down1,
+            conv2,
+            down2,
+            reduce,
+            head,
+            arch: Arch::new(),
+        };
+        let mut side = resolution / patch;
+        let mut channels = 3 * patch * patch;
+        for layer in decoder.layers() {
+            let (inputs, outputs, ..) = layer.shape();
+            if inputs != channels || side == 0 {
+                return Err(format!(
+                    "a layer of {inputs} input channels after {channels}"
+                ));
+            }
+            (side, channels) = (layer.output_side(side), outputs);
+        }
+        decoder
+            .head
+            .check(channels * side * side, decoder.head.bias.len())?;
+        let residual = |l: &ConvLayer| l.shape().0 == l.shape().1 && l.stride == 1;
+        if !(residual(&decoder.conv) && residual(&decoder.conv2)) || side == 0 {
+            return Err("the residual layers change the maps' shape".into());
+        }
+        Ok(decoder)
+    }
+
+    fn layers(&self) -> [&ConvLayer; 6] {
+        [
+            &self.stem,
+            &self.conv,
+            &self.down1,
+            &self.conv2,
+            &self.down2,
+            &self.reduce,
+        ]
+    }
+
+    /// Side of the square image the decoder reads.
+    pub fn resolution(&self) -> usize {
+        self.resolution
+    }
+
+    /// The same decoder on another instruction set (the scalar path's tests).
+    pub fn with_arch(self, arch: Arch) -> Self {
+        Self { arch, ..self }
+    }
+
+    /// Channel-bit logits of each image: `[R][R][3]` interleaved RGB values in 0..1 (an
+    /// `image::Rgb32FImage`'s raw pixels), R the decoder's resolution. One image per task on
+    /// every core; a single image in bands of rows.
+    pub fn forward(&self, images: &[&[f32]]) -> Result<Vec<Vec<f32>>, String> {
+        let r = self.resolution;
+        if let Some(bad) = images.iter().find(|i| i.len() != r * r * 3) {
+            return Err(format!(
+                "{} values where {r}×{r}×3 were expected",
+                bad.len()
+            ));
+        }
+        Ok(match images {
+            [one] => vec![self.one(one, true)],
+            _ => images.par_iter().map(|i| self.one(i, false)).collect(),
+        })
+    }
+
+    fn one(&self, image: &[f32], parallel: bool) -> Vec<f32> {
+        let (arch, p, r) = (self.arch, self.patch, self.resolution);
+        let grid = r / p;
+        // `image.sub_scalar(0.5)`, then PyTorch's pixel unshuffle: channel c·p² + i·p + j of
+        // grid cell (y, x) is pixel (y·p + i, x·p + j) of colour c
+        let mut x = Maps::zeros(3 * p * p, grid, grid, self.stem.padding);
+        x.for_each_row_mut(false, |y, row, at| {
+            for c in 0..3 {
+                for i in 0..p {
+                    let line = &image[(y * p + i) * r * 3..][..r * 3];
+                    for j in 0..p {
+                        let dst = &mut row[at((c * p + i) * p + j)..][..grid];
+                        for (gx, d) in dst.iter_mut().enumerate() {
+                            *d = line[(gx * p + j) * 3 + c] - 0.5;
+                        }
+                    }
+                }
+            }
+        });
+        let h = self.stem.forward(&x, self.conv.padding, arch, parallel);
+        let mut h = h;
+        h.add(&self.conv.forward(&h, h.border, arch, parallel));
+        let mut h = self.down1.forward(&h, self.conv2.padding, arch, parallel);
+        h.add(&self.conv2.forward(&h, h.border, arch, parallel));
+        let h = self.down2.forward(&h, self.reduce.padding, arch, parallel);
+        let h = self.reduce.forward(&h, 0, arch, parallel);
+        // `flatten(1, 3)`: channel, row, column
+        let mut flat = Vec::with_capacity(h.channels * h.height * h.width);
+        for c in 0..h.channels {
+            for y in 0..h.height {
+                flat.extend_from_slice(&h.row(y, c)[..h.width]);
+            }
+        }
+        self.head.forward(&flat)
+    }
+}
