@@ -607,6 +607,57 @@ mod tests {
     }
 
     #[test]
+    fn the_decoder_reads_the_same_logits_on_burn_and_without() {
+        let device = faketagger_model::Backend::Flex.device().unwrap();
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/faketagger-v1");
+        let fast = LearnedScheme::load(&dir, &device).unwrap();
+        assert!(fast.cpu_decoder.is_some(), "flex takes the CPU path");
+        let burn = fast.clone().on_burn();
+        let photo = image::open(Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/astronaut.jpg"))
+            .unwrap()
+            .crop_imm(40, 0, 300, 200);
+        let pattern: Vec<bool> = (0..fast.channel_bits()).map(|i| i % 3 == 0).collect();
+        let bits = ChannelBits::from_bools(&pattern).unwrap();
+        let residual = fast.residual(&photo, &bits).unwrap();
+        let tagged = fast.apply(&photo, &residual, 1.0);
+        let placements = crop_placements();
+        for image in [&photo, &tagged] {
+            // one image, a batch of two, and the crop search's 48 placements
+            let ours = [
+                fast.logits(image).unwrap(),
+                fast.logits_batch(&[image.clone(), tagged.clone()])
+                    .unwrap()
+                    .concat(),
+                fast.logits_placed(image, &placements).unwrap().concat(),
+            ];
+            let theirs = [
+                burn.logits(image).unwrap(),
+                burn.logits_batch(&[image.clone(), tagged.clone()])
+                    .unwrap()
+                    .concat(),
+                burn.logits_placed(image, &placements).unwrap().concat(),
+            ];
+            for (ours, theirs) in ours.iter().zip(&theirs) {
+                assert_eq!(ours.len(), theirs.len());
+                let worst = ours
+                    .iter()
+                    .zip(theirs)
+                    .map(|(a, b)| (a - b).abs() / b.abs().max(1.0))
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-4, "{worst}");
+            }
+        }
+        // the tag's bits read back (a test that the logits mean something)
+        let read = fast.logits(&tagged).unwrap();
+        let right = read
+            .iter()
+            .enumerate()
+            .filter(|&(i, &l)| (l > 0.0) == pattern[i])
+            .count();
+        assert!(right as f64 > 0.95 * read.len() as f64, "{right}");
+    }
+
+    #[test]
     fn bilinear_keeps_signed_constants_and_interpolates_ramps() {
         let src = vec![-0.25f32; 16];
         assert!(
