@@ -17,6 +17,7 @@ use faketagger_model::weights;
 use faketagger_model::{Backend, Device, TaggerNet, TaggerNetConfig};
 use image::imageops::{self, FilterType};
 use image::{DynamicImage, Rgb32FImage};
+use rayon::prelude::*;
 
 use crate::Error;
 
@@ -371,46 +372,56 @@ fn columns_resized(image: &DynamicImage, height: u32) -> Option<Rgb32FImage> {
     let ratio = h as f32 / height as f32;
     let sratio = ratio.max(1.0);
     let support = sratio; // the triangle's support, 1, scaled
-    let mut weights = Vec::new();
-    for (outy, row_out) in out.chunks_exact_mut(w as usize * 3).enumerate() {
-        let centre = (outy as f32 + 0.5) * ratio;
-        let top = ((centre - support).floor() as i64).clamp(0, i64::from(h) - 1);
-        let bottom = ((centre + support).ceil() as i64).clamp(top + 1, i64::from(h));
-        let centre = centre - 0.5;
-        weights.clear();
-        let mut sum = 0.0;
-        for i in top..bottom {
-            let x = (i as f32 - centre) / sratio;
-            let weight = if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 };
-            weights.push(weight);
-            sum += weight;
-        }
-        for weight in &mut weights {
-            *weight /= sum;
-        }
-        for (i, &weight) in weights.iter().enumerate() {
-            let start = (top as usize + i) * row_len;
-            let row = &raw[start..start + row_len];
-            for (acc, pixel) in row_out.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
-                for c in 0..3 {
-                    acc[c] += value[usize::from(pixel[c])] * weight;
+    // output rows in parallel bands: each row's sums are the same whoever makes it
+    let band = w as usize * 3 * ROWS_PER_TASK;
+    out.par_chunks_mut(band)
+        .enumerate()
+        .for_each(|(index, rows)| {
+            let mut weights = Vec::new();
+            for (row_in_band, row_out) in rows.chunks_exact_mut(w as usize * 3).enumerate() {
+                let outy = index * ROWS_PER_TASK + row_in_band;
+                let centre = (outy as f32 + 0.5) * ratio;
+                let top = ((centre - support).floor() as i64).clamp(0, i64::from(h) - 1);
+                let bottom = ((centre + support).ceil() as i64).clamp(top + 1, i64::from(h));
+                let centre = centre - 0.5;
+                weights.clear();
+                let mut sum = 0.0;
+                for i in top..bottom {
+                    let x = (i as f32 - centre) / sratio;
+                    let weight = if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 };
+                    weights.push(weight);
+                    sum += weight;
+                }
+                for weight in &mut weights {
+                    *weight /= sum;
+                }
+                for (i, &weight) in weights.iter().enumerate() {
+                    let start = (top as usize + i) * row_len;
+                    let row = &raw[start..start + row_len];
+                    for (acc, pixel) in row_out.chunks_exact_mut(3).zip(row.chunks_exact(channels))
+                    {
+                        for c in 0..3 {
+                            acc[c] += value[usize::from(pixel[c])] * weight;
+                        }
+                    }
                 }
             }
-        }
-    }
+        });
     Rgb32FImage::from_raw(w, height, out)
 }
 
 /// [`LearnedScheme::apply`]: `image` plus `strength` × `residual`, row by row.
 fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> DynamicImage {
     let width = image.width() as usize;
-    let mut rows = [vec![0f32; width], vec![0f32; width], vec![0f32; width]];
     let fill = |y: usize, rows: &mut [Vec<f32>; 3]| {
         for (plane, row) in residual.planes.iter().zip(rows.iter_mut()) {
             plane.row(y, row);
         }
     };
     let add = |v: f32, r: f32| (v + strength * r).clamp(0.0, 1.0);
+    // bands of rows in parallel, each with its own rows of the residual
+    let bands = |samples: usize| samples * width * ROWS_PER_TASK;
+    let new_rows = || [vec![0f32; width], vec![0f32; width], vec![0f32; width]];
     match image {
         DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => {
             let mut out = image.clone();
@@ -420,30 +431,52 @@ fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> D
                 DynamicImage::ImageRgba8(b) => b,
                 _ => return out,
             };
-            for (y, line) in bytes.chunks_exact_mut(width * channels).enumerate() {
-                fill(y, &mut rows);
-                for (x, pixel) in line.chunks_exact_mut(channels).enumerate() {
-                    for (c, sample) in pixel.iter_mut().take(3).enumerate() {
-                        let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
-                        *sample = (add(v, rows[c][x]) * 255.0).round() as u8;
+            let band = |(index, lines): (usize, &mut [u8])| {
+                let mut rows = new_rows();
+                for (i, line) in lines.chunks_exact_mut(width * channels).enumerate() {
+                    fill(index * ROWS_PER_TASK + i, &mut rows);
+                    for (x, pixel) in line.chunks_exact_mut(channels).enumerate() {
+                        for (c, sample) in pixel.iter_mut().take(3).enumerate() {
+                            let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
+                            *sample = round_to_u8(add(v, rows[c][x]) * 255.0);
+                        }
                     }
                 }
-            }
+            };
+            bytes
+                .par_chunks_mut(bands(channels))
+                .enumerate()
+                .for_each(band);
             out
         }
         _ => {
             let mut rgba = image.to_rgba32f();
-            for (y, line) in rgba.chunks_exact_mut(width * 4).enumerate() {
-                fill(y, &mut rows);
-                for (x, pixel) in line.chunks_exact_mut(4).enumerate() {
-                    for (c, value) in pixel.iter_mut().take(3).enumerate() {
-                        *value = add(*value, rows[c][x]);
+            let band = |(index, lines): (usize, &mut [f32])| {
+                let mut rows = new_rows();
+                for (i, line) in lines.chunks_exact_mut(width * 4).enumerate() {
+                    fill(index * ROWS_PER_TASK + i, &mut rows);
+                    for (x, pixel) in line.chunks_exact_mut(4).enumerate() {
+                        for (c, value) in pixel.iter_mut().take(3).enumerate() {
+                            *value = add(*value, rows[c][x]);
+                        }
                     }
                 }
-            }
+            };
+            rgba.par_chunks_mut(bands(4)).enumerate().for_each(band);
             same_layout(DynamicImage::ImageRgba32F(rgba), image)
         }
     }
+}
+
+/// Rows of a photo per parallel task in the full-resolution passes (resizing, adding the
+/// residual).
+const ROWS_PER_TASK: usize = 16;
+
+/// `x.round() as u8` for `x` in 0..=255 (the `image` crate's f32 → u8 after its clamp), without
+/// the `roundf` call: half away from zero, as `round`; `x - trunc(x)` is exact.
+fn round_to_u8(x: f32) -> u8 {
+    let whole = x as u8;
+    whole + u8::from(x - f32::from(whole) >= 0.5)
 }
 
 /// Bilinear upscaling of a `sw`×`sh` plane to `dw`×`dh` (pixel centres aligned, edges
@@ -655,6 +688,23 @@ mod tests {
             .filter(|&(i, &l)| (l > 0.0) == pattern[i])
             .count();
         assert!(right as f64 > 0.95 * read.len() as f64, "{right}");
+    }
+
+    #[test]
+    fn rounding_to_bytes_is_rounds() {
+        // a fine grid, and the floats on both sides of every half
+        let grid = (0..=255 * 4096).map(|i| i as f32 / 4096.0);
+        let halves = (0..255).flat_map(|n| {
+            let half = n as f32 + 0.5;
+            [
+                half,
+                f32::from_bits(half.to_bits() - 1),
+                f32::from_bits(half.to_bits() + 1),
+            ]
+        });
+        for x in grid.chain(halves).chain([0.0, 255.0, 254.99998]) {
+            assert_eq!(round_to_u8(x), x.round() as u8, "{x}");
+        }
     }
 
     #[test]

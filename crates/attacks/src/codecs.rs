@@ -28,6 +28,18 @@ fn flat8(image: &DynamicImage) -> DynamicImage {
 /// A JPEG file of `image` at `quality` (1–100): the IJG tables (Annex K) scaled the way
 /// libjpeg's `jpeg_quality_scaling` does, baseline, the given chroma layout.
 pub fn jpeg_bytes(image: &DynamicImage, quality: u8, chroma: Chroma) -> Result<Vec<u8>, String> {
+    jpeg_file(image, quality, chroma, None, None)
+}
+
+/// [`jpeg_bytes`] with an ICC profile (APP2 chunks) and EXIF (APP1) when given; metadata that
+/// does not fit its segments is left out, not fatal.
+pub fn jpeg_file(
+    image: &DynamicImage,
+    quality: u8,
+    chroma: Chroma,
+    icc_profile: Option<&[u8]>,
+    exif: Option<&[u8]>,
+) -> Result<Vec<u8>, String> {
     use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
     let (w, h) = image.dimensions();
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
@@ -43,6 +55,12 @@ pub fn jpeg_bytes(image: &DynamicImage, quality: u8, chroma: Chroma) -> Result<V
         Chroma::Full => SamplingFactor::F_1_1,
     });
     encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
+    if let Some(icc) = icc_profile {
+        let _ = encoder.add_icc_profile(icc);
+    }
+    if let Some(exif) = exif {
+        let _ = encoder.add_app_segment(1, [b"Exif\0\0".as_slice(), exif].concat());
+    }
     let kind = if colour {
         ColorType::Rgb
     } else {
