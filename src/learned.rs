@@ -656,20 +656,17 @@ mod tests {
         let placements = crop_placements();
         for image in [&photo, &tagged] {
             // one image, a batch of two, and the crop search's 48 placements
-            let ours = [
-                fast.logits(image).unwrap(),
-                fast.logits_batch(&[image.clone(), tagged.clone()])
-                    .unwrap()
-                    .concat(),
-                fast.logits_placed(image, &placements).unwrap().concat(),
-            ];
-            let theirs = [
-                burn.logits(image).unwrap(),
-                burn.logits_batch(&[image.clone(), tagged.clone()])
-                    .unwrap()
-                    .concat(),
-                burn.logits_placed(image, &placements).unwrap().concat(),
-            ];
+            let reads = |scheme: &LearnedScheme| {
+                [
+                    scheme.logits(image).unwrap(),
+                    scheme
+                        .logits_batch(&[image.clone(), tagged.clone()])
+                        .unwrap()
+                        .concat(),
+                    scheme.logits_placed(image, &placements).unwrap().concat(),
+                ]
+            };
+            let (ours, theirs) = (reads(&fast), reads(&burn));
             for (ours, theirs) in ours.iter().zip(&theirs) {
                 assert_eq!(ours.len(), theirs.len());
                 let worst = ours
