@@ -327,15 +327,16 @@ fn to_square(image: &DynamicImage, side: u32) -> Rgb32FImage {
 /// The image's RGB resized to `width` × `height` with a triangle filter: `image::imageops::resize`
 /// of its `to_rgb32f` copy, the same numbers, without the copy for 8-bit RGB(A) photos.
 fn resized(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
-    let columns = ((image.width(), image.height()) != (width, height))
-        .then(|| columns_resized(image, height))
-        .flatten();
-    match columns {
-        // the rows are `height` already: `resize`'s column pass copies them exactly (weight 1
-        // on each row, 0 on its neighbours), then it resizes the rows as before
-        Some(columns) => imageops::resize(&columns, width, height, FilterType::Triangle),
-        None => resized_whole(image, width, height),
+    let (raw, channels) = match image {
+        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3),
+        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), 4),
+        _ => return resized_whole(image, width, height),
+    };
+    let (w, h) = (image.width(), image.height());
+    if (w, h) == (width, height) || [w, h, width, height].contains(&0) {
+        return resized_whole(image, width, height);
     }
+    resized_from_bytes(raw, channels, [w, h], [width, height])
 }
 
 /// [`resized`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
@@ -349,65 +350,84 @@ fn resized_whole(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
     }
 }
 
-/// The first pass of `image`'s triangle resize (its columns to `height` rows), read straight from
-/// an 8-bit RGB or RGBA photo: the same weights, the same u8 → f32 values and the same order of
-/// sums as `image::imageops::resize` of the photo's `to_rgb32f` copy, so the same numbers,
-/// without that copy (12 bytes a pixel: at 12 megapixels, 0.15 s and 144 MB per read). `None`
-/// for other layouts.
-fn columns_resized(image: &DynamicImage, height: u32) -> Option<Rgb32FImage> {
-    let (raw, channels) = match image {
-        DynamicImage::ImageRgb8(rgb) => (rgb.as_raw(), 3),
-        DynamicImage::ImageRgba8(rgba) => (rgba.as_raw(), 4),
-        _ => return None,
-    };
-    let (w, h) = (image.width(), image.height());
-    if w == 0 || h == 0 || height == 0 {
-        return None;
-    }
+/// The taps of `image`'s triangle filter from `from` samples to `to`: per output sample, the
+/// first input sample and the normalised weights, computed as `imageops::resize` computes them.
+fn triangle_taps(from: u32, to: u32) -> Vec<(usize, Vec<f32>)> {
+    let ratio = from as f32 / to as f32;
+    let sratio = ratio.max(1.0);
+    let support = sratio; // the triangle's support, 1, scaled
+    (0..to)
+        .map(|out| {
+            let centre = (out as f32 + 0.5) * ratio;
+            let first = ((centre - support).floor() as i64).clamp(0, i64::from(from) - 1);
+            let end = ((centre + support).ceil() as i64).clamp(first + 1, i64::from(from));
+            let centre = centre - 0.5;
+            let mut weights: Vec<f32> = (first..end)
+                .map(|i| {
+                    let x = (i as f32 - centre) / sratio;
+                    if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 }
+                })
+                .collect();
+            let sum = weights.iter().fold(0.0, |sum, w| sum + w);
+            for weight in &mut weights {
+                *weight /= sum;
+            }
+            (first as usize, weights)
+        })
+        .collect()
+}
+
+/// `image::imageops::resize` (triangle) of an 8-bit RGB or RGBA photo's `to_rgb32f` copy, read
+/// straight from its bytes: its column pass, then its row pass with its clamp to 0..1, the same
+/// weights, u8 → f32 values and order of sums, so the same numbers — without the float copy of
+/// the photo (12 bytes a pixel: at 12 megapixels 0.15 s and 144 MB per read) nor the crate's
+/// full-width intermediate; bands of output rows in parallel.
+fn resized_from_bytes(
+    raw: &[u8],
+    channels: usize,
+    [w, h]: [u32; 2],
+    [width, height]: [u32; 2],
+) -> Rgb32FImage {
     // `image`'s u8 → f32: x / 255
     let value: [f32; 256] =
         std::array::from_fn(|v| (v as f32 / f32::from(u8::MAX)).clamp(0.0, 1.0));
     let row_len = w as usize * channels;
-    let mut out = vec![0f32; w as usize * height as usize * 3];
-    let ratio = h as f32 / height as f32;
-    let sratio = ratio.max(1.0);
-    let support = sratio; // the triangle's support, 1, scaled
-    // output rows in parallel bands: each row's sums are the same whoever makes it
-    let band = w as usize * 3 * ROWS_PER_TASK;
-    out.par_chunks_mut(band)
-        .enumerate()
-        .for_each(|(index, rows)| {
-            let mut weights = Vec::new();
-            for (row_in_band, row_out) in rows.chunks_exact_mut(w as usize * 3).enumerate() {
-                let outy = index * ROWS_PER_TASK + row_in_band;
-                let centre = (outy as f32 + 0.5) * ratio;
-                let top = ((centre - support).floor() as i64).clamp(0, i64::from(h) - 1);
-                let bottom = ((centre + support).ceil() as i64).clamp(top + 1, i64::from(h));
-                let centre = centre - 0.5;
-                weights.clear();
-                let mut sum = 0.0;
-                for i in top..bottom {
-                    let x = (i as f32 - centre) / sratio;
-                    let weight = if x.abs() < 1.0 { 1.0 - x.abs() } else { 0.0 };
-                    weights.push(weight);
-                    sum += weight;
-                }
-                for weight in &mut weights {
-                    *weight /= sum;
-                }
-                for (i, &weight) in weights.iter().enumerate() {
-                    let start = (top as usize + i) * row_len;
-                    let row = &raw[start..start + row_len];
-                    for (acc, pixel) in row_out.chunks_exact_mut(3).zip(row.chunks_exact(channels))
-                    {
-                        for c in 0..3 {
-                            acc[c] += value[usize::from(pixel[c])] * weight;
-                        }
+    let (down, across) = (triangle_taps(h, height), triangle_taps(w, width));
+    let mut out = vec![0f32; width as usize * height as usize * 3];
+    let band = |(index, rows): (usize, &mut [f32])| {
+        let mut line = vec![0f32; w as usize * 3];
+        for (i, row_out) in rows.chunks_exact_mut(width as usize * 3).enumerate() {
+            // the column pass: this output row at the photo's width
+            let (top, weights) = &down[index * ROWS_PER_TASK + i];
+            line.fill(0.0);
+            for (k, &weight) in weights.iter().enumerate() {
+                let start = (top + k) * row_len;
+                let row = &raw[start..start + row_len];
+                for (acc, pixel) in line.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
+                    for c in 0..3 {
+                        acc[c] += value[usize::from(pixel[c])] * weight;
                     }
                 }
             }
-        });
-    Rgb32FImage::from_raw(w, height, out)
+            // the row pass
+            for (pixel, (left, weights)) in row_out.chunks_exact_mut(3).zip(&across) {
+                let mut t = [0f32; 3];
+                for (k, &weight) in weights.iter().enumerate() {
+                    let source = &line[(left + k) * 3..][..3];
+                    for c in 0..3 {
+                        t[c] += source[c] * weight;
+                    }
+                }
+                for c in 0..3 {
+                    pixel[c] = t[c].clamp(0.0, 1.0);
+                }
+            }
+        }
+    };
+    out.par_chunks_mut(width as usize * 3 * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(band);
+    Rgb32FImage::from_raw(width, height, out).unwrap_or_else(|| unreachable!("sized above"))
 }
 
 /// [`LearnedScheme::apply`]: `image` plus `strength` × `residual`, row by row.
