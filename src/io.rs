@@ -549,26 +549,24 @@ pub fn encode_image(
 ) -> Result<Vec<u8>, Error> {
     use image::codecs::png::PngEncoder;
 
-    let encode_err = |e: image::ImageError| Error::Encode {
+    let encode_err = |reason: String| Error::Encode {
         path: path.to_owned(),
-        reason: e.to_string(),
+        reason,
     };
+    let image_err = |e: image::ImageError| encode_err(e.to_string());
     let mut bytes = Vec::new();
     match format {
         ImageFormat::Jpeg => {
             // the attacks' encoder (IJG tables, libjpeg's quality scaling; 3–4x faster than the
             // image crate's), 4:4:4: a tagged photo loses no chroma before anyone re-encodes it
-            bytes = faketagger_attacks::codecs::jpeg_file(
+            return faketagger_attacks::codecs::jpeg_file(
                 image,
                 quality,
                 faketagger_attacks::Chroma::Full,
                 metadata.icc_profile.as_deref(),
                 metadata.exif.as_deref(),
             )
-            .map_err(|reason| Error::Encode {
-                path: path.to_owned(),
-                reason,
-            })?;
+            .map_err(encode_err);
         }
         ImageFormat::Png => {
             let layout = match image {
@@ -577,7 +575,7 @@ pub fn encode_image(
                 other => other.clone(),
             };
             write_with_profile(PngEncoder::new(&mut bytes), &layout, metadata)
-                .map_err(encode_err)?;
+                .map_err(image_err)?;
         }
         ImageFormat::WebP | ImageFormat::Bmp => {
             // 8-bit only
@@ -588,12 +586,12 @@ pub fn encode_image(
             };
             layout
                 .write_to(&mut std::io::Cursor::new(&mut bytes), format)
-                .map_err(encode_err)?;
+                .map_err(image_err)?;
         }
         other => {
             image
                 .write_to(&mut std::io::Cursor::new(&mut bytes), other)
-                .map_err(encode_err)?;
+                .map_err(image_err)?;
         }
     }
     Ok(bytes)

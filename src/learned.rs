@@ -433,15 +433,7 @@ fn resized_from_bytes(
 /// [`LearnedScheme::apply`]: `image` plus `strength` × `residual`, row by row.
 fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> DynamicImage {
     let width = image.width() as usize;
-    let fill = |y: usize, rows: &mut [Vec<f32>; 3]| {
-        for (plane, row) in residual.planes.iter().zip(rows.iter_mut()) {
-            plane.row(y, row);
-        }
-    };
     let add = |v: f32, r: f32| (v + strength * r).clamp(0.0, 1.0);
-    // bands of rows in parallel, each with its own rows of the residual
-    let bands = |samples: usize| samples * width * ROWS_PER_TASK;
-    let new_rows = || [vec![0f32; width], vec![0f32; width], vec![0f32; width]];
     match image {
         DynamicImage::ImageRgb8(_) | DynamicImage::ImageRgba8(_) => {
             let mut out = image.clone();
@@ -451,41 +443,49 @@ fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> D
                 DynamicImage::ImageRgba8(b) => b,
                 _ => return out,
             };
-            let band = |(index, lines): (usize, &mut [u8])| {
-                let mut rows = new_rows();
-                for (i, line) in lines.chunks_exact_mut(width * channels).enumerate() {
-                    fill(index * ROWS_PER_TASK + i, &mut rows);
-                    for (x, pixel) in line.chunks_exact_mut(channels).enumerate() {
-                        for (c, sample) in pixel.iter_mut().take(3).enumerate() {
-                            let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
-                            *sample = round_to_u8(add(v, rows[c][x]) * 255.0);
-                        }
-                    }
-                }
-            };
-            bytes
-                .par_chunks_mut(bands(channels))
-                .enumerate()
-                .for_each(band);
+            add_by_bands(bytes, [width, channels], residual, |sample, r| {
+                let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
+                *sample = round_to_u8(add(v, r) * 255.0);
+            });
             out
         }
         _ => {
             let mut rgba = image.to_rgba32f();
-            let band = |(index, lines): (usize, &mut [f32])| {
-                let mut rows = new_rows();
-                for (i, line) in lines.chunks_exact_mut(width * 4).enumerate() {
-                    fill(index * ROWS_PER_TASK + i, &mut rows);
-                    for (x, pixel) in line.chunks_exact_mut(4).enumerate() {
-                        for (c, value) in pixel.iter_mut().take(3).enumerate() {
-                            *value = add(*value, rows[c][x]);
-                        }
-                    }
-                }
-            };
-            rgba.par_chunks_mut(bands(4)).enumerate().for_each(band);
+            add_by_bands(&mut rgba, [width, 4], residual, |value, r| {
+                *value = add(*value, r);
+            });
             same_layout(DynamicImage::ImageRgba32F(rgba), image)
         }
     }
+}
+
+/// `update(sample, residual value)` for each RGB sample of a photo's `samples` (`width` pixels a
+/// row, `channels` samples a pixel), in parallel bands of rows, each band making its own rows of
+/// the residual.
+fn add_by_bands<T: Send>(
+    samples: &mut [T],
+    [width, channels]: [usize; 2],
+    residual: &Residual,
+    update: impl Fn(&mut T, f32) + Sync,
+) {
+    let line_len = (width * channels).max(1);
+    let band = |(index, lines): (usize, &mut [T])| {
+        let mut rows = [vec![0f32; width], vec![0f32; width], vec![0f32; width]];
+        for (i, line) in lines.chunks_exact_mut(line_len).enumerate() {
+            for (plane, row) in residual.planes.iter().zip(rows.iter_mut()) {
+                plane.row(index * ROWS_PER_TASK + i, row);
+            }
+            for (x, pixel) in line.chunks_exact_mut(channels).enumerate() {
+                for (c, sample) in pixel.iter_mut().take(3).enumerate() {
+                    update(sample, rows[c][x]);
+                }
+            }
+        }
+    };
+    samples
+        .par_chunks_mut(line_len * ROWS_PER_TASK)
+        .enumerate()
+        .for_each(band);
 }
 
 /// Rows of a photo per parallel task in the full-resolution passes (resizing, adding the

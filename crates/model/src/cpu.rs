@@ -111,6 +111,18 @@ impl Maps {
         for_each_chunk(rows, row_len, parallel, |(y, row)| work(y, row, &at));
     }
 
+    /// The same maps with `border` zeros around them.
+    fn with_border(&self, border: usize) -> Maps {
+        let mut out = Maps::zeros(self.channels, self.height, self.width, border);
+        let width = self.width;
+        out.for_each_row_mut(false, |y, row, at| {
+            for c in 0..self.channels {
+                row[at(c)..at(c) + width].copy_from_slice(&self.row(y, c)[..width]);
+            }
+        });
+        out
+    }
+
     /// Adds `other`, maps of the same shape, value by value (a residual connection).
     fn add(&mut self, other: &Maps) {
         debug_assert_eq!(
@@ -312,20 +324,6 @@ impl ConvLayer {
             band,
         );
         output
-    }
-}
-
-impl Maps {
-    /// The same maps with `border` zeros around them.
-    fn with_border(&self, border: usize) -> Maps {
-        let mut out = Maps::zeros(self.channels, self.height, self.width, border);
-        let width = self.width;
-        out.for_each_row_mut(false, |y, row, at| {
-            for c in 0..self.channels {
-                row[at(c)..at(c) + width].copy_from_slice(&self.row(y, c)[..width]);
-            }
-        });
-        out
     }
 }
 
@@ -723,8 +721,7 @@ impl CpuDecoder {
                 }
             }
         });
-        let h = self.stem.forward(&x, self.conv.padding, arch, parallel);
-        let mut h = h;
+        let mut h = self.stem.forward(&x, self.conv.padding, arch, parallel);
         h.add(&self.conv.forward(&h, h.border, arch, parallel));
         let mut h = self.down1.forward(&h, self.conv2.padding, arch, parallel);
         h.add(&self.conv2.forward(&h, h.border, arch, parallel));

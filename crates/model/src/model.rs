@@ -325,7 +325,7 @@ impl Decoder {
 
     /// The same decoder as plain arrays, for inference on the CPU without burn (the flex
     /// backend's fast path, [`crate::cpu`]).
-    pub fn cpu(&self) -> Result<crate::cpu::CpuDecoder, String> {
+    pub fn cpu(&self) -> Result<CpuDecoder, String> {
         let leaky = |conv: &Conv2d| {
             let outputs = conv.weight.val().dims()[0];
             ConvLayer::from_burn(conv, Some(vec![LEAKY_SLOPE as f32; outputs]))
