@@ -351,27 +351,11 @@ pub fn image_from_samples(
     channels: u8,
     samples: Samples,
 ) -> Result<DynamicImage, Error> {
-    let path = Path::new(name);
-    check_dimensions(path, width, height, MAX_PIXELS)?;
-    let bad = |reason: String| Error::BadImage {
-        path: path.to_owned(),
-        reason,
-    };
-    if !(1..=4).contains(&channels) {
-        return Err(bad(format!(
-            "{channels} channels a pixel; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) expected"
-        )));
-    }
     let (count, bits) = match &samples {
         Samples::U8(s) => (s.len(), 8),
         Samples::U16(s) => (s.len(), 16),
     };
-    let expected = u64::from(width) * u64::from(height) * u64::from(channels);
-    if count as u64 != expected {
-        return Err(bad(format!(
-            "{count} samples for {width}×{height}×{channels} at {bits} bits, {expected} expected"
-        )));
-    }
+    check_samples(name, width, height, channels, count, bits)?;
     use image::{Luma, LumaA, Rgb, Rgba};
     match (samples, channels) {
         (Samples::U8(s), 1) => layout::<Luma<u8>>(width, height, s),
@@ -383,7 +367,95 @@ pub fn image_from_samples(
         (Samples::U16(s), 3) => layout::<Rgb<u16>>(width, height, s),
         (Samples::U16(s), _) => layout::<Rgba<u16>>(width, height, s),
     }
-    .ok_or_else(|| bad("the samples do not fill the image".into()))
+    .ok_or_else(|| Error::BadImage {
+        path: name.into(),
+        reason: "the samples do not fill the image".into(),
+    })
+}
+
+/// The checks [`image_from_samples`] makes: the size limits files have, 1 to 4 channels, and
+/// `count` samples of `bits` bits exactly filling `width` × `height` pixels.
+fn check_samples(
+    name: &str,
+    width: u32,
+    height: u32,
+    channels: u8,
+    count: usize,
+    bits: u8,
+) -> Result<(), Error> {
+    let path = Path::new(name);
+    check_dimensions(path, width, height, MAX_PIXELS)?;
+    let bad = |reason: String| Error::BadImage {
+        path: path.to_owned(),
+        reason,
+    };
+    if !(1..=4).contains(&channels) {
+        return Err(bad(format!(
+            "{channels} channels a pixel; 1 (grey), 2 (grey + alpha), 3 (RGB) or 4 (RGBA) expected"
+        )));
+    }
+    let expected = u64::from(width) * u64::from(height) * u64::from(channels);
+    if count as u64 != expected {
+        return Err(bad(format!(
+            "{count} samples for {width}×{height}×{channels} at {bits} bits, {expected} expected"
+        )));
+    }
+    Ok(())
+}
+
+/// 8-bit samples read where they lie, in memory nobody writes to while they are read (a Python
+/// `bytes`), checked as [`image_from_samples`] checks them. [`crate::Tagger::decode_samples`]
+/// reads an RGB or RGBA photo whole from them as they are, and makes an image of them (one copy)
+/// only when the read needs more (the crop search, the faces).
+#[derive(Debug, Clone, Copy)]
+pub struct BorrowedSamples<'a> {
+    name: &'a str,
+    width: u32,
+    height: u32,
+    channels: u8,
+    samples: &'a [u8],
+}
+
+impl<'a> BorrowedSamples<'a> {
+    /// `samples` in rows of `width` pixels of `channels` samples, as for [`image_from_samples`];
+    /// `name` names the image in errors.
+    pub fn new(
+        name: &'a str,
+        width: u32,
+        height: u32,
+        channels: u8,
+        samples: &'a [u8],
+    ) -> Result<Self, Error> {
+        check_samples(name, width, height, channels, samples.len(), 8)?;
+        Ok(Self {
+            name,
+            width,
+            height,
+            channels,
+            samples,
+        })
+    }
+
+    /// Width and height in pixels.
+    pub fn dimensions(&self) -> (u32, u32) {
+        (self.width, self.height)
+    }
+
+    /// The samples and their count a pixel, when the image is RGB (3) or RGBA (4).
+    pub fn rgb(&self) -> Option<(&'a [u8], usize)> {
+        matches!(self.channels, 3 | 4).then_some((self.samples, usize::from(self.channels)))
+    }
+
+    /// The image, its samples copied.
+    pub fn to_image(&self) -> Result<DynamicImage, Error> {
+        image_from_samples(
+            self.name,
+            self.width,
+            self.height,
+            self.channels,
+            Samples::U8(self.samples.to_vec()),
+        )
+    }
 }
 
 /// `samples` as an image of pixel type `P`, when there are enough of them.

@@ -142,6 +142,29 @@ impl LearnedScheme {
         Ok(logits.pop().unwrap_or_default())
     }
 
+    /// [`LearnedScheme::logits`] of the photo in `raw`: 8-bit RGB (`channels` 3) or RGBA (4)
+    /// samples in rows of `width` pixels, read where they lie.
+    pub fn logits_rgb8(
+        &self,
+        raw: &[u8],
+        channels: usize,
+        [width, height]: [u32; 2],
+    ) -> Result<Vec<f32>, Error> {
+        let r = self.resolution();
+        if !matches!(channels, 3 | 4)
+            || [width, height, r].contains(&0)
+            || raw.len() != width as usize * height as usize * channels
+        {
+            return Err(Error::Unsupported(format!(
+                "{} samples for {width}×{height}×{channels}",
+                raw.len()
+            )));
+        }
+        let small = resized_rgb8(raw, channels, [width, height], [r, r]);
+        let mut logits = self.decode_squares(std::slice::from_ref(&small))?;
+        Ok(logits.pop().unwrap_or_default())
+    }
+
     /// The logits of each image, read in one decoder pass (a photo's faces).
     pub fn logits_batch(&self, images: &[DynamicImage]) -> Result<Vec<Vec<f32>>, Error> {
         let r = self.resolution();
@@ -333,10 +356,25 @@ fn resized(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
         _ => return resized_whole(image, width, height),
     };
     let (w, h) = (image.width(), image.height());
-    if (w, h) == (width, height) || [w, h, width, height].contains(&0) {
+    if [w, h, width, height].contains(&0) {
         return resized_whole(image, width, height);
     }
-    resized_from_bytes(raw, channels, [w, h], [width, height])
+    resized_rgb8(raw, channels, [w, h], [width, height])
+}
+
+/// [`resized`] of 8-bit RGB (`channels` 3) or RGBA (4) samples in rows of `w` pixels, none of
+/// the sizes zero.
+fn resized_rgb8(raw: &[u8], channels: usize, [w, h]: [u32; 2], to: [u32; 2]) -> Rgb32FImage {
+    if [w, h] != to {
+        return resized_from_bytes(raw, channels, [w, h], to);
+    }
+    // `to_rgb32f`: each sample over 255, the alpha dropped
+    let samples = raw
+        .chunks_exact(channels)
+        .flat_map(|pixel| &pixel[..3])
+        .map(|&v| f32::from(v) / f32::from(u8::MAX))
+        .collect();
+    Rgb32FImage::from_raw(w, h, samples).unwrap_or_else(|| Rgb32FImage::new(w, h))
 }
 
 /// [`resized`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).

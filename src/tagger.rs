@@ -1,5 +1,6 @@
 //! The embed/decode engine: codec + scheme, on whole photos.
 
+use std::borrow::Cow;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -427,7 +428,56 @@ impl Tagger {
         faces: FaceMode,
         options: &crate::faces::DetectOptions,
     ) -> Result<crate::faces::PhotoRead, Error> {
-        let photo = self.decode(image)?;
+        let plain = self.decode_plain(image)?;
+        self.read_after_plain(plain, || Ok(Cow::Borrowed(image)), detector, faces, options)
+    }
+
+    /// [`Tagger::decode_with_faces`] of the image in `samples`: an RGB or RGBA photo is read
+    /// whole from the samples where they lie (no copy); an image is made of them only when the
+    /// read goes on (the crop search when the whole photo has no tag, the faces).
+    pub fn decode_samples(
+        &self,
+        samples: &io::BorrowedSamples<'_>,
+        detector: Option<&crate::faces::Detector>,
+        faces: FaceMode,
+        options: &crate::faces::DetectOptions,
+    ) -> Result<crate::faces::PhotoRead, Error> {
+        let plain = match (&self.scheme, samples.rgb()) {
+            (Scheme::Learned(learned), Some((raw, channels))) => {
+                let (width, height) = samples.dimensions();
+                let logits = learned.logits_rgb8(raw, channels, [width, height])?;
+                self.codec.decode_soft(&logits)?
+            }
+            _ => return self.decode_with_faces(&samples.to_image()?, detector, faces, options),
+        };
+        self.read_after_plain(
+            plain,
+            || samples.to_image().map(Cow::Owned),
+            detector,
+            faces,
+            options,
+        )
+    }
+
+    /// [`Tagger::decode_with_faces`] once the photo was read as it is (`plain`): the image is
+    /// made only when the read goes on.
+    fn read_after_plain<'i>(
+        &self,
+        plain: Decoding,
+        image: impl FnOnce() -> Result<Cow<'i, DynamicImage>, Error>,
+        detector: Option<&crate::faces::Detector>,
+        faces: FaceMode,
+        options: &crate::faces::DetectOptions,
+    ) -> Result<crate::faces::PhotoRead, Error> {
+        if plain.tag().is_some() && (faces != FaceMode::All || detector.is_none()) {
+            return Ok(crate::faces::PhotoRead {
+                photo: plain.into(),
+                faces: Vec::new(),
+            });
+        }
+        let image = image()?;
+        let image = image.as_ref();
+        let photo = self.decode_after_plain(image, plain)?;
         let look = match faces {
             FaceMode::Off => false,
             FaceMode::Auto => photo.tag.is_none(),
@@ -825,15 +875,12 @@ impl Tagger {
 
     /// The learned scheme's decoding: the photo as it is, then, when no tag is found, the crop
     /// search (see [`Tagger::decode`]).
-    fn decode_learned(
+    fn search_crops(
         &self,
         learned: &LearnedScheme,
         image: &DynamicImage,
+        plain: Decoding,
     ) -> Result<Detection, Error> {
-        let plain = self.decode_plain(image)?;
-        if plain.tag().is_some() {
-            return Ok(plain.into());
-        }
         let mut best: Option<Decoding> = None;
         for logits in learned.logits_placed(image, &crate::learned::crop_placements())? {
             let decoding = self.codec.decode_soft(&logits)?;
@@ -865,24 +912,35 @@ impl Tagger {
     /// boundary: two attempts at most double the codec's false-positive bound (2 · 3.0e-7 for
     /// scheme 1, still under 1e-6).
     pub fn decode(&self, image: &DynamicImage) -> Result<Detection, Error> {
+        self.decode_after_plain(image, self.decode_plain(image)?)
+    }
+
+    /// [`Tagger::decode`] once the photo was read as it is ([`Tagger::decode_plain`]).
+    fn decode_after_plain(
+        &self,
+        image: &DynamicImage,
+        plain: Decoding,
+    ) -> Result<Detection, Error> {
+        if plain.tag().is_some() {
+            return Ok(plain.into());
+        }
         let schemes = match &self.scheme {
-            Scheme::Learned(learned) => return self.decode_learned(learned, image),
+            Scheme::Learned(learned) => return self.search_crops(learned, image, plain),
             Scheme::Classic(schemes) => schemes,
         };
+        // the plain read was the grid of the photo's size
         let first = Self::grid_for(schemes, image);
-        let mut best: Option<Detection> = None;
-        for scheme in
-            std::iter::once(first).chain(schemes.iter().filter(|s| s.grid() != first.grid()))
-        {
+        let mut best = Detection::from(plain);
+        for scheme in schemes.iter().filter(|s| s.grid() != first.grid()) {
             let detection: Detection = self.codec.decode_soft(&scheme.extract(image))?.into();
             if detection.tag.is_some() {
                 return Ok(detection);
             }
-            if best.is_none_or(|b| detection.confidence > b.confidence) {
-                best = Some(detection);
+            if detection.confidence > best.confidence {
+                best = detection;
             }
         }
-        best.ok_or_else(|| unreachable!("at least one scheme"))
+        Ok(best)
     }
 
     fn grid_for<'a>(schemes: &'a [ClassicScheme], image: &DynamicImage) -> &'a ClassicScheme {

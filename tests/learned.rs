@@ -225,3 +225,91 @@ fn decode_reads_faces_when_the_whole_photo_carries_no_tag() {
     let bad = run(&["decode", "--faces", "some", s(&tagged)]);
     assert_eq!(bad.code, 2, "{}", bad.stderr);
 }
+
+/// Issue 21: `Tagger::decode_samples` (the Python package's `decode` of a PIL image's bytes)
+/// reads 8-bit samples where they lie and gives what `decode_with_faces` gives on the image made
+/// of them: tagged and untagged, RGB, RGBA and grey, every face mode, both schemes; bad samples
+/// get the errors `image_from_samples` gives.
+#[test]
+fn samples_read_where_they_lie_read_as_the_image_made_of_them() {
+    use faketagger::FaceMode;
+    use faketagger::faces::DetectOptions;
+    use faketagger::io::{BorrowedSamples, Samples, image_from_samples};
+    let tagger = builtin();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let astronaut = image::open(root.join("assets/astronaut.jpg")).unwrap();
+    let astronaut = astronaut.crop_imm(60, 20, 330, 250); // a face, and quicker reads
+    let detector = faketagger::faces::builtin_detector(&Backend::Flex.device().unwrap()).unwrap();
+    let options = DetectOptions::default();
+    let tagged = tagger
+        .embed(&astronaut, Tag::new(0x5a3b_1e00_dead_beef), 1.0)
+        .unwrap()
+        .image;
+    let classic = Tagger::classic();
+    let (w, h) = (astronaut.width(), astronaut.height());
+    let mut layouts = 0;
+    for (name, photo) in [("untagged", &astronaut), ("tagged", &tagged)] {
+        for (channels, raw) in [
+            (3u8, photo.to_rgb8().into_raw()),
+            (4, photo.to_rgba8().into_raw()),
+            (1, photo.to_luma8().into_raw()),
+        ] {
+            let image = image_from_samples("x", w, h, channels, Samples::U8(raw.clone())).unwrap();
+            let samples = BorrowedSamples::new("x", w, h, channels, &raw).unwrap();
+            assert_eq!(samples.dimensions(), (w, h));
+            assert_eq!(samples.rgb().is_some(), channels != 1);
+            for (scheme, tagger) in [("learned", &tagger), ("classic", &classic)] {
+                let detector = (scheme == "learned").then_some(&detector);
+                for mode in [FaceMode::Auto, FaceMode::All, FaceMode::Off] {
+                    let lying = tagger
+                        .decode_samples(&samples, detector, mode, &options)
+                        .unwrap();
+                    let made = tagger
+                        .decode_with_faces(&image, detector, mode, &options)
+                        .unwrap();
+                    assert_eq!(
+                        format!("{lying:?}"),
+                        format!("{made:?}"),
+                        "{name} {channels} channels, {scheme}, {mode:?}"
+                    );
+                    layouts += 1;
+                }
+            }
+        }
+        if name == "tagged" {
+            let raw = tagged.to_rgb8().into_raw();
+            let samples = BorrowedSamples::new("x", w, h, 3, &raw).unwrap();
+            let read = tagger
+                .decode_samples(&samples, Some(&detector), FaceMode::Auto, &options)
+                .unwrap();
+            assert_eq!(read.tag(), Some(Tag::new(0x5a3b_1e00_dead_beef)));
+            assert!(
+                read.faces.is_empty(),
+                "a tagged photo's faces are not looked at"
+            );
+            let all = tagger
+                .decode_samples(&samples, Some(&detector), FaceMode::All, &options)
+                .unwrap();
+            assert_eq!(all.faces.len(), 1, "{:?}", all.faces);
+        }
+    }
+    assert_eq!(layouts, 2 * 3 * 2 * 3);
+    // bad samples: as image_from_samples says
+    let raw = vec![0u8; 100 * 80 * 3];
+    for (width, height, channels, len) in [
+        (100, 80, 3, 100 * 80 * 3 - 1),
+        (100, 80, 5, 100 * 80 * 3),
+        (100, 4, 3, 100 * 4 * 3),
+    ] {
+        let lying = BorrowedSamples::new("x", width, height, channels, &raw[..len]).unwrap_err();
+        let made = image_from_samples(
+            "x",
+            width,
+            height,
+            channels,
+            Samples::U8(raw[..len].to_vec()),
+        )
+        .unwrap_err();
+        assert_eq!(lying.to_string(), made.to_string());
+    }
+}

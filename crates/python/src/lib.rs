@@ -14,7 +14,7 @@ use faketagger::{Codec, FaceMode, FaceTagging, Tag, Tagger, json, provenance};
 use pyo3::exceptions::PyException;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use pyo3::types::PyByteArray;
+use pyo3::types::{PyByteArray, PyBytes};
 
 pyo3::create_exception!(
     faketagger,
@@ -37,11 +37,30 @@ fn parse_tag(text: &str) -> PyResult<Tag> {
         .map_err(|e| error(format!("tag {text:?}: {e}")))
 }
 
-/// The samples of an image handed over from Python: any C-contiguous buffer of unsigned
-/// `bits`-bit samples in the machine's byte order (the package hands over NumPy arrays), copied
-/// once, while the caller holds the GIL.
+/// The samples of an image handed over from Python, copied once: `bytes` of unsigned
+/// `bits`-bit samples in the machine's byte order (a PIL image's, or an array's `tobytes()` where
+/// the module has no buffer protocol), else any C-contiguous buffer of them (the package hands
+/// over NumPy arrays), read while the caller holds the GIL.
+fn samples(py: Python<'_>, samples: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
+    if let Ok(bytes) = samples.cast::<PyBytes>() {
+        let bytes = bytes.as_bytes();
+        return Ok(match bits {
+            8 => Samples::U8(bytes.to_vec()),
+            16 => Samples::U16(
+                bytes
+                    .chunks_exact(2)
+                    .map(|p| u16::from_ne_bytes([p[0], p[1]]))
+                    .collect(),
+            ),
+            _ => return Err(bad_bits(bits)),
+        });
+    }
+    buffer_samples(py, samples, bits)
+}
+
+/// [`samples`] of a buffer (a NumPy array).
 #[cfg(any(Py_3_11, not(Py_LIMITED_API)))]
-fn samples(py: Python<'_>, buffer: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
+fn buffer_samples(py: Python<'_>, buffer: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
     use pyo3::buffer::PyBuffer;
     Ok(match bits {
         8 => Samples::U8(PyBuffer::<u8>::get(buffer)?.to_vec(py)?),
@@ -50,22 +69,14 @@ fn samples(py: Python<'_>, buffer: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samp
     })
 }
 
-/// The samples of an image handed over from Python 3.9 or 3.10 to a module built for their
-/// stable ABI (feature `abi3-py39`), which has no buffer protocol: `bytes` of unsigned `bits`-bit samples in the machine's byte order (the package
-/// calls `tobytes()`), copied once more.
+/// Python 3.9's and 3.10's stable ABI (feature `abi3-py39`) has no buffer protocol: the package
+/// hands over `bytes`.
 #[cfg(not(any(Py_3_11, not(Py_LIMITED_API))))]
-fn samples(_py: Python<'_>, bytes: &Bound<'_, PyAny>, bits: u8) -> PyResult<Samples> {
-    let bytes = bytes.cast::<pyo3::types::PyBytes>()?.as_bytes();
-    Ok(match bits {
-        8 => Samples::U8(bytes.to_vec()),
-        16 => Samples::U16(
-            bytes
-                .chunks_exact(2)
-                .map(|p| u16::from_ne_bytes([p[0], p[1]]))
-                .collect(),
-        ),
-        _ => return Err(bad_bits(bits)),
-    })
+fn buffer_samples(_py: Python<'_>, samples: &Bound<'_, PyAny>, _bits: u8) -> PyResult<Samples> {
+    Err(pyo3::exceptions::PyTypeError::new_err(format!(
+        "samples are bytes for a module built for Python 3.9's stable ABI, not {}",
+        samples.get_type().name()?
+    )))
 }
 
 /// Whether [`samples`] takes NumPy arrays as they are (the buffer protocol), or their bytes.
@@ -233,9 +244,25 @@ impl Engine {
         bits: u8,
         faces: &str,
     ) -> PyResult<String> {
+        let mode = faces.parse::<FaceMode>().map_err(error)?;
+        // 8-bit samples in `bytes` (immutable: a PIL image's) are read where they lie
+        if let (8, Ok(bytes)) = (bits, samples.cast::<PyBytes>()) {
+            let raw = bytes.as_bytes();
+            return py
+                .detach(|| -> Result<_, faketagger::Error> {
+                    let photo = io::BorrowedSamples::new(IN_MEMORY, width, height, channels, raw)?;
+                    let read = self.tagger.decode_samples(
+                        &photo,
+                        self.detector.as_ref(),
+                        mode,
+                        &self.detect,
+                    )?;
+                    Ok(json::photo(&read).to_string())
+                })
+                .map_err(error);
+        }
         let samples = self::samples(py, samples, bits)?;
         py.detach(|| -> Result<_, faketagger::Error> {
-            let mode = faces.parse::<FaceMode>()?;
             let photo = io::image_from_samples(IN_MEMORY, width, height, channels, samples)?;
             self.read(&photo, mode)
         })

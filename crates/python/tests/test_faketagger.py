@@ -82,7 +82,8 @@ def test_samples_cross_as_the_wheel_was_built(photo, tagged):
     # handed over) and the one for >= 3.9 (its bytes); both give the same tagged pixels
     built = os.environ.get("FAKETAGGER_ABI3", "abi3-py311")
     assert _native.BUFFER_PROTOCOL == (built == "abi3-py311")
-    samples, _ = faketagger._samples(photo)
+    # an array of its own (writable, so it may change while the engine reads it): copied
+    samples, _ = faketagger._samples(photo.copy())
     handed = faketagger._handover(samples)
     if _native.BUFFER_PROTOCOL:
         assert handed is samples
@@ -90,6 +91,29 @@ def test_samples_cross_as_the_wheel_was_built(photo, tagged):
         assert isinstance(handed, bytes) and handed == samples.tobytes()
     image, _ = tagged
     assert image.flags.writeable and image.flags.c_contiguous
+    # a PIL image's samples lie in one immutable bytes object: handed over as it is by both
+    assert isinstance(photo.base, bytes) and not photo.flags.writeable
+    assert faketagger._handover(faketagger._samples(photo)[0]) is photo.base
+
+
+def test_a_pil_images_bytes_are_read_where_they_lie(photo, tagged):
+    image, _ = tagged
+    pil_tagged = np.asarray(Image.fromarray(image))
+    grey = np.asarray(Image.fromarray(image).convert("L"))
+    assert faketagger._whole_bytes(faketagger._samples(grey)[0]) is grey.base
+    for array in (pil_tagged, photo, grey):
+        assert faketagger._whole_bytes(faketagger._samples(array)[0]) is array.base
+        for faces in ("auto", "all", "off"):
+            lying = faketagger.decode(array, faces=faces)
+            assert lying == faketagger.decode(array.copy(), faces=faces), faces
+    assert faketagger.decode(pil_tagged).tag == TAG
+    assert faketagger.decode(Image.fromarray(image)).tag == TAG
+    # part of the bytes, or not in their order: copied
+    for part in (photo[16:], photo[:, 16:], photo[::-1], photo[:, :, ::-1]):
+        assert faketagger._whole_bytes(faketagger._samples(part)[0]) is None
+    # the bytes of a 16-bit image cross as before
+    wide = np.asarray(Image.fromarray(image).convert("L")).astype(np.uint16) * 257
+    assert faketagger._whole_bytes(faketagger._samples(wide)[0]) is None
 
 
 def test_untagged_photo_reads_no_tag(photo):

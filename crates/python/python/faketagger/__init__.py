@@ -248,9 +248,27 @@ def _array_samples(array: np.ndarray) -> np.ndarray:
 
 
 def _handover(samples: np.ndarray) -> Any:
-    """The samples as the native module takes them: the array itself (read through the buffer
-    protocol, one copy), or its bytes where the module was built for Python 3.9's stable ABI."""
+    """The samples as the native module takes them: the `bytes` that hold exactly them when
+    there is one (`np.asarray` of a PIL image: immutable, so `decode` reads them where they lie,
+    without a copy); else the array itself (read through the buffer protocol, one copy), or its
+    bytes where the module was built for Python 3.9's stable ABI."""
+    whole = _whole_bytes(samples)
+    if whole is not None:
+        return whole
     return samples if _native.BUFFER_PROTOCOL else samples.tobytes()
+
+
+def _whole_bytes(samples: np.ndarray) -> Optional[bytes]:
+    """The `bytes` object whose bytes are the 8-bit `samples`, in order, and nothing else."""
+    if samples.dtype.itemsize != 1 or not samples.flags.c_contiguous:
+        return None
+    base = samples.base
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if type(base) is not bytes or len(base) != samples.nbytes:
+        return None
+    start = np.frombuffer(base, dtype=np.uint8).__array_interface__["data"][0]
+    return base if samples.__array_interface__["data"][0] == start else None
 
 
 def _rebuild(data: bytearray, samples: np.ndarray, layout: Any) -> Any:
