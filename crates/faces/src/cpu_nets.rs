@@ -31,22 +31,45 @@ fn max_pool(input: &Maps, kernel: usize, stride: usize, parallel: bool) -> Maps 
         pooled(input.width(), kernel, stride),
         0,
     );
-    let width = output.width();
-    output.for_each_row_mut(parallel, |y, row, at| {
+    max_pool_into(input, kernel, stride, parallel, &mut output, 0);
+    output
+}
+
+/// [`max_pool`] into `output`'s rows from `first` on.
+fn max_pool_into(
+    input: &Maps,
+    kernel: usize,
+    stride: usize,
+    parallel: bool,
+    output: &mut Maps,
+    first: usize,
+) {
+    let rows = first..first + pooled(input.height(), kernel, stride);
+    let (width, in_width) = (output.width(), input.width());
+    output.for_each_row_mut_in(rows, parallel, |y, row, at| {
+        let y = y - first;
         let rows = stride * y..(stride * y + kernel).min(input.height());
+        // the window's rows pooled first, column by column, then the columns' windows
+        let mut columns = vec![f32::NEG_INFINITY; in_width];
         for c in 0..input.channels() {
-            let dst = &mut row[at(c)..at(c) + width];
-            for (x, d) in dst.iter_mut().enumerate() {
-                let columns = stride * x..(stride * x + kernel).min(input.width());
-                *d = rows
-                    .clone()
-                    .flat_map(|r| input.row(r, c)[columns.clone()].iter().copied())
-                    .fold(f32::NEG_INFINITY, f32::max);
+            columns.fill(f32::NEG_INFINITY);
+            for r in rows.clone() {
+                for (m, &v) in columns.iter_mut().zip(&input.row(r, c)[..in_width]) {
+                    *m = m.max(v);
+                }
+            }
+            for (x, d) in row[at(c)..at(c) + width].iter_mut().enumerate() {
+                let window = &columns[stride * x..(stride * x + kernel).min(in_width)];
+                *d = window.iter().copied().fold(f32::NEG_INFINITY, f32::max);
             }
         }
     });
-    output
 }
+
+/// Output rows of PNet's first convolution computed and pooled at a time: its whole map (30 MB
+/// at a 1080p photo's first pyramid level) is never held, and each strip is pooled while it is
+/// still in the cache. Even, so that no pooling window straddles two strips.
+const PNET_STRIP: usize = 32;
 
 /// The maps flattened as PyTorch's `permute(0, 3, 2, 1)` lays them out (width, height,
 /// channel), the order the pretrained dense layers expect.
@@ -143,9 +166,26 @@ impl CpuPNet {
         if height < 12 || width < 12 || planar.len() != 3 * height * width {
             return None;
         }
-        let input = Maps::from_planar(planar, 3, height, width);
-        let x = self.conv1.forward(&input, 0, self.arch, true);
-        let x = max_pool(&x, 2, 2, true);
+        // the first convolution (3 × 3, no padding) and its 2 × 2 pooling, strip by strip
+        let (conv_height, conv_width) = (height - 2, width - 2);
+        let mut x = Maps::zeros(
+            self.conv1.shape().1,
+            pooled(conv_height, 2, 2),
+            pooled(conv_width, 2, 2),
+            0,
+        );
+        let mut start = 0;
+        while start < conv_height {
+            // the last strip takes a lone row left over (a pooling window needs two)
+            let rows = match conv_height - start {
+                left if left <= PNET_STRIP + 1 => left,
+                _ => PNET_STRIP,
+            };
+            let input = Maps::from_planar_rows(planar, 3, height, width, start..start + rows + 2);
+            let strip = self.conv1.forward(&input, 0, self.arch, true);
+            max_pool_into(&strip, 2, 2, true, &mut x, start / 2);
+            start += rows;
+        }
         let x = self.conv2.forward(&x, 0, self.arch, true);
         let x = self.conv3.forward(&x, 0, self.arch, true);
         let head = self.head.forward(&x, 0, self.arch, true);
@@ -351,10 +391,20 @@ mod tests {
             ..fast.clone()
         };
         let device = Backend::Flex.device().unwrap();
-        // odd and even sides, the smallest level, one wider than a SIMD tile's padding
-        for (seed, (height, width)) in [(12, 12), (13, 29), (40, 33), (57, 130), (96, 71)]
-            .into_iter()
-            .enumerate()
+        // odd and even sides, the smallest level, one wider than a SIMD tile's padding; levels
+        // of several strips of the first layer, ending in an odd strip (67: 32 + 33 rows; 101:
+        // 32 + 32 + 3) or an even one (96: 32 + 32 + 30)
+        for (seed, (height, width)) in [
+            (12, 12),
+            (13, 29),
+            (40, 33),
+            (57, 130),
+            (96, 71),
+            (67, 40),
+            (101, 50),
+        ]
+        .into_iter()
+        .enumerate()
         {
             let planar = input(height, width, seed as u32);
             let ours = fast.forward(&planar, height, width).unwrap();
