@@ -873,8 +873,8 @@ impl Tagger {
             .collect()
     }
 
-    /// The learned scheme's decoding: the photo as it is, then, when no tag is found, the crop
-    /// search (see [`Tagger::decode`]).
+    /// The learned scheme's crop search (see [`Tagger::decode`]), once the photo read as it is
+    /// (`plain`) found no tag: the closest placement within [`SEARCH_RADIUS`], else `plain`.
     fn search_crops(
         &self,
         learned: &LearnedScheme,

@@ -32,8 +32,9 @@ fn padded(width: usize) -> usize {
     width.next_multiple_of(PAD) + PAD
 }
 
-/// Largest total of buffers a thread keeps for its next maps ([`zeroed`]).
-const SPARE_MAX_BYTES: usize = 128 << 20;
+/// Largest total of buffers a thread keeps for its next maps ([`zeroed`]): what the first
+/// pyramid level of a detection at its largest size (1920 px) leaves, about 50 MB.
+const SPARE_MAX_BYTES: usize = 64 << 20;
 /// Buffers under this many values go back to the allocator: the cheap ones to get afresh.
 const SPARE_MIN_VALUES: usize = 16 << 10;
 
