@@ -162,6 +162,13 @@ impl Planes {
     /// sums are exact and divided once in f64, as PyTorch's CPU kernel accumulates f32 in double:
     /// the means are the reference's to the last bit.
     fn area_resample(&self, region: [usize; 4], out_w: usize, out_h: usize, out: &mut Vec<f32>) {
+        let start = out.len();
+        out.resize(start + 3 * out_h * out_w, 0.0);
+        self.area_resample_into(region, out_w, out_h, &mut out[start..]);
+    }
+
+    /// [`Planes::area_resample`] into `out`, `3 · out_h · out_w` values.
+    fn area_resample_into(&self, region: [usize; 4], out_w: usize, out_h: usize, out: &mut [f32]) {
         let [x0, y0, x1, y1] = region;
         let (in_w, in_h) = (x1 - x0, y1 - y0);
         let bins = |n: usize, m: usize, at: usize| -> Vec<(usize, usize)> {
@@ -172,8 +179,6 @@ impl Planes {
         let (cols, rows) = (bins(in_w, out_w, x0), bins(in_h, out_h, y0));
         let stride = self.width + 1;
         let table = stride * (self.height + 1);
-        let start = out.len();
-        out.resize(start + 3 * out_h * out_w, 0.0);
         // output row `i` of the three planes one after another
         let row = |(i, dst): (usize, &mut [f32])| {
             let (c, (r0, r1)) = (i / out_h, rows[i % out_h]);
@@ -189,7 +194,7 @@ impl Planes {
         };
         // a pyramid level in parallel; a crop (one of many) in one go
         let parallel = out_h * out_w >= PARALLEL_PIXELS;
-        for_each_chunk(&mut out[start..], out_w, parallel, row);
+        for_each_chunk(out, out_w, parallel, row);
     }
 
     /// facenet-pytorch's `pad`: a box truncated to whole pixels and clipped to the photo, as the
@@ -428,15 +433,16 @@ impl Detector {
         cpu: impl Fn(&CpuMtcnn, &[f32]) -> CropOutputs,
         burn: impl Fn(Tensor<4>) -> Result<CropOutputs, FaceError>,
     ) -> Result<(Vec<[f32; 4]>, CropOutputs), FaceError> {
-        let mut data = Vec::new();
-        let kept: Vec<[f32; 4]> = boxes
+        let (kept, regions): (Vec<[f32; 4]>, Vec<[usize; 4]>) = boxes
             .into_iter()
-            .filter_map(|b| {
-                let region = planes.clip(b)?;
-                planes.area_resample(region, side, side, &mut data);
-                Some(b)
-            })
-            .collect();
+            .filter_map(|b| Some((b, planes.clip(b)?)))
+            .unzip();
+        // the crops in parallel (a 1080p photo's 359 RNet crops took 6 ms one after another)
+        let per_crop = 3 * side * side;
+        let mut data = vec![0.0; regions.len() * per_crop];
+        data.par_chunks_mut(per_crop)
+            .zip(&regions)
+            .for_each(|(out, &region)| planes.area_resample_into(region, side, side, out));
         if kept.is_empty() {
             return Ok((kept, CropOutputs::default()));
         }
