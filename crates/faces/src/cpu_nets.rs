@@ -234,7 +234,7 @@ impl CpuPNet {
                 left if left <= PNET_STRIP + 1 => left,
                 _ => PNET_STRIP,
             };
-            let input = Maps::from_planar_rows(planar, 3, height, width, start..start + rows + 2);
+            let input = Maps::from_planar(planar, 3, height, width, start..start + rows + 2);
             let strip = self.conv1.forward(&input, 0, self.arch, true);
             let segments = [Segments::whole(strip.width()), Segments::whole(x.width())];
             max_pool_into(&strip, 2, 2, true, &mut x, start / 2, segments);
@@ -292,17 +292,8 @@ impl CropOutputs {
         let results: Vec<Vec<CropOutput>> = planar
             .par_chunks(per_map.max(1) * per_crop)
             .map(|group| {
-                let crops = group.len() / per_crop;
-                let mut maps = Maps::zeros(3, side, crops * side, 0);
-                maps.for_each_row_mut(false, |y, row, at| {
-                    for c in 0..3 {
-                        for (k, crop) in group.chunks_exact(per_crop).enumerate() {
-                            let source = &crop[(c * side + y) * side..][..side];
-                            row[at(c) + k * side..][..side].copy_from_slice(source);
-                        }
-                    }
-                });
-                network(&maps, Segments::whole(side), crops)
+                let maps = Maps::from_planar(group, 3, side, side, 0..side);
+                network(&maps, Segments::whole(side), group.len() / per_crop)
             })
             .collect();
         let mut out = CropOutputs::default();

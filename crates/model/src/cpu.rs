@@ -111,24 +111,25 @@ impl Maps {
         }
     }
 
-    /// `[C][H][W]` planar values (a crop or a pyramid level as a resampling writes them).
-    pub fn from_planar(planar: &[f32], channels: usize, height: usize, width: usize) -> Self {
-        Self::from_planar_rows(planar, channels, height, width, 0..height)
-    }
-
-    /// Rows `rows` of `[C][H][W]` planar values, as maps of their own.
-    pub fn from_planar_rows(
+    /// Rows `rows` of the images in `planar`, each `[C][H][W]` planar values (a pyramid level, a
+    /// batch of crops, as a resampling writes them), one after another, laid side by side in one
+    /// map: image `k`'s columns start at `k · width`.
+    pub fn from_planar(
         planar: &[f32],
         channels: usize,
         height: usize,
         width: usize,
         rows: std::ops::Range<usize>,
     ) -> Self {
-        let mut maps = Self::zeros(channels, rows.len(), width, 0);
+        let per_image = (channels * height * width).max(1);
+        let images = planar.len() / per_image;
+        let mut maps = Self::zeros(channels, rows.len(), images * width, 0);
         maps.for_each_row_mut(false, |y, row, at| {
             for c in 0..channels {
-                let source = &planar[(c * height + rows.start + y) * width..][..width];
-                row[at(c)..at(c) + width].copy_from_slice(source);
+                for (k, image) in planar.chunks_exact(per_image).enumerate() {
+                    let source = &image[(c * height + rows.start + y) * width..][..width];
+                    row[at(c) + k * width..][..width].copy_from_slice(source);
+                }
             }
         });
         maps
