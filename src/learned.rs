@@ -368,13 +368,18 @@ fn resized_rgb8(raw: &[u8], channels: usize, [w, h]: [u32; 2], to: [u32; 2]) -> 
     if [w, h] != to {
         return resized_from_bytes(raw, channels, [w, h], to);
     }
-    // `to_rgb32f`: each sample over 255, the alpha dropped
+    // `to_rgb32f`, the alpha dropped
     let samples = raw
         .chunks_exact(channels)
         .flat_map(|pixel| &pixel[..3])
-        .map(|&v| f32::from(v) / f32::from(u8::MAX))
+        .map(|&v| unit(v))
         .collect();
-    Rgb32FImage::from_raw(w, h, samples).unwrap_or_else(|| Rgb32FImage::new(w, h))
+    Rgb32FImage::from_raw(w, h, samples).unwrap_or_else(|| unreachable!("a pixel per sample"))
+}
+
+/// `image`'s u8 → f32 (`to_rgb32f`): the sample over 255.
+fn unit(v: u8) -> f32 {
+    f32::from(v) / f32::from(u8::MAX)
 }
 
 /// [`resized`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
@@ -426,9 +431,7 @@ fn resized_from_bytes(
     [w, h]: [u32; 2],
     [width, height]: [u32; 2],
 ) -> Rgb32FImage {
-    // `image`'s u8 → f32: x / 255
-    let value: [f32; 256] =
-        std::array::from_fn(|v| (v as f32 / f32::from(u8::MAX)).clamp(0.0, 1.0));
+    let value: [f32; 256] = std::array::from_fn(|v| unit(v as u8));
     let row_len = w as usize * channels;
     let (down, across) = (triangle_taps(h, height), triangle_taps(w, width));
     let mut out = vec![0f32; width as usize * height as usize * 3];
@@ -482,8 +485,7 @@ fn apply_residual(image: &DynamicImage, residual: &Residual, strength: f32) -> D
                 _ => return out,
             };
             add_by_bands(bytes, [width, channels], residual, |sample, r| {
-                let v = (f32::from(*sample) / 255.0).clamp(0.0, 1.0);
-                *sample = round_to_u8(add(v, r) * 255.0);
+                *sample = round_to_u8(add(unit(*sample), r) * 255.0);
             });
             out
         }
