@@ -266,6 +266,13 @@ fn issue6_every_endpoint_end_to_end_and_clear_4xx_errors() {
         "/matches/byBinding?alg=org.faketagger.tag.v1&value=AA+AAAAAAAA%3D",
     );
     assert_eq!(status, 200, "{none}");
+    // a leading unescaped '+' too: its space is not trimmed away (this failed one run in 64,
+    // when the random tag's base64 began with '+')
+    let (status, none) = get(
+        addr,
+        "/matches/byBinding?alg=org.faketagger.tag.v1&value=+AAAAAAAAAA%3D",
+    );
+    assert_eq!(status, 200, "{none}");
     let (status, none) = get(
         addr,
         "/matches/byBinding?alg=org.faketagger.tag.v1&value=AAAAAAAAAAA%3D",

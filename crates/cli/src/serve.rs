@@ -709,8 +709,10 @@ async fn by_binding(
             ),
         ));
     }
-    // an unescaped '+' in a query string arrives as a space, which base64 never holds
-    let value = query.value.trim().replace(' ', "+");
+    // an unescaped '+' in a query string arrives as a space, which base64 never holds: every
+    // space is one, the first and last too (trimmed first, a leading '+' was lost)
+    let value = query.value.replace(' ', "+");
+    let value = value.trim();
     let bytes: [u8; 8] = BASE64
         .decode(&value)
         .ok()
