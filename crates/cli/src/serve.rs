@@ -714,7 +714,7 @@ async fn by_binding(
     let value = query.value.replace(' ', "+");
     let value = value.trim();
     let bytes: [u8; 8] = BASE64
-        .decode(&value)
+        .decode(value)
         .ok()
         .and_then(|b| b.try_into().ok())
         .ok_or_else(|| {
