@@ -239,34 +239,19 @@ impl SimulatorTrainer {
     pub fn validate(&self, faces: &FaceSet, val: &FaceSet) -> ValRow {
         let net = self.net();
         let device = self.device.clone().inner();
-        let (mut psnr, mut ssim, mut n) = (0.0, 0.0, 0usize);
-        let mut score = |set: &FaceSet, indices: &[usize], variant: usize| {
-            for chunk in indices.chunks(VAL_BATCH) {
-                let input = set.batch(chunk, &[], &device);
-                let output = to_images(net.forward(input, variant));
-                for (&i, out) in chunk.iter().zip(&output) {
-                    let original = set.image(i);
-                    psnr += faketagger_attacks::metrics::psnr(&original, out)
-                        .unwrap_or_default()
-                        .min(100.0);
-                    ssim += faketagger_attacks::metrics::ssim(&original, out).unwrap_or_default();
-                    n += 1;
-                }
-            }
-        };
+        let mut total = Fidelity::default();
         if self.config.is_face_swap() {
             for (variant, held) in self.held_out.iter().enumerate() {
-                score(faces, held, variant);
+                total.add(&fidelity(&net, faces, held, variant, &device));
             }
         } else {
             let all: Vec<usize> = (0..val.len()).collect();
-            score(val, &all, 0);
+            total = fidelity(&net, val, &all, 0, &device);
         }
-        let n = n.max(1) as f64;
         ValRow {
             attack: "reconstruction".into(),
-            psnr: Some(psnr / n),
-            ssim: Some(ssim / n),
+            psnr: Some(total.mean_psnr()),
+            ssim: Some(total.mean_ssim()),
             bit_accuracy: None,
             exact_tag: None,
         }
@@ -355,6 +340,69 @@ impl SimulatorTrainer {
 
 /// Validation batch size.
 const VAL_BATCH: usize = 32;
+
+/// How faithfully a simulator renders faces: sums over the faces scored, and the worst PSNR.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Fidelity {
+    /// Faces scored.
+    pub faces: usize,
+    /// Sum of their PSNRs (dB; each capped at 100).
+    pub psnr_sum: f64,
+    /// Sum of their SSIMs.
+    pub ssim_sum: f64,
+    /// Lowest PSNR (dB); infinite when no face was scored.
+    pub min_psnr: f64,
+}
+
+impl Fidelity {
+    /// Mean PSNR (dB), 0 when no face was scored.
+    pub fn mean_psnr(&self) -> f64 {
+        self.psnr_sum / self.faces.max(1) as f64
+    }
+
+    /// Mean SSIM, 0 when no face was scored.
+    pub fn mean_ssim(&self) -> f64 {
+        self.ssim_sum / self.faces.max(1) as f64
+    }
+
+    /// Pools another set of scores into this one.
+    pub fn add(&mut self, other: &Fidelity) {
+        let min = if self.faces == 0 { f64::INFINITY } else { self.min_psnr };
+        self.faces += other.faces;
+        self.psnr_sum += other.psnr_sum;
+        self.ssim_sum += other.ssim_sum;
+        self.min_psnr = min.min(other.min_psnr);
+    }
+}
+
+/// PSNR and SSIM of `sim`'s `variant` rendering faces `indices` of `set` (in batches), each
+/// output saved as 8-bit RGB and compared with the face.
+pub fn fidelity(
+    sim: &Simulator,
+    set: &FaceSet,
+    indices: &[usize],
+    variant: usize,
+    device: &Device,
+) -> Fidelity {
+    let mut score = Fidelity {
+        min_psnr: f64::INFINITY,
+        ..Fidelity::default()
+    };
+    for chunk in indices.chunks(VAL_BATCH) {
+        let output = to_images(sim.forward(set.batch(chunk, &[], device), variant));
+        for (&i, out) in chunk.iter().zip(&output) {
+            let original = set.image(i);
+            let psnr = faketagger_attacks::metrics::psnr(&original, out)
+                .unwrap_or_default()
+                .min(100.0);
+            score.psnr_sum += psnr;
+            score.ssim_sum += faketagger_attacks::metrics::ssim(&original, out).unwrap_or_default();
+            score.min_psnr = score.min_psnr.min(psnr);
+            score.faces += 1;
+        }
+    }
+    score
+}
 
 /// The identities with the most faces (ties by label), each one's faces split into training
 /// and `holdout` held-out faces.
