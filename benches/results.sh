@@ -26,10 +26,12 @@ commit=$(git rev-parse --short HEAD)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || echo unknown)
 
 stamp="at commit $commit on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), flex (CPU) backend"
-eval_cmd="faketagger eval --data $data --split test --simulators weights/autoencoder,weights/faceswap --plot docs/eval-test.svg --report docs/eval-test.json"
+# every trained simulator: the DeepFake simulators and the regenerators (weights/regen-*)
+simulators=$(ls -d weights/autoencoder weights/faceswap weights/regen-* 2>/dev/null | paste -sd, -)
+eval_cmd="faketagger eval --data $data --split test --simulators $simulators --plot docs/eval-test.svg --report docs/eval-test.json"
 if want eval; then
-echo "eval: the test split with every attack and both simulators" >&2
-$bin eval --data "$data" --split test --simulators weights/autoencoder,weights/faceswap \
+echo "eval: the test split with every attack and every simulator ($simulators)" >&2
+$bin eval --data "$data" --split test --simulators "$simulators" \
     --plot docs/eval-test.svg --report docs/eval-test.json -q > "$work/eval.md"
 fi
 

@@ -187,9 +187,20 @@ impl TaggerTrainer {
     }
 
     /// Frozen DeepFake simulators, loaded from their weights directories: a
-    /// [`TaggerTrainingConfig::simulator`] fraction of batches goes through one of them.
+    /// [`TaggerTrainingConfig::simulator`] fraction of batches goes through one of them. A
+    /// folder marked as a grader only (it holds [`GRADES_ONLY_FILE`]) is refused.
+    ///
+    /// [`GRADES_ONLY_FILE`]: faketagger_model::noise::simulators::GRADES_ONLY_FILE
     pub fn with_simulators(mut self, dirs: &[std::path::PathBuf]) -> Result<Self, TrainError> {
+        use faketagger_model::noise::simulators::GRADES_ONLY_FILE;
         for dir in dirs {
+            if dir.join(GRADES_ONLY_FILE).exists() {
+                return Err(TrainError::Config(format!(
+                    "{} only grades (it holds {GRADES_ONLY_FILE}): a tagger may not be trained \
+                     or validated against it",
+                    dir.display()
+                )));
+            }
             let sim = Simulator::load(dir, &self.device)?.no_grad();
             self.simulators.push(sim);
         }

@@ -720,3 +720,23 @@ fn regenerators_match_their_pytorch_twin() {
         }
     }
 }
+
+/// Issue 16: a simulator folder marked as a grader only (`GRADES_ONLY`, as `weights/regen-f8c16`)
+/// is refused as a training simulator; an unmarked regenerator is taken.
+#[test]
+fn a_grading_regenerator_never_enters_training() {
+    let device = Backend::Flex.device().unwrap();
+    let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
+    let grader = weights.join("regen-f8c16");
+    let err = TaggerTrainer::new(tiny_config(), &device)
+        .unwrap()
+        .with_simulators(std::slice::from_ref(&grader))
+        .err()
+        .expect("the grader was taken as a training simulator");
+    assert!(err.to_string().contains("only grades"), "{err}");
+    let trainer = TaggerTrainer::new(tiny_config(), &device)
+        .unwrap()
+        .with_simulators(&[weights.join("regen-f4c4")])
+        .unwrap();
+    assert_eq!(trainer.simulators().len(), 1);
+}

@@ -271,6 +271,10 @@ pub const AUTOENCODER_NAME: &str = "autoencoder";
 pub const FACESWAP_NAME: &str = "faceswap";
 /// File stem of a regenerator's weights.
 pub const REGENERATOR_NAME: &str = "regenerator";
+/// A file in a simulator's weights folder that makes it a grader only: the training pipeline
+/// refuses to train or validate a tagger against it, so its row of the evaluation table grades
+/// a model on a network the model never saw (issue 16).
+pub const GRADES_ONLY_FILE: &str = "GRADES_ONLY";
 
 /// A trained simulator, as loaded from a weights directory.
 // one is held per loaded model: the variants' size difference costs nothing worth a box
