@@ -216,6 +216,14 @@ def main():
         opt.load_state_dict(ck["opt"])
         gen.set_state(ck["gen"])
         step = ck["step"]
+        # rows logged after the checkpoint (a run stopped between checkpoints) are redone
+        for name in ("log.csv", "val.csv"):
+            path = os.path.join(out, name)
+            with open(path) as f:
+                lines = f.readlines()
+            keep = lines[:1] + [l for l in lines[1:] if int(l.split(",")[0]) <= step]
+            with open(path, "w") as f:
+                f.writelines(keep)
         print(f"resumed at step {step}", flush=True)
     elif os.path.exists(ckpt_path):
         sys.exit(f"regenerator.py: {ckpt_path} exists: pass --resume, or remove {out}")
