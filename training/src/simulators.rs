@@ -342,7 +342,7 @@ impl SimulatorTrainer {
 const VAL_BATCH: usize = 32;
 
 /// How faithfully a simulator renders faces: sums over the faces scored, and the worst PSNR.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Fidelity {
     /// Faces scored.
     pub faces: usize,
@@ -352,6 +352,18 @@ pub struct Fidelity {
     pub ssim_sum: f64,
     /// Lowest PSNR (dB); infinite when no face was scored.
     pub min_psnr: f64,
+}
+
+impl Default for Fidelity {
+    /// No face scored yet.
+    fn default() -> Self {
+        Self {
+            faces: 0,
+            psnr_sum: 0.0,
+            ssim_sum: 0.0,
+            min_psnr: f64::INFINITY,
+        }
+    }
 }
 
 impl Fidelity {
@@ -367,11 +379,10 @@ impl Fidelity {
 
     /// Pools another set of scores into this one.
     pub fn add(&mut self, other: &Fidelity) {
-        let min = if self.faces == 0 { f64::INFINITY } else { self.min_psnr };
         self.faces += other.faces;
         self.psnr_sum += other.psnr_sum;
         self.ssim_sum += other.ssim_sum;
-        self.min_psnr = min.min(other.min_psnr);
+        self.min_psnr = self.min_psnr.min(other.min_psnr);
     }
 }
 
@@ -384,10 +395,7 @@ pub fn fidelity(
     variant: usize,
     device: &Device,
 ) -> Fidelity {
-    let mut score = Fidelity {
-        min_psnr: f64::INFINITY,
-        ..Fidelity::default()
-    };
+    let mut score = Fidelity::default();
     for chunk in indices.chunks(VAL_BATCH) {
         let output = to_images(sim.forward(set.batch(chunk, &[], device), variant));
         for (&i, out) in chunk.iter().zip(&output) {

@@ -728,11 +728,12 @@ fn a_grading_regenerator_never_enters_training() {
     let device = Backend::Flex.device().unwrap();
     let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
     let grader = weights.join("regen-f8c16");
-    let err = TaggerTrainer::new(tiny_config(), &device)
+    let Err(err) = TaggerTrainer::new(tiny_config(), &device)
         .unwrap()
         .with_simulators(std::slice::from_ref(&grader))
-        .err()
-        .expect("the grader was taken as a training simulator");
+    else {
+        panic!("the grader was taken as a training simulator");
+    };
     assert!(err.to_string().contains("only grades"), "{err}");
     let trainer = TaggerTrainer::new(tiny_config(), &device)
         .unwrap()
