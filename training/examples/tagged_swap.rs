@@ -19,6 +19,17 @@
 //! other tag (a wrong verdict). The held-out faces of each identity are reconstructed too
 //! (tagged ones in the tagged run): their PSNR and the same three figures. Prints one Markdown
 //! row per evaluation.
+//!
+//! `STEPS` 0 measures `FACESWAP_DIR` as it is: how FakeTagger's protocol is graded for a swap
+//! trained elsewhere on the photos `--export` writes (`training/pytorch/faceswap.py --tagged`):
+//!
+//! ```text
+//! cargo run --release -p faketagger-train --example tagged_swap -- \
+//!     --export DATA TAGGER_DIR OUT_DIR [STRENGTH]
+//! ```
+//! writes every face of the swap's identities (training and held-out, picked by the simulator
+//! trainer's rule), each identity's tagged with its tag as above, as 8-bit PNGs named after the
+//! dataset's files, and `manifest.csv` (file, identity, index, role, tag, psnr).
 
 use std::time::Instant;
 
@@ -43,6 +54,9 @@ type Error = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--export") {
+        return export(&args[1..]);
+    }
     let (data, tagger_dir, swap_dir, steps, every, count) = match args.as_slice() {
         [d, t, s, n, e, c] | [d, t, s, n, e, c, _] => (d, t, s, n, e, c),
         _ => {
@@ -85,7 +99,7 @@ fn main() -> Result<(), Error> {
     let identities = trainer.identities().to_vec();
 
     let mut rng = StdRng::seed_from_u64(7);
-    let tags: Vec<Tag> = identities.iter().map(|_| Tag::new(rng.random())).collect();
+    let tags = identity_tags(&mut rng, identities.len());
     // Each identity's tag and word, repeated for a batch of its faces.
     let batch_tags: Vec<Vec<Tag>> = tags.iter().map(|&t| vec![t; BATCH]).collect();
     let batch_words: Vec<Vec<Vec<bool>>> = batch_tags
@@ -171,6 +185,69 @@ fn main() -> Result<(), Error> {
             trainer.step(&train, step, &mut rng);
         }
     }
+    Ok(())
+}
+
+/// One seeded tag per identity, drawn first from the run's generator.
+fn identity_tags(rng: &mut StdRng, count: usize) -> Vec<Tag> {
+    (0..count).map(|_| Tag::new(rng.random())).collect()
+}
+
+/// `--export DATA TAGGER_DIR OUT_DIR [STRENGTH]`: the swap's identities' faces, tagged.
+fn export(args: &[String]) -> Result<(), Error> {
+    let (data, tagger_dir, out) = match args {
+        [d, t, o] | [d, t, o, _] => (d, t, std::path::Path::new(o)),
+        _ => return Err("usage: tagged_swap --export DATA TAGGER_DIR OUT_DIR [STRENGTH]".into()),
+    };
+    let strength: f32 = args.get(3).map_or(Ok(1.0), |s| s.parse())?;
+    if !(strength.is_finite() && strength > 0.0) {
+        return Err(format!("STRENGTH must be positive, not {strength}").into());
+    }
+    if out.exists() {
+        return Err(format!("{} exists: pick a new folder", out.display()).into());
+    }
+    let device = Backend::Flex.device()?;
+    let (_, tagger) = weights::load_tagger_net(tagger_dir.as_ref(), "tagger", &device)?;
+    let codec = Codec::v1();
+    let train = FaceSet::load(data.as_ref(), Some("train"), 128, None)?;
+    let config = SimulatorTrainingConfig::new()
+        .with_identities(4)
+        .with_holdout(HOLDOUT);
+    let trainer = SimulatorTrainer::new(config, &train, &device)?;
+    let tags = identity_tags(&mut StdRng::seed_from_u64(7), trainer.identities().len());
+    std::fs::create_dir_all(out)?;
+    let mut manifest = String::from("file,identity,index,role,tag,psnr\n");
+    let (trained_on, held_out) = trainer.faces();
+    for (k, name) in trainer.identities().iter().enumerate() {
+        for (role, faces) in [("train", &trained_on[k]), ("held", &held_out[k])] {
+            for chunk in faces.chunks(BATCH) {
+                let (_, bits) = codewords(&codec, &vec![tags[k]; chunk.len()], &device);
+                let tagged = to_images(embed(&tagger, train.batch(chunk, &[], &device), bits, strength));
+                for (&i, img) in chunk.iter().zip(tagged) {
+                    let file = train.faces[i]
+                        .path
+                        .file_name()
+                        .and_then(|n| n.to_str())
+                        .ok_or("a face file name is not UTF-8")?
+                        .to_owned();
+                    let psnr = metrics::psnr(&train.image(i), &img).unwrap_or_default();
+                    let png = out.join(std::path::Path::new(&file).with_extension("png"));
+                    img.save(&png)?;
+                    manifest.push_str(&format!(
+                        "{file},{name},{k},{role},{},{psnr:.2}\n",
+                        tags[k]
+                    ));
+                }
+            }
+        }
+    }
+    std::fs::write(out.join("manifest.csv"), manifest)?;
+    println!(
+        "wrote the tagged faces of {:?} (tags {:?}) to {}",
+        trainer.identities(),
+        tags.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        out.display()
+    );
     Ok(())
 }
 
