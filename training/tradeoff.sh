@@ -19,7 +19,7 @@ count=${4:-693}
 strengths=${5:-0.5 0.75 1 1.5 2 3 4}
 bin=${FAKETAGGER:-target/release/faketagger}
 attacks=identity,jpeg:50,webp,resize:0.5,blur:1,noise:0.02,crop:0.8,social:0.5
-simulators=weights/autoencoder,weights/faceswap
+simulators=weights/autoencoder,weights/faceswap-w24
 command -v jq > /dev/null || { echo "training/tradeoff.sh needs jq" >&2; exit 2; }
 [ -x "$bin" ] || cargo build --release --quiet
 mkdir -p "$out"

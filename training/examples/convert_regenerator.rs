@@ -9,17 +9,17 @@
 //! The shape comes from the run file (the one the twin trained from); the state dict from the
 //! run's `out` folder (`regenerator.pt`). Every tensor must land on a field of the burn module and
 //! every field be filled. The twin's `reference.json` is copied beside the weights: the training
-//! crate's test `regenerators_match_their_pytorch_twin` runs the converted network on its inputs.
+//! crate's test `twins_match_their_pytorch_reference` runs the converted network on its inputs.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use burn::module::Module;
-use burn::store::{ModuleSnapshot, PytorchStore};
 use faketagger_model::noise::simulators::REGENERATOR_NAME;
 use faketagger_model::{Backend, weights};
 use faketagger_train::SimulatorTrainingConfig;
 use faketagger_train::config::RunConfig;
+use faketagger_train::twin;
 
 fn main() -> ExitCode {
     let args: Vec<PathBuf> = std::env::args_os().skip(1).map(PathBuf::from).collect();
@@ -40,17 +40,11 @@ fn main() -> ExitCode {
         let device = Backend::Flex.device().map_err(|e| e.to_string())?;
         let mut net = shape.init(&device);
         let source = run.out.join("regenerator.pt");
-        let mut store = PytorchStore::from_file(&source).allow_partial(false);
-        let result = net.load_from(&mut store).map_err(|e| e.to_string())?;
-        if !result.missing.is_empty() || !result.unused.is_empty() || !result.errors.is_empty() {
-            return Err(format!("{}: {result:?}", source.display()));
-        }
-        println!("{}: {} tensors applied", source.display(), result.applied.len());
+        let applied = twin::load_state_dict(&mut net, &source)?;
+        println!("{}: {applied} tensors applied", source.display());
         let files = weights::save(net.no_grad(), &shape, out, REGENERATOR_NAME)
             .map_err(|e| e.to_string())?;
-        let reference = out.join("reference.json");
-        std::fs::copy(run.out.join("reference.json"), &reference)
-            .map_err(|e| format!("{}: {e}", reference.display()))?;
+        let reference = twin::copy_reference(&run.out.join("reference.json"), out)?;
         println!(
             "wrote {}, {} and {}",
             files.config.display(),

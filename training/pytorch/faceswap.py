@@ -28,7 +28,8 @@ Writes into `out`: `log.csv`, `val.csv`, `run.json`, `faceswap.json` (the burn c
 `FaceSwap` names), weights stored as float16 to halve the transfer (the converted burn model is
 the float16 values widened, and is what gets graded). `--reference-only` then writes
 `reference-clean.json` / `reference-tagged.json` (outputs of every decoder on the synthetic
-inputs of regenerator.py, computed on the CPU) for the conversion test.
+inputs of regenerator.py, computed on the CPU) for the conversion test, and the weights widened
+to float32 (`faceswap-<fork>.f32.pt`), which `examples/convert_twin.rs` reads.
 """
 
 import argparse
@@ -223,6 +224,8 @@ def main():
     ap.add_argument("--tagged", help="folder of tagged identity photos with manifest.csv "
                     "(written by `--example tagged_swap -- --export`)")
     ap.add_argument("--out", help="output folder (default: the run file's)")
+    ap.add_argument("--pretrained", help="a pretrain.pt of an earlier run: skip stage 1 and "
+                    "fork from it (e.g. the tagged fork again, for another tagger's photos)")
     ap.add_argument("--reference-only", action="store_true")
     args = ap.parse_args()
 
@@ -243,9 +246,11 @@ def main():
             path = os.path.join(out, f"faceswap-{fork}.pt")
             if not os.path.exists(path):
                 continue
+            state = {k: v.float().contiguous() for k, v in torch.load(path).items()}
             net = FaceSwap(shape, count)
-            net.load_state_dict({k: v.float() for k, v in torch.load(path).items()})
+            net.load_state_dict(state)
             net.eval()
+            torch.save(state, os.path.join(out, f"faceswap-{fork}.f32.pt"))
             write_reference(net, os.path.join(out, f"reference-{fork}.json"))
         return
 
@@ -306,6 +311,10 @@ def main():
     ae = Autoencoder(shape).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(ae.parameters(), lr=run["pretrain"]["learning_rate"])
     stage = Stage("pretrain", run["pretrain"], log, note)
+    if args.pretrained:
+        ae.load_state_dict({k: v.float() for k, v in torch.load(args.pretrained).items()})
+        note["pretrain"] = {"from": args.pretrained}
+        stage.steps = 0
     batch = run["pretrain"]["batch_size"]
     every = run.get("eval_every", 500)
     step = 0
@@ -336,8 +345,9 @@ def main():
             log.flush()
             print(f"pretrain step {step}/{stage.steps} mse {loss.item():.5f} val {p:.2f} dB "
                   f"{time.time() - started:.0f} s", flush=True)
-    torch.save(half_state(ae), os.path.join(out, "pretrain.pt"))
-    note["pretrain"] = {**note.get("pretrain", {}), "steps_run": step}
+    if not args.pretrained:
+        torch.save(half_state(ae), os.path.join(out, "pretrain.pt"))
+        note["pretrain"] = {**note.get("pretrain", {}), "steps_run": step}
 
     # 2. swap forks, each from the pretrained autoencoder with the same seed
     cfg = run["swap"]

@@ -34,6 +34,8 @@ pub mod plot;
 pub mod run;
 pub mod simulators;
 pub mod tagger;
+#[cfg(feature = "convert")]
+pub mod twin;
 pub mod validate;
 
 #[cfg(all(test, feature = "flex"))]

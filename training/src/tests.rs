@@ -639,28 +639,38 @@ fn regenerator_reference_inputs(device: &burn::tensor::Device) -> Tensor<4> {
     Tensor::from_data(burn::tensor::TensorData::new(data, [3, 3, n, n]), device)
 }
 
-/// Issue 16: every shipped regenerator (`weights/regen-*`, trained by the PyTorch twin
-/// `training/pytorch/regenerator.py`, converted by `examples/convert_regenerator.rs`) computes
-/// what the twin computed on its reference inputs (`reference.json` beside the weights): the
-/// latent before storage, the output's sum and 64 sampled output values per image. The 8-bit
-/// latent may round a value the other way where the two sum in another order, so outputs are
-/// compared within a few thousandths, not exactly.
+/// Issue 16: every network trained by a PyTorch twin and shipped (each `weights/*` folder with a
+/// `reference.json`: the regenerators of `training/pytorch/regenerator.py` and the face swaps of
+/// `training/pytorch/faceswap.py`, converted by `examples/convert_{regenerator,faceswap}.rs`)
+/// computes what the twin computed on its reference inputs: the code (a regenerator's latent
+/// before storage, a face swap's encoder output), and for every output (one per face-swap
+/// identity) its sum and 64 sampled values per image. A regenerator's 8-bit latent may round a
+/// value the other way where the two sum in another order, so outputs are compared within a
+/// few thousandths, not exactly.
 #[test]
-fn regenerators_match_their_pytorch_twin() {
-    use faketagger_model::noise::simulators::Simulator;
+fn twins_match_their_pytorch_reference() {
+    use faketagger_model::noise::simulators::{FACESWAP_NAME, REGENERATOR_NAME, Simulator};
 
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
     let mut dirs: Vec<std::path::PathBuf> = std::fs::read_dir(&root)
         .unwrap()
         .map(|e| e.unwrap().path())
+        // a simulator's folder with a twin's reference (weights/mtcnn has a reference of its own)
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with("regen-"))
+            p.join("reference.json").is_file()
+                && [REGENERATOR_NAME, FACESWAP_NAME]
+                    .iter()
+                    .any(|n| p.join(format!("{n}.json")).is_file())
         })
         .collect();
     dirs.sort();
-    assert!(!dirs.is_empty(), "no weights/regen-* folder");
+    let names: Vec<&str> = dirs
+        .iter()
+        .filter_map(|d| d.file_name()?.to_str())
+        .collect();
+    for expected in ["regen-f8c16", "regen-f4c4", "regen-f8c4", "faceswap"] {
+        assert!(names.contains(&expected), "weights/{expected} has no reference.json");
+    }
     let device = Backend::Flex.device().unwrap();
     let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
     let numbers = |v: &serde_json::Value| -> Vec<f64> {
@@ -670,53 +680,79 @@ fn regenerators_match_their_pytorch_twin() {
             .map(|x| x.as_f64().unwrap())
             .collect()
     };
+    let sums = |v: &[f32], parts: usize| -> Vec<f64> {
+        v.chunks(v.len() / parts)
+            .map(|c| c.iter().map(|&x| f64::from(x)).sum())
+            .collect()
+    };
     for dir in dirs {
-        let Simulator::Regenerator(net) = Simulator::load(&dir, &device).unwrap() else {
-            panic!("{} holds no regenerator", dir.display());
-        };
         let text = std::fs::read_to_string(dir.join("reference.json")).unwrap();
         let reference: serde_json::Value = serde_json::from_str(&text).unwrap();
         let inputs = regenerator_reference_inputs(&device);
-        let latent = values(net.encode(inputs.clone()));
-        let output = values(net.forward(inputs));
-        let per_latent = latent.len() / 3;
-        let per_image = output.len() / 3;
+        // the code, and per output: (its values, the reference's sums and sampled values)
+        let (code, outputs): (Vec<f32>, Vec<(Vec<f32>, &serde_json::Value)>) =
+            match Simulator::load(&dir, &device).unwrap() {
+                Simulator::Regenerator(net) => (
+                    values(net.encode(inputs.clone())),
+                    vec![(values(net.forward(inputs)), &reference)],
+                ),
+                Simulator::FaceSwap(swap) => {
+                    let identities = reference["identities"].as_array().unwrap();
+                    assert_eq!(identities.len(), swap.identities(), "{}", dir.display());
+                    let outputs = identities
+                        .iter()
+                        .enumerate()
+                        .map(|(k, r)| (values(swap.render_as(inputs.clone(), k).unwrap()), r))
+                        .collect();
+                    (values(swap.encoder.forward(inputs)), outputs)
+                }
+                Simulator::Autoencoder(_) => panic!("{}: no twin trains autoencoders", dir.display()),
+            };
         let picks: Vec<usize> = numbers(&reference["picks"])
             .iter()
             .map(|&p| p as usize)
             .collect();
-        for k in 0..3 {
-            let latent_sum: f64 = latent[k * per_latent..(k + 1) * per_latent]
-                .iter()
-                .map(|&v| f64::from(v))
-                .sum();
-            let image = &output[k * per_image..(k + 1) * per_image];
-            let sum: f64 = image.iter().map(|&v| f64::from(v)).sum();
-            let want_latent = numbers(&reference["latent_sum"])[k];
-            let want_sum = numbers(&reference["output_sum"])[k];
-            let want_picks = numbers(&reference["output_picks"][k]);
-            let worst = picks
-                .iter()
-                .zip(&want_picks)
-                .map(|(&p, &w)| (f64::from(image[p]) - w).abs())
-                .fold(0.0, f64::max);
-            println!(
-                "{} image {k}: latent sum {latent_sum:.4} (twin {want_latent:.4}), output sum \
-                 {sum:.4} (twin {want_sum:.4}), worst sampled value {worst:.2e}",
-                dir.display()
-            );
+        for (k, (&got, want)) in sums(&code, 3)
+            .iter()
+            .zip(&numbers(&reference["latent_sum"]))
+            .enumerate()
+        {
             assert!(
-                (latent_sum - want_latent).abs() <= 1e-3 * (1.0 + want_latent.abs()),
-                "{}: latent sum {latent_sum} vs {want_latent}",
+                (got - want).abs() <= 1e-3 * (1.0 + want.abs()),
+                "{} image {k}: code sum {got} vs the twin's {want}",
                 dir.display()
             );
-            // a mean difference of 1e-4 a value over the 49,152 values of an image
-            assert!(
-                (sum - want_sum).abs() <= 5.0,
-                "{}: output sum {sum} vs {want_sum}",
-                dir.display()
-            );
-            assert!(worst <= 5e-3, "{}: sampled values off by {worst}", dir.display());
+        }
+        for (v, (output, want)) in outputs.iter().enumerate() {
+            let per_image = output.len() / 3;
+            for (k, (&sum, want_sum)) in sums(output, 3)
+                .iter()
+                .zip(numbers(&want["output_sum"]))
+                .enumerate()
+            {
+                let image = &output[k * per_image..(k + 1) * per_image];
+                let worst = picks
+                    .iter()
+                    .zip(numbers(&want["output_picks"][k]))
+                    .map(|(&p, w)| (f64::from(image[p]) - w).abs())
+                    .fold(0.0, f64::max);
+                println!(
+                    "{} output {v} image {k}: sum {sum:.4} (twin {want_sum:.4}), worst sampled \
+                     value {worst:.2e}",
+                    dir.display()
+                );
+                // a mean difference of 1e-4 a value over the 49,152 values of an image
+                assert!(
+                    (sum - want_sum).abs() <= 5.0,
+                    "{} output {v} image {k}: sum {sum} vs {want_sum}",
+                    dir.display()
+                );
+                assert!(
+                    worst <= 5e-3,
+                    "{} output {v} image {k}: sampled values off by {worst}",
+                    dir.display()
+                );
+            }
         }
     }
 }
