@@ -26,13 +26,18 @@ commit=$(git rev-parse --short HEAD)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //' || echo unknown)
 
 stamp="at commit $commit on $(date -u +%Y-%m-%d), $(nproc) cores ($cpu), flex (CPU) backend"
-# every trained simulator: the DeepFake simulators and the regenerators (weights/regen-*)
-simulators=$(ls -d weights/autoencoder weights/faceswap weights/regen-* 2>/dev/null | paste -sd, -)
+# every trained simulator: the DeepFake simulators (the sharp face swap and the first one,
+# faceswap-w24, whose rows stay) and the regenerators (weights/regen-*)
+simulators=$(ls -d weights/autoencoder weights/faceswap weights/faceswap-w24 weights/regen-* 2>/dev/null | paste -sd, -)
+protocol_cmd="cargo run --release -p faketagger-train --example tagged_swap -- $data weights/faketagger-v1 weights/faceswap-tagged-v1 0 1 693"
 eval_cmd="faketagger eval --data $data --split test --simulators $simulators --plot docs/eval-test.svg --report docs/eval-test.json"
 if want eval; then
 echo "eval: the test split with every attack and every simulator ($simulators)" >&2
 $bin eval --data "$data" --split test --simulators "$simulators" \
     --plot docs/eval-test.svg --report docs/eval-test.json -q > "$work/eval.md"
+echo "protocol: the face swap trained on v1-tagged photos (weights/faceswap-tagged-v1)" >&2
+cargo run --release --quiet -p faketagger-train --example tagged_swap -- "$data" \
+    weights/faketagger-v1 weights/faceswap-tagged-v1 0 1 693 > "$work/protocol.md"
 fi
 
 if want peers && [ -n "$python" ]; then
@@ -62,6 +67,16 @@ if want eval; then
     echo "[eval-test.json](eval-test.json), bit accuracy against strength in [eval-test.svg](eval-test.svg)):"
     echo
     cat "$work/eval.md"
+    echo
+    echo "### FakeTagger's protocol: a face swap trained on tagged photos"
+    echo
+    echo "\`weights/faceswap-tagged-v1\` ([its card](../weights/faceswap-tagged-v1/MODEL_CARD.md)): the"
+    echo "sharp face swap's recipe trained on its 4 identities' photos, each identity's tagged by v1"
+    echo "with its own tag. Its swaps of the untagged test faces into each identity, and its"
+    echo "reconstructions of the held-out tagged photos, decoded against that identity's tag:"
+    echo "\`$protocol_cmd\`"
+    echo
+    grep '^|' "$work/protocol.md"
     echo
 } > "$work/section-eval.md"
 fi
