@@ -79,7 +79,7 @@ fn step(c: &mut Criterion) {
         ));
     }
     let weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../weights");
-    for sim in ["autoencoder", "faceswap"] {
+    for sim in ["autoencoder", "faceswap", "faceswap-w24"] {
         runs.push((
             format!("simulator {sim}"),
             standard().with_simulator(1.0),

@@ -150,9 +150,9 @@ fn main() -> Result<(), Error> {
         test.len()
     );
     println!(
-        "| step | swaps: bit accuracy | exact tag | other tag | held out: PSNR | bit accuracy | exact tag | other tag |"
+        "| step | swaps: bit accuracy | exact tag | other tag | held out: PSNR | bit accuracy | exact tag | other tag | time |"
     );
-    println!("|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|");
     let started = Instant::now();
     for step in 0..=steps {
         if step % every == 0 || step == steps {
@@ -174,7 +174,7 @@ fn main() -> Result<(), Error> {
                 held.add(&tagger, &codec, from_images(&out, &device), words, tags);
             }
             println!(
-                "| {step} | {} | {:.2} | {} | {:.0} s",
+                "| {step} | {} | {:.2} | {} | {:.0} s |",
                 row(&swaps),
                 held_psnr / held_n.max(1) as f64,
                 row(&held),
