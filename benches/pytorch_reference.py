@@ -96,15 +96,22 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--inferences", type=int, default=50)
+    ap.add_argument("--device", default="cpu", help="cpu or cuda (issue 20's ratio on a GPU)")
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
-    enc, dec = Encoder(), Decoder()
+    dev = torch.device(args.device)
+
+    def sync():
+        if dev.type == "cuda":
+            torch.cuda.synchronize()
+
+    enc, dec = Encoder().to(dev), Decoder().to(dev)
     opt = torch.optim.Adam(list(enc.parameters()) + list(dec.parameters()), lr=1e-3)
 
     def step():
-        cover = torch.rand(args.batch, 3, RES, RES)
-        bits = torch.randint(0, 2, (args.batch, BITS)).float() * 2 - 1
+        cover = torch.rand(args.batch, 3, RES, RES, device=dev)
+        bits = torch.randint(0, 2, (args.batch, BITS), device=dev).float() * 2 - 1
         tagged = (cover + enc(cover, bits)).clamp(0, 1)
         tagged = tagged + ((tagged * 255).round() / 255 - tagged).detach()
         logits = dec(tagged)
@@ -117,39 +124,48 @@ def main():
         step()
     times = []
     for _ in range(args.steps):
+        sync()
         t = time.perf_counter()
         step()
+        sync()
         times.append(time.perf_counter() - t)
     step_s = statistics.median(times)
 
     def infer(threads):
         torch.set_num_threads(threads)
-        image, bits = torch.rand(1, 3, RES, RES), torch.ones(1, BITS)
+        image, bits = torch.rand(1, 3, RES, RES, device=dev), torch.ones(1, BITS, device=dev)
         with torch.no_grad():
             for _ in range(5):
                 dec(enc(image, bits) + image)
             ts = []
             for _ in range(args.inferences):
+                sync()
                 t = time.perf_counter()
                 dec(enc(image, bits) + image)
+                sync()
                 ts.append(time.perf_counter() - t)
         return 1000 * statistics.median(ts)
 
     def profile(rounds=8):
         # the split crates/model/examples/profile_step.rs prints for burn
-        cover = torch.full((args.batch, 3, RES, RES), 0.5)
-        bits = torch.ones(args.batch, BITS)
+        cover = torch.full((args.batch, 3, RES, RES), 0.5, device=dev)
+        bits = torch.ones(args.batch, BITS, device=dev)
         acc = [0.0] * 4
         for r in range(rounds + 2):
+            sync()
             t0 = time.perf_counter()
             residual = enc(cover, bits)
+            sync()
             t1 = time.perf_counter()
             loss = dec(cover + residual).pow(2).mean()
+            sync()
             t2 = time.perf_counter()
             opt.zero_grad()
             loss.backward()
+            sync()
             t3 = time.perf_counter()
             opt.step()
+            sync()
             t4 = time.perf_counter()
             if r >= 2:
                 for k, v in enumerate([t1 - t0, t2 - t1, t3 - t2, t4 - t3]):
@@ -162,8 +178,9 @@ def main():
     params = sum(p.numel() for p in enc.parameters()) + sum(p.numel() for p in dec.parameters())
     e, d = macs()
     print(json.dumps({
-        "torch": torch.__version__, "threads": args.threads, "batch": args.batch,
-        "train_step_s": round(step_s, 4),
+        "torch": torch.__version__, "device": args.device, "threads": args.threads,
+        "batch": args.batch, "train_step_s": round(step_s, 4),
+        "train_faces_per_s": round(args.batch / step_s, 1),
         "encoder_fwd_decoder_fwd_backward_optim_ms": split_ms, "inference_ms_1_thread": round(infer_1, 2),
         f"inference_ms_{args.threads}_threads": round(infer_n, 2), "params": params,
         "encoder_mmac": round(e / 1e6, 1), "decoder_mmac": round(d / 1e6, 1),

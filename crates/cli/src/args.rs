@@ -266,7 +266,7 @@ pub struct TrainArgs {
     /// Output folder, instead of the run file's `out`.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
-    /// Backend: flex (CPU), cuda or wgpu (when built with that feature).
+    /// Backend: flex (CPU), cuda, wgpu or tch (when built with that feature).
     #[arg(long, value_name = "NAME", default_value = "flex")]
     pub device: String,
 }
@@ -355,7 +355,7 @@ pub struct ModelArgs {
     /// Run the classical DCT spread-spectrum baseline instead of the networks.
     #[arg(long)]
     pub baseline: bool,
-    /// Backend for the networks: flex (CPU), cuda or wgpu (when built with that feature).
+    /// Backend for the networks: flex (CPU), cuda, wgpu or tch (when built with that feature).
     #[arg(long, value_name = "NAME", default_value = "flex")]
     pub device: String,
     /// Smallest face looked for, in pixels (of the photo, or of its copy 1920 px long when it

@@ -56,6 +56,14 @@ pub enum ModelError {
         /// The text given.
         text: String,
     },
+    /// A backend in this build with no device to run on.
+    #[error("backend {backend} has no device: {reason}")]
+    NoDevice {
+        /// The backend asked for.
+        backend: Backend,
+        /// What is missing.
+        reason: String,
+    },
     /// A known backend whose feature was not compiled into this build.
     #[error(
         "backend {backend} is not in this build (built with: {built}); rebuild with `--features {backend}`"
@@ -77,11 +85,14 @@ pub enum Backend {
     Cuda,
     /// GPUs through wgpu: Vulkan, Metal, DX12 (feature `wgpu`).
     Wgpu,
+    /// NVIDIA GPUs through LibTorch (feature `tch`; built against a local libtorch, e.g. PyPI's
+    /// torch wheel: README, "GPU backends"). The first CUDA device.
+    Tch,
 }
 
 impl Backend {
     /// Every backend, built or not.
-    pub const ALL: [Backend; 3] = [Backend::Flex, Backend::Cuda, Backend::Wgpu];
+    pub const ALL: [Backend; 4] = [Backend::Flex, Backend::Cuda, Backend::Wgpu, Backend::Tch];
 
     /// Whether this build can run the backend.
     pub const fn is_built(self) -> bool {
@@ -89,12 +100,13 @@ impl Backend {
             Backend::Flex => cfg!(feature = "flex"),
             Backend::Cuda => cfg!(feature = "cuda"),
             Backend::Wgpu => cfg!(feature = "wgpu"),
+            Backend::Tch => cfg!(feature = "tch"),
         }
     }
 
     /// The backends this build can run, fastest first (GPU before CPU).
     pub fn built() -> Vec<Backend> {
-        [Backend::Cuda, Backend::Wgpu, Backend::Flex]
+        [Backend::Cuda, Backend::Tch, Backend::Wgpu, Backend::Flex]
             .into_iter()
             .filter(|b| b.is_built())
             .collect()
@@ -109,6 +121,8 @@ impl Backend {
             Backend::Cuda => Ok(Device::cuda(burn::tensor::DeviceIndex::Default)),
             #[cfg(feature = "wgpu")]
             Backend::Wgpu => Ok(Device::wgpu(burn::tensor::DeviceKind::DefaultDevice)),
+            #[cfg(feature = "tch")]
+            Backend::Tch => tch_cuda(),
             #[allow(unreachable_patterns)] // every arm above is compiled in with all features
             other => Err(ModelError::BackendNotBuilt {
                 backend: other,
@@ -122,12 +136,29 @@ impl Backend {
     }
 }
 
+/// LibTorch's first CUDA device, or an error where LibTorch has none (it would panic at the first
+/// tensor otherwise).
+#[cfg(feature = "tch")]
+#[allow(deprecated)] // burn 0.22 deprecates burn-tch; it is the backend that builds offline here
+fn tch_cuda() -> Result<Device, ModelError> {
+    if Device::enumerate(burn::tensor::DeviceType::LibTorch).is_empty() {
+        return Err(ModelError::NoDevice {
+            backend: Backend::Tch,
+            reason: "LibTorch sees no CUDA device (is the NVIDIA driver there, and LD_LIBRARY_PATH \
+                     set to a CUDA build's torch/lib?)"
+                .into(),
+        });
+    }
+    Ok(Device::libtorch_cuda(burn::tensor::DeviceIndex::Default))
+}
+
 impl fmt::Display for Backend {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Backend::Flex => "flex",
             Backend::Cuda => "cuda",
             Backend::Wgpu => "wgpu",
+            Backend::Tch => "tch",
         })
     }
 }
@@ -140,6 +171,7 @@ impl FromStr for Backend {
             "flex" | "cpu" => Ok(Backend::Flex),
             "cuda" => Ok(Backend::Cuda),
             "wgpu" | "vulkan" => Ok(Backend::Wgpu),
+            "tch" | "libtorch" => Ok(Backend::Tch),
             _ => Err(ModelError::UnknownBackend { text: s.to_owned() }),
         }
     }
