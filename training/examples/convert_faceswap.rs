@@ -38,8 +38,7 @@ fn main() -> ExitCode {
         println!("{}: {applied} tensors applied", source.display());
         let files =
             weights::save(net.no_grad(), &shape, out, FACESWAP_NAME).map_err(|e| e.to_string())?;
-        let reference =
-            twin::copy_reference(&run_dir.join(format!("reference-{fork}.json")), out)?;
+        let reference = twin::copy_reference(&run_dir.join(format!("reference-{fork}.json")), out)?;
         println!(
             "wrote {}, {} and {}",
             files.config.display(),

@@ -222,7 +222,12 @@ fn export(args: &[String]) -> Result<(), Error> {
         for (role, faces) in [("train", &trained_on[k]), ("held", &held_out[k])] {
             for chunk in faces.chunks(BATCH) {
                 let (_, bits) = codewords(&codec, &vec![tags[k]; chunk.len()], &device);
-                let tagged = to_images(embed(&tagger, train.batch(chunk, &[], &device), bits, strength));
+                let tagged = to_images(embed(
+                    &tagger,
+                    train.batch(chunk, &[], &device),
+                    bits,
+                    strength,
+                ));
                 for (&i, img) in chunk.iter().zip(tagged) {
                     let file = train.faces[i]
                         .path
@@ -233,10 +238,7 @@ fn export(args: &[String]) -> Result<(), Error> {
                     let psnr = metrics::psnr(&train.image(i), &img).unwrap_or_default();
                     let png = out.join(std::path::Path::new(&file).with_extension("png"));
                     img.save(&png)?;
-                    manifest.push_str(&format!(
-                        "{file},{name},{k},{role},{},{psnr:.2}\n",
-                        tags[k]
-                    ));
+                    manifest.push_str(&format!("{file},{name},{k},{role},{},{psnr:.2}\n", tags[k]));
                 }
             }
         }

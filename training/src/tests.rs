@@ -669,7 +669,10 @@ fn twins_match_their_pytorch_reference() {
         .filter_map(|d| d.file_name()?.to_str())
         .collect();
     for expected in ["regen-f8c16", "regen-f4c4", "regen-f8c4", "faceswap"] {
-        assert!(names.contains(&expected), "weights/{expected} has no reference.json");
+        assert!(
+            names.contains(&expected),
+            "weights/{expected} has no reference.json"
+        );
     }
     let device = Backend::Flex.device().unwrap();
     let values = |t: Tensor<4>| t.into_data().try_to_vec::<f32>().unwrap();
@@ -706,7 +709,9 @@ fn twins_match_their_pytorch_reference() {
                         .collect();
                     (values(swap.encoder.forward(inputs)), outputs)
                 }
-                Simulator::Autoencoder(_) => panic!("{}: no twin trains autoencoders", dir.display()),
+                Simulator::Autoencoder(_) => {
+                    panic!("{}: no twin trains autoencoders", dir.display())
+                }
             };
         let picks: Vec<usize> = numbers(&reference["picks"])
             .iter()

@@ -144,9 +144,10 @@ fn tch_cuda() -> Result<Device, ModelError> {
     if Device::enumerate(burn::tensor::DeviceType::LibTorch).is_empty() {
         return Err(ModelError::NoDevice {
             backend: Backend::Tch,
-            reason: "LibTorch sees no CUDA device (is the NVIDIA driver there, and LD_LIBRARY_PATH \
+            reason:
+                "LibTorch sees no CUDA device (is the NVIDIA driver there, and LD_LIBRARY_PATH \
                      set to a CUDA build's torch/lib?)"
-                .into(),
+                    .into(),
         });
     }
     Ok(Device::libtorch_cuda(burn::tensor::DeviceIndex::Default))
