@@ -15,7 +15,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::module::Module;
 use faketagger_model::noise::simulators::{FACESWAP_NAME, FaceSwapConfig};
 use faketagger_model::{Backend, weights};
 use faketagger_train::twin;
@@ -36,14 +35,10 @@ fn main() -> ExitCode {
         let source = run_dir.join(format!("faceswap-{fork}.f32.pt"));
         let applied = twin::load_state_dict(&mut net, &source)?;
         println!("{}: {applied} tensors applied", source.display());
-        let files =
-            weights::save(net.no_grad(), &shape, out, FACESWAP_NAME).map_err(|e| e.to_string())?;
-        let reference = twin::copy_reference(&run_dir.join(format!("reference-{fork}.json")), out)?;
+        let reference = run_dir.join(format!("reference-{fork}.json"));
         println!(
-            "wrote {}, {} and {}",
-            files.config.display(),
-            files.record.display(),
-            reference.display()
+            "{}",
+            twin::save(net, &shape, out, FACESWAP_NAME, &reference)?
         );
         Ok(())
     };

@@ -14,9 +14,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use burn::module::Module;
+use faketagger_model::Backend;
 use faketagger_model::noise::simulators::REGENERATOR_NAME;
-use faketagger_model::{Backend, weights};
 use faketagger_train::SimulatorTrainingConfig;
 use faketagger_train::config::RunConfig;
 use faketagger_train::twin;
@@ -42,14 +41,10 @@ fn main() -> ExitCode {
         let source = run.out.join("regenerator.pt");
         let applied = twin::load_state_dict(&mut net, &source)?;
         println!("{}: {applied} tensors applied", source.display());
-        let files = weights::save(net.no_grad(), &shape, out, REGENERATOR_NAME)
-            .map_err(|e| e.to_string())?;
-        let reference = twin::copy_reference(&run.out.join("reference.json"), out)?;
+        let reference = run.out.join("reference.json");
         println!(
-            "wrote {}, {} and {}",
-            files.config.display(),
-            files.record.display(),
-            reference.display()
+            "{}",
+            twin::save(net, &shape, out, REGENERATOR_NAME, &reference)?
         );
         Ok(())
     };

@@ -4,8 +4,10 @@
 
 use std::path::Path;
 
+use burn::config::Config;
 use burn::module::Module;
 use burn::store::{ModuleSnapshot, PytorchStore};
+use faketagger_model::weights;
 
 /// Loads the PyTorch state dict at `source` into `net`. Every tensor must land on a field and
 /// every field be filled; returns the number of tensors applied.
@@ -18,10 +20,23 @@ pub fn load_state_dict<M: Module>(net: &mut M, source: &Path) -> Result<usize, S
     Ok(result.applied.len())
 }
 
-/// Copies a twin's `reference.json` (its outputs on fixed inputs) beside converted weights, as
-/// `<out>/reference.json`, which the training crate's twin test reads.
-pub fn copy_reference(source: &Path, out: &Path) -> Result<std::path::PathBuf, String> {
-    let reference = out.join("reference.json");
-    std::fs::copy(source, &reference).map_err(|e| format!("{}: {e}", reference.display()))?;
-    Ok(reference)
+/// Saves a converted network as `<out>/<name>.{json,bpk}` and copies the twin's reference outputs
+/// (`reference`, its outputs on fixed inputs) beside it as `<out>/reference.json`, which the
+/// training crate's twin test reads. Returns a line naming the files written.
+pub fn save<M: Module, C: Config>(
+    net: M,
+    config: &C,
+    out: &Path,
+    name: &str,
+    reference: &Path,
+) -> Result<String, String> {
+    let files = weights::save(net.no_grad(), config, out, name).map_err(|e| e.to_string())?;
+    let copied = out.join("reference.json");
+    std::fs::copy(reference, &copied).map_err(|e| format!("{}: {e}", copied.display()))?;
+    Ok(format!(
+        "wrote {}, {} and {}",
+        files.config.display(),
+        files.record.display(),
+        copied.display()
+    ))
 }
