@@ -37,11 +37,12 @@ use faketagger_attacks::metrics;
 use faketagger_codec::{Codec, Tag};
 use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::{FACESWAP_NAME, FaceSwapConfig};
-use faketagger_model::{Backend, weights};
+use faketagger_model::{Backend, Device, TaggerNet, weights};
 use faketagger_train::data::FaceSet;
 use faketagger_train::tagger::embed;
 use faketagger_train::validate::{Recovery, codewords};
 use faketagger_train::{SimulatorTrainer, SimulatorTrainingConfig};
+use image::RgbImage;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -118,17 +119,12 @@ fn main() -> Result<(), Error> {
         if clean {
             continue;
         }
-        for chunk in faces.chunks(BATCH) {
-            let (_, bits) = codewords(&codec, &batch_tags[k][..chunk.len()], &device);
-            let cover = train.batch(chunk, &[], &device);
-            let tagged = to_images(embed(&tagger, cover, bits, strength));
-            for (&i, img) in chunk.iter().zip(tagged) {
-                psnr_sum += metrics::psnr(&train.image(i), &img)
-                    .unwrap_or_default()
-                    .min(100.0);
-                tagged_faces += 1;
-                train.faces[i].rgb = img.into_raw();
-            }
+        for (i, img) in tag_faces(&tagger, &codec, &train, faces, tags[k], strength, &device) {
+            psnr_sum += metrics::psnr(&train.image(i), &img)
+                .unwrap_or_default()
+                .min(100.0);
+            tagged_faces += 1;
+            train.faces[i].rgb = img.into_raw();
         }
     }
     println!(
@@ -193,6 +189,26 @@ fn identity_tags(rng: &mut StdRng, count: usize) -> Vec<Tag> {
     (0..count).map(|_| Tag::new(rng.random())).collect()
 }
 
+/// The faces `indices` of `set`, each tagged with `tag` by `tagger` at `strength` and rounded to
+/// 8 bits, with their indices.
+fn tag_faces(
+    tagger: &TaggerNet,
+    codec: &Codec,
+    set: &FaceSet,
+    indices: &[usize],
+    tag: Tag,
+    strength: f32,
+    device: &Device,
+) -> Vec<(usize, RgbImage)> {
+    let mut out = Vec::with_capacity(indices.len());
+    for chunk in indices.chunks(BATCH) {
+        let (_, bits) = codewords(codec, &vec![tag; chunk.len()], device);
+        let tagged = to_images(embed(tagger, set.batch(chunk, &[], device), bits, strength));
+        out.extend(chunk.iter().copied().zip(tagged));
+    }
+    out
+}
+
 /// `--export DATA TAGGER_DIR OUT_DIR [STRENGTH]`: the swap's identities' faces, tagged.
 fn export(args: &[String]) -> Result<(), Error> {
     let (data, tagger_dir, out) = match args {
@@ -220,26 +236,17 @@ fn export(args: &[String]) -> Result<(), Error> {
     let (trained_on, held_out) = trainer.faces();
     for (k, name) in trainer.identities().iter().enumerate() {
         for (role, faces) in [("train", &trained_on[k]), ("held", &held_out[k])] {
-            for chunk in faces.chunks(BATCH) {
-                let (_, bits) = codewords(&codec, &vec![tags[k]; chunk.len()], &device);
-                let tagged = to_images(embed(
-                    &tagger,
-                    train.batch(chunk, &[], &device),
-                    bits,
-                    strength,
-                ));
-                for (&i, img) in chunk.iter().zip(tagged) {
-                    let file = train.faces[i]
-                        .path
-                        .file_name()
-                        .and_then(|n| n.to_str())
-                        .ok_or("a face file name is not UTF-8")?
-                        .to_owned();
-                    let psnr = metrics::psnr(&train.image(i), &img).unwrap_or_default();
-                    let png = out.join(std::path::Path::new(&file).with_extension("png"));
-                    img.save(&png)?;
-                    manifest.push_str(&format!("{file},{name},{k},{role},{},{psnr:.2}\n", tags[k]));
-                }
+            for (i, img) in tag_faces(&tagger, &codec, &train, faces, tags[k], strength, &device) {
+                let file = train.faces[i]
+                    .path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .ok_or("a face file name is not UTF-8")?
+                    .to_owned();
+                let psnr = metrics::psnr(&train.image(i), &img).unwrap_or_default();
+                let png = out.join(std::path::Path::new(&file).with_extension("png"));
+                img.save(&png)?;
+                manifest.push_str(&format!("{file},{name},{k},{role},{},{psnr:.2}\n", tags[k]));
             }
         }
     }
