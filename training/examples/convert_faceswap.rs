@@ -31,14 +31,12 @@ fn main() -> ExitCode {
             weights::load_config(&run_dir.join("faceswap.json")).map_err(|e| e.to_string())?;
         shape.validate()?;
         let device = Backend::Flex.device().map_err(|e| e.to_string())?;
-        let mut net = shape.init(&device);
         let source = run_dir.join(format!("faceswap-{fork}.f32.pt"));
-        let applied = twin::load_state_dict(&mut net, &source)?;
-        println!("{}: {applied} tensors applied", source.display());
         let reference = run_dir.join(format!("reference-{fork}.json"));
+        let net = shape.init(&device);
         println!(
             "{}",
-            twin::save(net, &shape, out, FACESWAP_NAME, &reference)?
+            twin::convert(net, &source, &shape, out, FACESWAP_NAME, &reference)?
         );
         Ok(())
     };

@@ -37,14 +37,12 @@ fn main() -> ExitCode {
             .ok_or_else(|| format!("{} trains no regenerator", run_file.display()))?;
         shape.validate()?;
         let device = Backend::Flex.device().map_err(|e| e.to_string())?;
-        let mut net = shape.init(&device);
         let source = run.out.join("regenerator.pt");
-        let applied = twin::load_state_dict(&mut net, &source)?;
-        println!("{}: {applied} tensors applied", source.display());
         let reference = run.out.join("reference.json");
+        let net = shape.init(&device);
         println!(
             "{}",
-            twin::save(net, &shape, out, REGENERATOR_NAME, &reference)?
+            twin::convert(net, &source, &shape, out, REGENERATOR_NAME, &reference)?
         );
         Ok(())
     };
