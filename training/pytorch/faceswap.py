@@ -178,17 +178,16 @@ def half_state(module):
 
 
 class Stage:
-    """A stage's step loop with its log, its time budget and its schedule."""
+    """A stage's step count, time budget and learning-rate schedule."""
 
-    def __init__(self, name, cfg, log, started_note):
+    def __init__(self, name, cfg, note):
         self.name = name
         self.steps = cfg["steps"]
         self.max_seconds = cfg.get("max_seconds")
         self.lr = cfg["learning_rate"]
         self.final_lr = cfg.get("final_learning_rate", self.lr)
         self.final_fraction = cfg.get("final_fraction", 0.0)
-        self.log = log
-        self.note = started_note
+        self.note = note
         self.begun = None
         self.warm = None
 
@@ -310,7 +309,7 @@ def main():
     gen = torch.Generator().manual_seed(run["seed"])
     ae = Autoencoder(shape).to(device, memory_format=torch.channels_last)
     opt = torch.optim.Adam(ae.parameters(), lr=run["pretrain"]["learning_rate"])
-    stage = Stage("pretrain", run["pretrain"], log, note)
+    stage = Stage("pretrain", run["pretrain"], note)
     if args.pretrained:
         ae.load_state_dict({k: v.float() for k, v in torch.load(args.pretrained).items()})
         note["pretrain"] = {"from": args.pretrained}
@@ -360,7 +359,7 @@ def main():
         net = net.to(device, memory_format=torch.channels_last)
         opt = torch.optim.Adam(net.parameters(), lr=cfg["learning_rate"])
         name = f"swap-{fork}"
-        stage = Stage(name, cfg, log, note)
+        stage = Stage(name, cfg, note)
         per = cfg["batch_per_identity"]
         step = 0
 
