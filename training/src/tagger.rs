@@ -255,11 +255,11 @@ impl TaggerTrainer {
     }
 
     /// Continues from the trained network in `<dir>/<name>.{json,bpk}`, which must have this
-    /// run's shapes.
+    /// run's shapes ([`TaggerNetConfig::same_parameters`]).
     pub fn with_weights(mut self, dir: &std::path::Path, name: &str) -> Result<Self, TrainError> {
         let files = weights::WeightsFiles::new(dir, name);
         let saved: TaggerNetConfig = weights::load_config(&files.config)?;
-        if saved.to_string() != self.config.net.to_string() {
+        if !self.config.net.same_parameters(&saved) {
             return Err(TrainError::Config(format!(
                 "{} has other shapes than this run's net config",
                 files.config.display()

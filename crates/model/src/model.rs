@@ -70,6 +70,14 @@ pub struct EncoderConfig {
     /// Residual blocks after the image and message are fused.
     #[config(default = 2)]
     pub blocks: usize,
+    /// A luminance-only residual: the three output channels are averaged and the mean added to
+    /// R, G and B alike, which changes Y and leaves Cb and Cr as they are (their coefficients sum
+    /// to 0). Chroma subsampling, grey copies and saturation changes then cannot touch the tag,
+    /// and flat areas get no colour blotches. A fixed projection without parameters, so a
+    /// network trained without it can be fine-tuned with it. An `Option` so that configs saved
+    /// before it existed (v0, v1) still load: absent reads as off ([`EncoderConfig::is_luma`]).
+    #[config(default = "None")]
+    pub luma: Option<bool>,
 }
 
 impl EncoderConfig {
@@ -94,6 +102,11 @@ impl EncoderConfig {
                 IMAGE_CHANNELS,
                 self.resolution * self.resolution,
             )
+    }
+
+    /// Whether the residual is luminance only ([`EncoderConfig::luma`]).
+    pub fn is_luma(&self) -> bool {
+        self.luma.unwrap_or(false)
     }
 
     /// Checks the shape is buildable: the resolution splits into patches and message cells.
@@ -145,6 +158,7 @@ impl EncoderConfig {
             smooth: conv3(IMAGE_CHANNELS, IMAGE_CHANNELS, 1, device),
             message_channels: self.message_channels,
             message_grid: self.message_grid,
+            luma: self.is_luma(),
         }
     }
 }
@@ -162,6 +176,7 @@ pub struct Encoder {
     smooth: Conv2d,
     message_channels: usize,
     message_grid: usize,
+    luma: bool,
 }
 
 impl Encoder {
@@ -201,7 +216,12 @@ impl Encoder {
             h = h.clone() + act(block.forward(h));
         }
         let r = self.shuffle.forward(self.head.forward(h)); // [B, 3, R, R]
-        self.smooth.forward(r)
+        let r = self.smooth.forward(r);
+        if self.luma {
+            r.mean_dim(1).repeat_dim(1, IMAGE_CHANNELS)
+        } else {
+            r
+        }
     }
 }
 
@@ -365,6 +385,14 @@ impl TaggerNetConfig {
     /// The default pair for the codec's 256 channel bits at 128×128.
     pub fn standard() -> Self {
         Self::new(EncoderConfig::new(), DecoderConfig::new())
+    }
+
+    /// Whether a record saved with `other` fits these networks: the same shapes, where the
+    /// parameter-free luma projection may differ (a fine-tune may switch it on).
+    pub fn same_parameters(&self, other: &Self) -> bool {
+        let mut other = other.clone();
+        other.encoder.luma = self.encoder.luma;
+        other.to_string() == self.to_string()
     }
 
     /// Checks both networks and that they agree on resolution and channel bits.

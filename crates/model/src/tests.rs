@@ -331,6 +331,51 @@ fn a_scaled_encoder_scales_its_residual_exactly() {
 }
 
 #[test]
+fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
+    let device = crate::Backend::Flex.device().unwrap();
+    let rgb = crate::TaggerNetConfig::standard();
+    let mut luma = crate::TaggerNetConfig::standard();
+    luma.encoder.luma = Some(true);
+    assert!(luma.same_parameters(&rgb) && rgb.same_parameters(&luma));
+    let mut wider = crate::TaggerNetConfig::standard();
+    wider.encoder.width = 48;
+    assert!(!luma.same_parameters(&wider));
+    // v1's saved config has no `luma`: it reads as false
+    let v1 = <EncoderConfig as burn::config::Config>::load_binary(
+        br#"{"channel_bits":256,"resolution":128,"patch":4,"width":32,"message_grid":16,"message_channels":8,"blocks":2}"#,
+    )
+    .unwrap();
+    assert!(!v1.is_luma());
+
+    let net = rgb.init(&device);
+    let image = image_tensor(128, 3, &device);
+    let bits = Tensor::<2>::from_data(
+        TensorData::new(
+            (0..256).map(|i| if i % 5 < 2 { 1.0 } else { -1.0 }).collect::<Vec<f32>>(),
+            [1, 256],
+        ),
+        &device,
+    );
+    let colour = net.encoder.forward(image.clone(), bits.clone());
+    let record = burn::module::Module::into_record(net);
+    let grey = burn::module::Module::load_record(luma.init(&device), record)
+        .encoder
+        .forward(image, bits);
+    let (c, g) = (to_vec(colour), to_vec(grey));
+    let plane = 128 * 128;
+    let mut spread = 0f32;
+    for i in 0..plane {
+        let mean = (c[i] + c[plane + i] + c[2 * plane + i]) / 3.0;
+        for k in 0..3 {
+            // every channel carries the RGB encoder's channel mean: Cb and Cr unchanged
+            assert!((g[k * plane + i] - mean).abs() < 1e-6, "{i}/{k}");
+        }
+        spread = spread.max((c[i] - c[plane + i]).abs());
+    }
+    assert!(spread > 0.0, "the RGB encoder's channels differ, so the check can fail");
+}
+
+#[test]
 fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
     use crate::noise::regenerator::{RegeneratorConfig, quantise_latent};
     use crate::noise::simulators::{REGENERATOR_NAME, Simulator};
