@@ -268,6 +268,57 @@ pub fn crop_placements() -> Vec<Placement> {
     out
 }
 
+/// Largest difference (8-bit levels, any channel) between a border line's pixels and the border's
+/// colour: flat fills, window frames and letterbox bars, after a JPEG round trip.
+const BORDER_TOLERANCE: i16 = 12;
+/// Least share of each side that must be left inside a border.
+const BORDER_MIN_CONTENT: f32 = 0.4;
+
+/// The photo inside a flat border, `[x, y, width, height]`: each side trimmed while its outermost
+/// remaining line is one colour, the colour of that side's outer edge (within
+/// [`BORDER_TOLERANCE`]). `None` when nothing is trimmed or less than [`BORDER_MIN_CONTENT`] of a
+/// side would be left. Borders added around a photo (frames, letterboxing, a screenshot's
+/// window) are undone this way before the crop search, without a hypothesis per width.
+pub fn content_box(image: &DynamicImage) -> Option<[u32; 4]> {
+    let rgb = image.to_rgb8();
+    let (w, h) = rgb.dimensions();
+    if w < 3 || h < 3 {
+        return None;
+    }
+    let px = |x: u32, y: u32| rgb.get_pixel(x, y).0.map(i16::from);
+    let near = |a: [i16; 3], b: [i16; 3]| (0..3).all(|k| (a[k] - b[k]).abs() <= BORDER_TOLERANCE);
+    // the box left so far: x0..x1, y0..y1
+    let (mut x0, mut x1, mut y0, mut y1) = (0u32, w, 0u32, h);
+    loop {
+        let before = (x0, x1, y0, y1);
+        // each side: its outer line's middle pixel gives the colour, then lines of that colour go
+        // (a frame inside another frame comes off in the next round)
+        let colour = px((x0 + x1) / 2, y0);
+        while y0 + 1 < y1 && (x0..x1).all(|x| near(px(x, y0), colour)) {
+            y0 += 1;
+        }
+        let colour = px((x0 + x1) / 2, y1 - 1);
+        while y1 > y0 + 1 && (x0..x1).all(|x| near(px(x, y1 - 1), colour)) {
+            y1 -= 1;
+        }
+        let colour = px(x0, (y0 + y1) / 2);
+        while x0 + 1 < x1 && (y0..y1).all(|y| near(px(x0, y), colour)) {
+            x0 += 1;
+        }
+        let colour = px(x1 - 1, (y0 + y1) / 2);
+        while x1 > x0 + 1 && (y0..y1).all(|y| near(px(x1 - 1, y), colour)) {
+            x1 -= 1;
+        }
+        if (x0, x1, y0, y1) == before {
+            break;
+        }
+    }
+    let (cw, ch) = (x1 - x0, y1 - y0);
+    let enough =
+        cw as f32 >= BORDER_MIN_CONTENT * w as f32 && ch as f32 >= BORDER_MIN_CONTENT * h as f32;
+    (enough && (cw, ch) != (w, h)).then_some([x0, y0, cw, ch])
+}
+
 impl LearnedScheme {
     /// Logits of `image` put back where each placement says it sat in an uncropped original:
     /// scaled to the placement's share of the networks' square, the lost border filled by
@@ -745,6 +796,51 @@ mod tests {
             .filter(|&(i, &l)| (l > 0.0) == pattern[i])
             .count();
         assert!(right as f64 > 0.95 * read.len() as f64, "{right}");
+    }
+
+    #[test]
+    fn content_box_undoes_flat_borders_and_leaves_photos_alone() {
+        use image::{Rgb, RgbImage};
+        // a textured 40×30 photo on a 60×50 canvas: left 7, top 12
+        let photo = RgbImage::from_fn(40, 30, |x, y| {
+            Rgb([(x * 6) as u8, (y * 8) as u8, ((x + y) * 3) as u8])
+        });
+        let mut canvas = RgbImage::from_pixel(60, 50, Rgb([250, 250, 250]));
+        image::imageops::replace(&mut canvas, &photo, 7, 12);
+        let framed = DynamicImage::ImageRgb8(canvas.clone());
+        assert_eq!(content_box(&framed), Some([7, 12, 40, 30]));
+        // no border: nothing to trim
+        assert_eq!(content_box(&DynamicImage::ImageRgb8(photo.clone())), None);
+        // a flat photo is all border: too little would be left
+        let flat = RgbImage::from_pixel(60, 50, Rgb([90, 90, 90]));
+        assert_eq!(content_box(&DynamicImage::ImageRgb8(flat)), None);
+        // a frame in a frame: a black line outside the white one, on two sides
+        let mut twice = canvas;
+        for x in 0..60 {
+            twice.put_pixel(x, 0, Rgb([0, 0, 0]));
+        }
+        for y in 0..50 {
+            twice.put_pixel(59, y, Rgb([0, 0, 0]));
+        }
+        assert_eq!(
+            content_box(&DynamicImage::ImageRgb8(twice.clone())),
+            Some([7, 12, 40, 30])
+        );
+        // JPEG noise on the frame stays within the tolerance
+        let noisy = RgbImage::from_fn(60, 50, |x, y| {
+            let p = *twice.get_pixel(x, y);
+            let inside = (7..47).contains(&x) && (12..42).contains(&y);
+            let jitter = if inside {
+                0
+            } else {
+                ((x * 7 + y * 13) % 9) as u8
+            };
+            Rgb(p.0.map(|v| v.saturating_sub(jitter)))
+        });
+        assert_eq!(
+            content_box(&DynamicImage::ImageRgb8(noisy)),
+            Some([7, 12, 40, 30])
+        );
     }
 
     #[test]

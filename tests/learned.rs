@@ -159,6 +159,52 @@ fn issue4_tags_survive_crops_through_the_decoders_search() {
     }
 }
 
+/// Issue 17: a photo inside a flat border (a white frame, a letterbox, a screenshot's window; one
+/// then saved as JPEG q90) reads through the search's border step; v1 read 0% of 10% borders and
+/// screenshots without it (a border then JPEG q75 moves v1's tag off its 8×8 grid: the eval's
+/// row). The untagged faces in the same borders read no tag.
+#[test]
+fn tags_survive_borders_letterboxes_and_screenshots() {
+    use faketagger::attacks::Attack;
+    let faces = shared_faces("val", 6);
+    if faces.is_empty() {
+        eprintln!("skipped: ../shared/datasets/celeba-faces128 is not beside the project");
+        return;
+    }
+    let tagger = builtin();
+    let attacks: Vec<Attack> = [
+        "border:0.1@white",
+        "border:0.2@black",
+        "border:0.02/0.15/0.08/0.04@white",
+        "letterbox:16/9",
+        "screenshot:1.25",
+        "border:0.05@white+jpeg:90",
+    ]
+    .iter()
+    .map(|t| t.parse().unwrap())
+    .collect();
+    for (i, path) in faces.iter().enumerate() {
+        let face = image::open(path).unwrap();
+        let tag = Tag::new(0x1717_0000_0000_0000 | i as u64);
+        let tagged = tagger.embed(&face, tag, 1.0).unwrap().image;
+        for attack in &attacks {
+            let framed = attack.apply(&tagged, 7).unwrap();
+            assert_ne!(framed.width(), tagged.width(), "{attack} adds a border");
+            assert_eq!(
+                tagger.decode(&framed).unwrap().tag,
+                Some(tag),
+                "{attack}: {}",
+                path.display()
+            );
+            assert_eq!(
+                tagger.decode(&attack.apply(&face, 7).unwrap()).unwrap().tag,
+                None,
+                "{attack} unmarked"
+            );
+        }
+    }
+}
+
 /// Issue 18: `decode --faces`. The astronaut with only its face tagged (the face's own residual,
 /// none over the rest): the whole photo reads no tag; the face, aligned as DeepFake tools align
 /// it, does. An untagged photo's face reads no tag.

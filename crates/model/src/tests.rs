@@ -351,7 +351,9 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
     let image = image_tensor(128, 3, &device);
     let bits = Tensor::<2>::from_data(
         TensorData::new(
-            (0..256).map(|i| if i % 5 < 2 { 1.0 } else { -1.0 }).collect::<Vec<f32>>(),
+            (0..256)
+                .map(|i| if i % 5 < 2 { 1.0 } else { -1.0 })
+                .collect::<Vec<f32>>(),
             [1, 256],
         ),
         &device,
@@ -372,7 +374,10 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
         }
         spread = spread.max((c[i] - c[plane + i]).abs());
     }
-    assert!(spread > 0.0, "the RGB encoder's channels differ, so the check can fail");
+    assert!(
+        spread > 0.0,
+        "the RGB encoder's channels differ, so the check can fail"
+    );
 }
 
 #[test]
