@@ -28,7 +28,7 @@ const CLEAN_MARGIN_BITS: usize = 5;
 
 /// Largest number of wrong channel bits a crop hypothesis of the decoder's search may have: the
 /// union bound at this radius is 2.0e-11 per hypothesis (`Codec::false_positive_bound_at`),
-/// against 3.0e-7 at the codec's own radius of 46, so 49 hypotheses add about 1e-9 to a clean
+/// against 3.0e-7 at the codec's own radius of 46, so 53 hypotheses add about 1e-9 to a clean
 /// photo's false-positive bound. Un-cropped 80% crops of tagged faces decode at 6–37 wrong bits.
 pub const SEARCH_RADIUS: usize = 40;
 
@@ -915,10 +915,11 @@ impl Tagger {
     /// inside a flat border when it has one ([`crate::learned::content_box`]: frames,
     /// letterboxing, a screenshot's window), then the photo as a crop of a larger original
     /// ([`crate::crop_placements`]: 4 areas from 90% to 60%, each centred, at the edges and in
-    /// the corners, and strips of 10% or 20% cut off one side: 48 hypotheses in one decoder
-    /// pass), accepting a hypothesis only within [`SEARCH_RADIUS`] bit errors of a codeword. The
-    /// false-positive bound of a clean photo is then the plain decode's (3.0e-7 for scheme 1)
-    /// plus 49 times the bound at the tighter radius (2.0e-11 each), 3.0e-7 in all.
+    /// the corners, strips of 10% or 20% cut off one side, and a turn of ±4° on the same canvas
+    /// or straightened: 52 hypotheses in one decoder pass), accepting a hypothesis only within
+    /// [`SEARCH_RADIUS`] bit errors of a codeword. The false-positive bound of a clean photo is
+    /// then the plain decode's (3.0e-7 for scheme 1) plus 53 times the bound at the tighter
+    /// radius (2.0e-11 each), 3.0e-7 in all.
     ///
     /// The classical baseline tries the grid a photo
     /// of its size is tagged on, then the other grid, in case the photo was resized across the
