@@ -78,6 +78,11 @@ pub struct EncoderConfig {
     /// before it existed (v0, v1) still load: absent reads as off ([`EncoderConfig::is_luma`]).
     #[config(default = "None")]
     pub luma: Option<bool>,
+    /// Sigma (pixels of the networks' square) of a fixed Gaussian low-pass on the residual:
+    /// the tag's energy kept in low and middle frequencies, which resampling, small turns,
+    /// regeneration and editing keep (VINE). Parameter-free, like `luma`; absent: none.
+    #[config(default = "None")]
+    pub lowpass: Option<f32>,
 }
 
 impl EncoderConfig {
@@ -111,6 +116,11 @@ impl EncoderConfig {
 
     /// Checks the shape is buildable: the resolution splits into patches and message cells.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(sigma) = self.lowpass
+            && !(0.0..=3.0).contains(&sigma)
+        {
+            return Err(format!("lowpass sigma {sigma} must be within 0..=3 pixels"));
+        }
         if [
             self.channel_bits,
             self.width,
@@ -159,6 +169,7 @@ impl EncoderConfig {
             message_channels: self.message_channels,
             message_grid: self.message_grid,
             luma: self.is_luma(),
+            lowpass: self.lowpass.unwrap_or(0.0),
         }
     }
 }
@@ -177,6 +188,7 @@ pub struct Encoder {
     message_channels: usize,
     message_grid: usize,
     luma: bool,
+    lowpass: f32,
 }
 
 impl Encoder {
@@ -216,7 +228,7 @@ impl Encoder {
             h = h.clone() + act(block.forward(h));
         }
         let r = self.shuffle.forward(self.head.forward(h)); // [B, 3, R, R]
-        let r = self.smooth.forward(r);
+        let r = crate::noise::gaussian_blur(self.smooth.forward(r), self.lowpass);
         if self.luma {
             r.mean_dim(1).repeat_dim(1, IMAGE_CHANNELS)
         } else {
@@ -388,10 +400,11 @@ impl TaggerNetConfig {
     }
 
     /// Whether a record saved with `other` fits these networks: the same shapes, where the
-    /// parameter-free luma projection may differ (a fine-tune may switch it on).
+    /// parameter-free luma projection and low-pass may differ (a fine-tune may switch them on).
     pub fn same_parameters(&self, other: &Self) -> bool {
         let mut other = other.clone();
         other.encoder.luma = self.encoder.luma;
+        other.encoder.lowpass = self.encoder.lowpass;
         other.to_string() == self.to_string()
     }
 

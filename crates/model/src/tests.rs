@@ -359,10 +359,10 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
         &device,
     );
     let colour = net.encoder.forward(image.clone(), bits.clone());
-    let record = burn::module::Module::into_record(net);
+    let record = burn::module::Module::into_record(net.clone());
     let grey = burn::module::Module::load_record(luma.init(&device), record)
         .encoder
-        .forward(image, bits);
+        .forward(image, bits.clone());
     let (c, g) = (to_vec(colour), to_vec(grey));
     let plane = 128 * 128;
     let mut spread = 0f32;
@@ -378,6 +378,31 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
         spread > 0.0,
         "the RGB encoder's channels differ, so the check can fail"
     );
+
+    // the low-pass is parameter-free too, and takes the residual's fine detail away
+    let mut smooth = luma.clone();
+    smooth.encoder.lowpass = Some(1.0);
+    assert!(smooth.same_parameters(&rgb));
+    let record = burn::module::Module::into_record(net);
+    let lowpassed = to_vec(
+        burn::module::Module::load_record(smooth.init(&device), record)
+            .encoder
+            .forward(image_tensor(128, 3, &device), bits.clone()),
+    );
+    let roughness = |r: &[f32]| -> f32 {
+        let energy: f32 = r.iter().map(|v| v * v).sum();
+        let steps: f32 = (0..plane - 1).map(|i| (r[i + 1] - r[i]).powi(2)).sum();
+        steps / energy
+    };
+    assert!(
+        roughness(&lowpassed) < 0.5 * roughness(&g),
+        "{} vs {}",
+        roughness(&lowpassed),
+        roughness(&g)
+    );
+    let mut wrong = crate::TaggerNetConfig::standard();
+    wrong.encoder.lowpass = Some(-1.0);
+    assert!(wrong.validate().is_err());
 }
 
 #[test]

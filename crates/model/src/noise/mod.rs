@@ -543,42 +543,49 @@ impl Noiser {
         resize(x, size)
     }
 
-    /// Gaussian blur per channel, normalised at the borders (no darkening by zero padding).
+    /// Gaussian blur per channel ([`gaussian_blur`]).
     pub fn blur(&self, x: Tensor<4>, sigma: f32) -> Tensor<4> {
-        if sigma < MIN_BLUR_SIGMA {
-            return x;
-        }
-        let [_, c, h, w] = x.dims();
-        let radius = ((3.0 * sigma).ceil() as usize).clamp(1, MAX_BLUR_RADIUS);
-        let k = 2 * radius + 1;
-        let g: Vec<f32> = (0..k)
-            .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
-            .collect();
-        let sum: f32 = g.iter().sum();
-        // separable: a row pass then a column pass, depthwise (groups = channels)
-        let row = Tensor::<4>::from_data(
-            TensorData::new(g.iter().map(|v| v / sum).collect::<Vec<_>>(), [1, 1, 1, k]),
-            &self.device,
-        );
-        let col = row.clone().reshape([1, 1, k, 1]);
-        let pass = |t: Tensor<4>, kernel: Tensor<4>, channels: usize, pad: [usize; 2]| {
-            conv2d(
-                t,
-                kernel.repeat_dim(0, channels),
-                None,
-                ConvOptions::new([1, 1], pad, [1, 1], channels),
-            )
-        };
-        let blurred = pass(
-            pass(x, row.clone(), c, [0, radius]),
-            col.clone(),
-            c,
-            [radius, 0],
-        );
-        let ones = Tensor::<4>::ones([1, 1, h, w], &self.device);
-        let norm = pass(pass(ones, row, 1, [0, radius]), col, 1, [radius, 0]);
-        blurred / norm
+        gaussian_blur(x, sigma)
     }
+}
+
+/// Gaussian blur per channel, normalised at the borders (no darkening by zero padding): the
+/// attack layers' blur and the encoder's low-pass.
+pub fn gaussian_blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
+    if sigma < MIN_BLUR_SIGMA {
+        return x;
+    }
+    let [_, c, h, w] = x.dims();
+    let device = x.device();
+    let radius = ((3.0 * sigma).ceil() as usize).clamp(1, MAX_BLUR_RADIUS);
+    let k = 2 * radius + 1;
+    let g: Vec<f32> = (0..k)
+        .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f32 = g.iter().sum();
+    // separable: a row pass then a column pass, depthwise (groups = channels)
+    let row = Tensor::<4>::from_data(
+        TensorData::new(g.iter().map(|v| v / sum).collect::<Vec<_>>(), [1, 1, 1, k]),
+        &device,
+    );
+    let col = row.clone().reshape([1, 1, k, 1]);
+    let pass = |t: Tensor<4>, kernel: Tensor<4>, channels: usize, pad: [usize; 2]| {
+        conv2d(
+            t,
+            kernel.repeat_dim(0, channels),
+            None,
+            ConvOptions::new([1, 1], pad, [1, 1], channels),
+        )
+    };
+    let blurred = pass(
+        pass(x, row.clone(), c, [0, radius]),
+        col.clone(),
+        c,
+        [radius, 0],
+    );
+    let ones = Tensor::<4>::ones([1, 1, h, w], &device);
+    let norm = pass(pass(ones, row, 1, [0, radius]), col, 1, [radius, 0]);
+    blurred / norm
 }
 
 /// Below this sigma a blur changes nothing measurable.
