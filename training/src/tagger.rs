@@ -68,6 +68,13 @@ pub struct TaggerTrainingConfig {
     /// attack layers.
     #[config(default = 0.0)]
     pub real_attack: f32,
+    /// Fraction of batches whose tagged faces are pasted into other faces as `eval`'s
+    /// `faceswap:into` does it (the next cover of the batch takes the tagged face through a
+    /// feathered ellipse over eyes, nose and mouth, colours matched; both at the aligned crops'
+    /// landmark layout; straight-through gradient), so that the face alone carries the tag
+    /// (SepMark's FaceErase). Drawn only when positive, after the real attacks.
+    #[config(default = 0.0)]
+    pub face_into: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -82,6 +89,12 @@ impl TaggerTrainingConfig {
             return Err(TrainError::Config(format!(
                 "simulator must be a fraction in 0..=1, not {}",
                 self.simulator
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.face_into) {
+            return Err(TrainError::Config(format!(
+                "face_into must be a fraction in 0..=1, not {}",
+                self.face_into
             )));
         }
         if !(0.0..=1.0).contains(&self.real_attack) {
@@ -315,7 +328,11 @@ impl TaggerTrainer {
         };
         let real = real_now
             .then(|| self.real_attacks[rng.random_range(0..self.real_attacks.len())].clone());
-        let ops = if simulate || real.is_some() {
+        let into = !simulate
+            && real.is_none()
+            && self.config.face_into > 0.0
+            && rng.random::<f32>() < self.config.face_into;
+        let ops = if simulate || real.is_some() || into {
             Vec::new()
         } else {
             self.noiser.sample(rng)
@@ -332,6 +349,8 @@ impl TaggerTrainer {
                 sim.forward(tagged, variant),
                 format!("simulator{which}:{variant}"),
             )
+        } else if into {
+            (face_into(tagged, &cover)?, "faceswap:into".to_owned())
         } else if let Some(attack) = real {
             let seed = rng.random();
             (
@@ -434,6 +453,35 @@ pub fn straight_through(
     let images = to_images(x.clone().detach());
     let covers = to_images(cover.clone().detach());
     let real = from_images(&attack_images(attack, &images, &covers, seed)?, &device);
+    Ok(x.clone() + (real - x.detach()))
+}
+
+/// Each tagged face of a batch pasted into the next cover (`eval`'s `faceswap:into` on aligned
+/// crops), straight-through like [`straight_through`].
+///
+/// # Shapes
+/// - `x`, `cover`: `[B, 3, H, W]` in 0..1; returns the same shape.
+pub fn face_into(x: Tensor<4>, cover: &Tensor<4>) -> Result<Tensor<4>, TrainError> {
+    use faketagger_attacks::faceswap::{aligned_landmarks, face_swap};
+    let device = x.device();
+    let faces = to_images(x.clone().detach());
+    let covers = to_images(cover.clone().detach());
+    let pasted = faces
+        .iter()
+        .enumerate()
+        .map(|(k, face)| {
+            let target = &covers[(k + 1) % covers.len()];
+            let landmarks = aligned_landmarks(face.width(), face.height());
+            let out = face_swap(
+                &image::DynamicImage::ImageRgb8(target.clone()),
+                &landmarks,
+                &image::DynamicImage::ImageRgb8(face.clone()),
+                &landmarks,
+            )?;
+            Ok(out.to_rgb8())
+        })
+        .collect::<Result<Vec<_>, TrainError>>()?;
+    let real = from_images(&pasted, &device);
     Ok(x.clone() + (real - x.detach()))
 }
 

@@ -582,6 +582,57 @@ fn new_attack_layers_and_real_attacks_pass_gradients() {
     );
 }
 
+/// `face_into`: each tagged face pasted into the next cover of the batch, as `eval`'s
+/// `faceswap:into` pastes it: the face's centre comes from the tagged face (colour-matched),
+/// the corners from the other cover; the gradient is the identity (straight-through).
+#[test]
+fn faces_pasted_into_other_faces_keep_the_face_and_take_the_backdrop() {
+    let device = Backend::Flex.device().unwrap().autodiff();
+    let faces = synthetic_faces(2, 9);
+    let x = faces.batch(&[0, 1], &[], &device).require_grad();
+    // as in training: the covers are the batch's faces untagged
+    let cover = faces.batch(&[0, 1], &[], &device);
+    let out = crate::tagger::face_into(x.clone(), &cover).unwrap();
+    let grads = out.clone().sum().backward();
+    let g = x
+        .grad(&grads)
+        .unwrap()
+        .into_data()
+        .try_to_vec::<f32>()
+        .unwrap();
+    assert!(g.iter().all(|&v| v == 1.0), "the gradient is the identity");
+    let out = faketagger_model::images::to_images(out.inner());
+    // face k lands in cover (k + 1) % 2, the other face
+    for k in 0..2 {
+        let tagged = faces.image(k);
+        let other = faces.image((k + 1) % 2);
+        // corner (2, 2): outside the ellipse, the backdrop as it was
+        assert_eq!(
+            out[k].get_pixel(2, 2),
+            other.get_pixel(2, 2),
+            "corner of {k}"
+        );
+        // around the face's centre (between eyes and mouth): the tagged face's pattern,
+        // colour-matched (gain and offset per channel), so compare the signs of the steps
+        // between neighbours, not the values
+        let p = |img: &image::RgbImage, x: u32, y: u32| i32::from(img.get_pixel(x, y).0[0]);
+        let (cx, cy) = (tagged.width() / 2, tagged.height() * 6 / 10);
+        let (mut with_own, mut with_theirs) = (0, 0);
+        for y in cy - 2..=cy + 2 {
+            for x in cx - 2..=cx + 2 {
+                let step = |img: &image::RgbImage| (p(img, x + 1, y) - p(img, x, y)).signum();
+                let moved = step(&out[k]);
+                with_own += i32::from(moved == step(&tagged));
+                with_theirs += i32::from(moved == step(&other));
+            }
+        }
+        assert!(
+            with_own > with_theirs,
+            "face {k}: steps agree with its own face {with_own}/25, the backdrop's {with_theirs}/25"
+        );
+    }
+}
+
 /// A real attack that cannot apply to a batch is an error, never the unattacked batch: caught
 /// when the run file is read, and in the step itself.
 #[test]
