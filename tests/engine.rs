@@ -241,14 +241,18 @@ fn icc_profiles_are_kept_in_png_and_jpeg_outputs() {
 fn issue4_the_crop_search_keeps_a_clean_photo_false_positive_bound_under_one_in_a_million() {
     let codec = faketagger::Codec::v1();
     let hypotheses = faketagger::crop_placements();
-    assert_eq!(hypotheses.len(), 48);
-    // every hypothesis undoes a crop: the photo keeps at most its whole width and height
+    assert_eq!(hypotheses.len(), 52);
+    // every hypothesis undoes a crop (the photo keeps at most its whole width and height), a
+    // turn, or both (a straighten)
     assert!(hypotheses.iter().all(|p| {
         (0.5..=1.0).contains(&p.width)
             && (0.5..=1.0).contains(&p.height)
-            && p.width * p.height < 1.0
+            && (p.width * p.height < 1.0 || p.turn != 0.0)
     }));
-    let search = hypotheses.len() as f64 * codec.false_positive_bound_at(faketagger::SEARCH_RADIUS);
+    assert_eq!(hypotheses.iter().filter(|p| p.turn != 0.0).count(), 4);
+    // and the photo inside its flat border, when it has one: one more read
+    let reads = hypotheses.len() + 1;
+    let search = reads as f64 * codec.false_positive_bound_at(faketagger::SEARCH_RADIUS);
     let total = codec.false_positive_bound() + search;
     assert!(search < 1e-8, "search adds {search:e}");
     assert!(total < 1e-6, "{total:e}");
