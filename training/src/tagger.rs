@@ -449,11 +449,9 @@ pub fn straight_through(
     cover: &Tensor<4>,
     seed: u64,
 ) -> Result<Tensor<4>, TrainError> {
-    let device = x.device();
-    let images = to_images(x.clone().detach());
-    let covers = to_images(cover.clone().detach());
-    let real = from_images(&attack_images(attack, &images, &covers, seed)?, &device);
-    Ok(x.clone() + (real - x.detach()))
+    straight_through_images(x, cover, |images, covers| {
+        attack_images(attack, images, covers, seed)
+    })
 }
 
 /// Each tagged face of a batch pasted into the next cover (`eval`'s `faceswap:into` on aligned
@@ -463,25 +461,39 @@ pub fn straight_through(
 /// - `x`, `cover`: `[B, 3, H, W]` in 0..1; returns the same shape.
 pub fn face_into(x: Tensor<4>, cover: &Tensor<4>) -> Result<Tensor<4>, TrainError> {
     use faketagger_attacks::faceswap::{aligned_landmarks, face_swap};
+    straight_through_images(x, cover, |faces, covers| {
+        faces
+            .iter()
+            .enumerate()
+            .map(|(k, face)| {
+                let target = &covers[(k + 1) % covers.len()];
+                let landmarks = aligned_landmarks(face.width(), face.height());
+                let out = face_swap(
+                    &image::DynamicImage::ImageRgb8(target.clone()),
+                    &landmarks,
+                    &image::DynamicImage::ImageRgb8(face.clone()),
+                    &landmarks,
+                )?;
+                Ok(out.to_rgb8())
+            })
+            .collect()
+    })
+}
+
+/// The straight-through estimator around any change of the 8-bit images: forward,
+/// `change(images, covers)` (same count and size); backward, the identity.
+fn straight_through_images(
+    x: Tensor<4>,
+    cover: &Tensor<4>,
+    change: impl FnOnce(
+        &[image::RgbImage],
+        &[image::RgbImage],
+    ) -> Result<Vec<image::RgbImage>, TrainError>,
+) -> Result<Tensor<4>, TrainError> {
     let device = x.device();
-    let faces = to_images(x.clone().detach());
+    let images = to_images(x.clone().detach());
     let covers = to_images(cover.clone().detach());
-    let pasted = faces
-        .iter()
-        .enumerate()
-        .map(|(k, face)| {
-            let target = &covers[(k + 1) % covers.len()];
-            let landmarks = aligned_landmarks(face.width(), face.height());
-            let out = face_swap(
-                &image::DynamicImage::ImageRgb8(target.clone()),
-                &landmarks,
-                &image::DynamicImage::ImageRgb8(face.clone()),
-                &landmarks,
-            )?;
-            Ok(out.to_rgb8())
-        })
-        .collect::<Result<Vec<_>, TrainError>>()?;
-    let real = from_images(&pasted, &device);
+    let real = from_images(&change(&images, &covers)?, &device);
     Ok(x.clone() + (real - x.detach()))
 }
 
