@@ -603,12 +603,12 @@ fn faces_pasted_into_other_faces_keep_the_face_and_take_the_backdrop() {
     assert!(g.iter().all(|&v| v == 1.0), "the gradient is the identity");
     let out = faketagger_model::images::to_images(out.inner());
     // face k lands in cover (k + 1) % 2, the other face
-    for k in 0..2 {
+    for (k, moved) in out.iter().enumerate() {
         let tagged = faces.image(k);
         let other = faces.image((k + 1) % 2);
         // corner (2, 2): outside the ellipse, the backdrop as it was
         assert_eq!(
-            out[k].get_pixel(2, 2),
+            moved.get_pixel(2, 2),
             other.get_pixel(2, 2),
             "corner of {k}"
         );
@@ -621,9 +621,9 @@ fn faces_pasted_into_other_faces_keep_the_face_and_take_the_backdrop() {
         for y in cy - 2..=cy + 2 {
             for x in cx - 2..=cx + 2 {
                 let step = |img: &image::RgbImage| (p(img, x + 1, y) - p(img, x, y)).signum();
-                let moved = step(&out[k]);
-                with_own += i32::from(moved == step(&tagged));
-                with_theirs += i32::from(moved == step(&other));
+                let pasted = step(moved);
+                with_own += i32::from(pasted == step(&tagged));
+                with_theirs += i32::from(pasted == step(&other));
             }
         }
         assert!(
