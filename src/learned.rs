@@ -332,12 +332,16 @@ const BORDER_MIN_CONTENT: f32 = 0.4;
 /// side would be left. Borders added around a photo (frames, letterboxing, a screenshot's
 /// window) are undone this way before the crop search, without a hypothesis per width.
 pub fn content_box(image: &DynamicImage) -> Option<[u32; 4]> {
-    let rgb = image.to_rgb8();
-    let (w, h) = rgb.dimensions();
+    use image::GenericImageView;
+    let (w, h) = image.dimensions();
     if w < 3 || h < 3 {
         return None;
     }
-    let px = |x: u32, y: u32| rgb.get_pixel(x, y).0.map(i16::from);
+    // pixels read where they lie: only the lines the trimming looks at, no copy of the photo
+    let px = |x: u32, y: u32| {
+        let [r, g, b, _] = image.get_pixel(x, y).0;
+        [r, g, b].map(i16::from)
+    };
     let near = |a: [i16; 3], b: [i16; 3]| (0..3).all(|k| (a[k] - b[k]).abs() <= BORDER_TOLERANCE);
     // the box left so far: x0..x1, y0..y1
     let (mut x0, mut x1, mut y0, mut y1) = (0u32, w, 0u32, h);
