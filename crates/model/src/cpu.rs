@@ -713,6 +713,8 @@ pub struct CpuDecoder {
     down2: ConvLayer,
     reduce: ConvLayer,
     head: DenseLayer,
+    /// The read-out takes the positions' mean ([`crate::DecoderConfig::pool`]).
+    pool: bool,
     arch: Arch,
 }
 
@@ -723,6 +725,7 @@ impl CpuDecoder {
         patch: usize,
         [stem, conv, down1, conv2, down2, reduce]: [ConvLayer; 6],
         head: DenseLayer,
+        pool: bool,
     ) -> Result<Self, String> {
         let decoder = Self {
             resolution,
@@ -734,6 +737,7 @@ impl CpuDecoder {
             down2,
             reduce,
             head,
+            pool,
             arch: Arch::new(),
         };
         let mut side = resolution / patch;
@@ -747,9 +751,10 @@ impl CpuDecoder {
             }
             (side, channels) = (layer.output_side(side), outputs);
         }
+        let positions = if pool { 1 } else { side * side };
         decoder
             .head
-            .check(channels * side * side, decoder.head.bias.len())?;
+            .check(channels * positions, decoder.head.bias.len())?;
         let residual = |l: &ConvLayer| l.shape().0 == l.shape().1 && l.stride == 1;
         if !(residual(&decoder.conv) && residual(&decoder.conv2)) || side == 0 {
             return Err("the residual layers change the maps' shape".into());
@@ -820,13 +825,27 @@ impl CpuDecoder {
         h.add(&self.conv2.forward(&h, h.border, arch, parallel));
         let h = self.down2.forward(&h, self.reduce.padding, arch, parallel);
         let h = self.reduce.forward(&h, 0, arch, parallel);
-        // `flatten(1, 3)`: channel, row, column
-        let mut flat = Vec::with_capacity(h.channels * h.height * h.width);
-        for c in 0..h.channels {
-            for y in 0..h.height {
-                flat.extend_from_slice(&h.row(y, c)[..h.width]);
+        let flat: Vec<f32> = if self.pool {
+            // `mean_dim(2).mean_dim(3)`: each channel's mean over the positions
+            let positions = (h.height * h.width) as f32;
+            (0..h.channels)
+                .map(|c| {
+                    (0..h.height)
+                        .map(|y| h.row(y, c)[..h.width].iter().sum::<f32>())
+                        .sum::<f32>()
+                        / positions
+                })
+                .collect()
+        } else {
+            // `flatten(1, 3)`: channel, row, column
+            let mut flat = Vec::with_capacity(h.channels * h.height * h.width);
+            for c in 0..h.channels {
+                for y in 0..h.height {
+                    flat.extend_from_slice(&h.row(y, c)[..h.width]);
+                }
             }
-        }
+            flat
+        };
         self.head.forward(&flat)
     }
 }

@@ -255,11 +255,33 @@ pub struct DecoderConfig {
     /// Channels of the last grid, reduced by a 1×1 convolution before the linear read-out.
     #[config(default = 16)]
     pub head_channels: usize,
+    /// A read-out that does not care where the tag sits: the last grid's `head_channels`
+    /// features are averaged over all positions before the linear read-out (HiDDeN's global
+    /// pooling), so a shift by whole cells changes nothing and smaller shifts, crops and turns
+    /// only change the average a little. Pair it with an encoder whose `message_grid` is 1 (the
+    /// message broadcast to every position). An `Option` so that configs saved before it
+    /// existed still load: absent reads as off ([`DecoderConfig::is_pooled`]).
+    #[config(default = "None")]
+    pub pool: Option<bool>,
 }
 
 impl DecoderConfig {
     fn final_grid(&self) -> usize {
         self.resolution / self.patch / 4
+    }
+
+    /// Whether the read-out pools over positions ([`DecoderConfig::pool`]).
+    pub fn is_pooled(&self) -> bool {
+        self.pool.unwrap_or(false)
+    }
+
+    /// Inputs of the linear read-out: the pooled features, or every position's.
+    fn head_inputs(&self) -> usize {
+        if self.is_pooled() {
+            self.head_channels
+        } else {
+            self.head_channels * self.final_grid() * self.final_grid()
+        }
     }
 
     /// Multiply-accumulates of one forward pass on one image.
@@ -273,8 +295,7 @@ impl DecoderConfig {
             + conv3_macs(2 * w, 2 * w, g * g / 4)
             + conv3_macs(2 * w, 2 * w, g * g / 16)
             + (2 * w * self.head_channels * g * g / 16) as u64
-            + (self.head_channels * self.final_grid() * self.final_grid() * self.channel_bits)
-                as u64
+            + (self.head_inputs() * self.channel_bits) as u64
     }
 
     /// Checks the shape is buildable.
@@ -302,7 +323,6 @@ impl DecoderConfig {
     pub fn init(&self, device: &Device) -> Decoder {
         let packed = IMAGE_CHANNELS * self.patch * self.patch;
         let w = self.width;
-        let f = self.final_grid();
         Decoder {
             unshuffle: PixelUnshuffleConfig::new(self.patch).init(),
             stem: conv3(packed, w, 1, device),
@@ -311,9 +331,10 @@ impl DecoderConfig {
             conv2: conv3(2 * w, 2 * w, 1, device),
             down2: conv3(2 * w, 2 * w, 2, device),
             reduce: Conv2dConfig::new([2 * w, self.head_channels], [1, 1]).init(device),
-            head: LinearConfig::new(self.head_channels * f * f, self.channel_bits).init(device),
+            head: LinearConfig::new(self.head_inputs(), self.channel_bits).init(device),
             resolution: self.resolution,
             channel_bits: self.channel_bits,
+            pool: self.is_pooled(),
         }
     }
 }
@@ -331,6 +352,7 @@ pub struct Decoder {
     head: Linear,
     resolution: usize,
     channel_bits: usize,
+    pool: bool,
 }
 
 impl Decoder {
@@ -347,7 +369,13 @@ impl Decoder {
         let h = h.clone() + act(self.conv2.forward(h));
         let h = act(self.down2.forward(h)); // [B, 2W, G/4, G/4]
         let h = act(self.reduce.forward(h)); // [B, head_channels, G/4, G/4]
-        self.head.forward(h.flatten(1, 3))
+        if self.pool {
+            let [batch, channels, _, _] = h.dims();
+            self.head
+                .forward(h.mean_dim(2).mean_dim(3).reshape([batch, channels]))
+        } else {
+            self.head.forward(h.flatten(1, 3))
+        }
     }
 
     /// Side of the square image the decoder reads.
@@ -375,6 +403,7 @@ impl Decoder {
                 leaky(&self.reduce)?,
             ],
             DenseLayer::from_burn(&self.head, None)?,
+            self.pool,
         )
     }
 

@@ -495,9 +495,17 @@ fn the_decoder_on_the_cpu_matches_the_burn_decoder() {
         patch: 2,
         width: 6,
         head_channels: 3,
+        pool: None,
     }
     .init(&device);
-    for decoder in [shipped.decoder, fresh] {
+    // and a read-out pooled over positions
+    let pooled = DecoderConfig::new()
+        .with_resolution(64)
+        .with_width(8)
+        .with_head_channels(24)
+        .with_pool(Some(true))
+        .init(&device);
+    for decoder in [shipped.decoder, fresh, pooled] {
         let side = decoder.resolution();
         let planar: Vec<Vec<f32>> = (0..3).map(|s| test_image(side, 30 + s)).collect();
         let theirs = to_vec(decoder.forward(Tensor::from_data(
