@@ -75,6 +75,16 @@ pub struct TaggerTrainingConfig {
     /// (SepMark's FaceErase). Drawn only when positive, after the real attacks.
     #[config(default = 0.0)]
     pub face_into: f32,
+    /// Fraction of the attack layers' batches that first go through a small crop resized back
+    /// (area `jitter_min_area..1` at a random position: shifts of a few pixels and scales of a
+    /// few percent), before their drawn attacks. The tag then never reaches the decoder exactly
+    /// where the encoder put it, so the pair cannot rely on the pixel phase of a fine pattern,
+    /// which every crop, border, turn and regeneration changes. Drawn only when positive.
+    #[config(default = 0.0)]
+    pub jitter: f32,
+    /// Smallest area the jitter's crop keeps.
+    #[config(default = 0.9)]
+    pub jitter_min_area: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -95,6 +105,12 @@ impl TaggerTrainingConfig {
             return Err(TrainError::Config(format!(
                 "face_into must be a fraction in 0..=1, not {}",
                 self.face_into
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.jitter) || !(0.5..=1.0).contains(&self.jitter_min_area) {
+            return Err(TrainError::Config(format!(
+                "jitter must be a fraction in 0..=1 and jitter_min_area in 0.5..=1, not {} and {}",
+                self.jitter, self.jitter_min_area
             )));
         }
         if !(0.0..=1.0).contains(&self.real_attack) {
@@ -335,7 +351,18 @@ impl TaggerTrainer {
         let ops = if simulate || real.is_some() || into {
             Vec::new()
         } else {
-            self.noiser.sample(rng)
+            let mut ops = self.noiser.sample(rng);
+            if self.config.jitter > 0.0 && rng.random::<f32>() < self.config.jitter {
+                let area = self.config.jitter_min_area
+                    + (1.0 - self.config.jitter_min_area) * rng.random::<f32>();
+                let jitter = NoiseOp::Crop {
+                    area,
+                    x: rng.random(),
+                    y: rng.random(),
+                };
+                ops.insert(0, jitter);
+            }
+            ops
         };
 
         let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);

@@ -833,3 +833,36 @@ fn a_grading_regenerator_never_enters_training() {
         .unwrap();
     assert_eq!(trainer.simulators().len(), 1);
 }
+
+/// `jitter`: every attack-layer batch first goes through a crop of `jitter_min_area..1` of the
+/// area (named in the step's attack), none without it; out-of-range settings are refused.
+#[test]
+fn jittered_batches_are_cropped_first_and_bad_jitter_is_refused() {
+    let device = Backend::Flex.device().unwrap();
+    let train = synthetic_faces(8, 1);
+    let attacks = |jitter: f32| -> Vec<String> {
+        let config = tiny_config().with_jitter(jitter).with_jitter_min_area(0.9);
+        let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        (0..6)
+            .map(|_| trainer.step(&train, &mut rng).unwrap().attack)
+            .collect()
+    };
+    for attack in attacks(1.0) {
+        let (first, _) = attack
+            .split_once('+')
+            .expect("the jitter, then the drawn attack");
+        let area: f32 = first.strip_prefix("crop:").expect(&attack).parse().unwrap();
+        assert!((0.9..=1.0).contains(&area), "{attack}");
+    }
+    assert!(
+        attacks(0.0).iter().all(|a| !a.contains('+')),
+        "no jitter when off"
+    );
+    for (jitter, min_area) in [(1.5, 0.9), (-0.1, 0.9), (0.5, 0.2), (0.5, 1.1)] {
+        let config = tiny_config()
+            .with_jitter(jitter)
+            .with_jitter_min_area(min_area);
+        assert!(config.validate().is_err(), "{jitter} {min_area}");
+    }
+}
