@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use burn::tensor::{Device, Tensor, TensorData};
 use image::imageops::FilterType;
-use rand::Rng;
+use rand::{Rng, SeedableRng};
 
 use crate::TrainError;
 
@@ -109,12 +109,168 @@ impl FaceSet {
             .unwrap_or_else(|| image::RgbImage::new(side, side))
     }
 
-    /// A random batch of `size` faces with random flips.
-    pub fn random_batch(&self, size: usize, rng: &mut impl Rng, device: &Device) -> Tensor<4> {
-        let indices: Vec<usize> = (0..size).map(|_| rng.random_range(0..self.len())).collect();
-        let flips: Vec<bool> = (0..size).map(|_| rng.random()).collect();
-        self.batch(&indices, &flips, device)
+    /// A random batch of `size` faces with random flips, each replaced with probability
+    /// `scenes` by a [`scene`](Self::scene) (drawn only when positive, so that runs without
+    /// scenes keep their random stream).
+    pub fn random_batch(
+        &self,
+        size: usize,
+        scenes: f32,
+        rng: &mut impl Rng,
+        device: &Device,
+    ) -> Tensor<4> {
+        if scenes <= 0.0 {
+            let indices: Vec<usize> = (0..size).map(|_| rng.random_range(0..self.len())).collect();
+            let flips: Vec<bool> = (0..size).map(|_| rng.random()).collect();
+            return self.batch(&indices, &flips, device);
+        }
+        let images: Vec<image::RgbImage> = (0..size)
+            .map(|_| {
+                if rng.random::<f32>() < scenes {
+                    self.scene(rng)
+                } else {
+                    let face = self.image(rng.random_range(0..self.len()));
+                    if rng.random() {
+                        image::imageops::flip_horizontal(&face)
+                    } else {
+                        face
+                    }
+                }
+            })
+            .collect();
+        self.of_images(&images)
+            .batch(&(0..size).collect::<Vec<_>>(), &[], device)
     }
+
+    /// `count` scenes drawn from a generator seeded with `seed`: a fixed set of photos that
+    /// are not aligned faces, for validation.
+    pub fn scenes(&self, count: usize, seed: u64) -> FaceSet {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+        let images: Vec<image::RgbImage> = (0..count).map(|_| self.scene(&mut rng)).collect();
+        self.of_images(&images)
+    }
+
+    /// A set of images of this set's resolution, named `scene-K`.
+    fn of_images(&self, images: &[image::RgbImage]) -> FaceSet {
+        FaceSet {
+            faces: images
+                .iter()
+                .enumerate()
+                .map(|(k, img)| Face {
+                    path: format!("scene-{k}").into(),
+                    identity: None,
+                    rgb: img.as_raw().clone(),
+                })
+                .collect(),
+            resolution: self.resolution,
+        }
+    }
+
+    /// A photo that is not an aligned face, at the set's resolution, made from this set's faces
+    /// or drawn: what a whole photo's 128 px copy looks like to the networks (the engine tags a
+    /// landscape, a logo or a grey copy the same way as a face). One of, equally likely:
+    /// - a close-up: 10–50% of a face's area (skin, hair, an eye, the background), resized up;
+    /// - a mosaic: four faces, small, in the quarters of a random split;
+    /// - a graphic: a flat colour or a gradient with 1–4 flat rectangles and discs (a logo, a
+    ///   chart, a screenshot: the flat areas where a tag shows first);
+    /// - a grey copy of a face or of a close-up;
+    /// - a face turned a quarter, half or three-quarter turn.
+    pub fn scene(&self, rng: &mut impl Rng) -> image::RgbImage {
+        use image::imageops::{self, FilterType};
+        let side = self.resolution as u32;
+        let face = |rng: &mut dyn rand::RngCore| self.image(rng.random_range(0..self.len()));
+        let close_up = |rng: &mut dyn rand::RngCore| {
+            let img = face(rng);
+            let area = rng.random_range(0.1f32..0.5);
+            let aspect = rng.random_range(0.75f32..1.33);
+            let w = ((area * aspect).sqrt() * side as f32).clamp(4.0, side as f32) as u32;
+            let h = ((area / aspect).sqrt() * side as f32).clamp(4.0, side as f32) as u32;
+            let (x, y) = (
+                rng.random_range(0..=side - w),
+                rng.random_range(0..=side - h),
+            );
+            let crop = imageops::crop_imm(&img, x, y, w, h).to_image();
+            imageops::resize(&crop, side, side, FilterType::Triangle)
+        };
+        match rng.random_range(0..5u8) {
+            0 => close_up(rng),
+            1 => {
+                let (sx, sy) = (
+                    rng.random_range(side * 3 / 10..=side * 7 / 10),
+                    rng.random_range(side * 3 / 10..=side * 7 / 10),
+                );
+                let mut out = image::RgbImage::new(side, side);
+                for (x, y, w, h) in [
+                    (0, 0, sx, sy),
+                    (sx, 0, side - sx, sy),
+                    (0, sy, sx, side - sy),
+                    (sx, sy, side - sx, side - sy),
+                ] {
+                    let small = imageops::resize(&face(rng), w, h, FilterType::Triangle);
+                    imageops::replace(&mut out, &small, i64::from(x), i64::from(y));
+                }
+                out
+            }
+            2 => graphic(side, rng),
+            3 => {
+                let img = if rng.random() {
+                    close_up(rng)
+                } else {
+                    face(rng)
+                };
+                image::DynamicImage::ImageLuma8(imageops::grayscale(&img)).to_rgb8()
+            }
+            _ => match rng.random_range(0..3u8) {
+                0 => imageops::rotate90(&face(rng)),
+                1 => imageops::rotate180(&face(rng)),
+                _ => imageops::rotate270(&face(rng)),
+            },
+        }
+    }
+}
+
+/// A drawn graphic of `side`²: a flat colour or a two-colour gradient, with 1–4 flat rectangles
+/// and discs on it.
+fn graphic(side: u32, rng: &mut impl Rng) -> image::RgbImage {
+    let mut colour = || -> [f32; 3] { [rng.random(), rng.random(), rng.random()] };
+    let (a, b) = (colour(), colour());
+    let gradient = rng.random::<bool>();
+    let (dx, dy): (f32, f32) = (rng.random_range(-1.0..1.0), rng.random_range(-1.0..1.0));
+    let s = side as f32;
+    let mut pixels: Vec<[f32; 3]> = (0..side * side)
+        .map(|k| {
+            if !gradient {
+                return a;
+            }
+            let (x, y) = ((k % side) as f32 / s, (k / side) as f32 / s);
+            let t = ((dx * x + dy * y) / (dx.abs() + dy.abs()).max(1e-3) + 0.5).clamp(0.0, 1.0);
+            [0, 1, 2].map(|c| a[c] + (b[c] - a[c]) * t)
+        })
+        .collect();
+    for _ in 0..rng.random_range(1..=4) {
+        let fill = [rng.random(), rng.random(), rng.random()];
+        let disc = rng.random::<bool>();
+        let (cx, cy) = (rng.random_range(0.0..s), rng.random_range(0.0..s));
+        let (rx, ry) = (
+            rng.random_range(0.05..0.4) * s,
+            rng.random_range(0.05..0.4) * s,
+        );
+        for (k, p) in pixels.iter_mut().enumerate() {
+            let (x, y) = ((k as u32 % side) as f32 - cx, (k as u32 / side) as f32 - cy);
+            let inside = if disc {
+                (x / rx).powi(2) + (y / ry).powi(2) <= 1.0
+            } else {
+                x.abs() <= rx && y.abs() <= ry
+            };
+            if inside {
+                *p = fill;
+            }
+        }
+    }
+    image::RgbImage::from_fn(side, side, |x, y| {
+        let p = pixels[(y * side + x) as usize];
+        image::Rgb(p.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+    })
 }
 
 /// The files of `split` with their identities (`faketagger_attacks::dataset`, the project's one

@@ -193,16 +193,41 @@ impl Job {
                 trainer,
                 attacks,
                 codec,
-            } => validate_tagger(
-                &trainer.net(),
-                trainer.simulators(),
-                val,
-                attacks,
-                codec,
-                1.0,
-                VAL_SEED,
-                device,
-            ),
+            } => {
+                let mut rows = validate_tagger(
+                    &trainer.net(),
+                    trainer.simulators(),
+                    val,
+                    attacks,
+                    codec,
+                    1.0,
+                    VAL_SEED,
+                    device,
+                )?;
+                // a run with scenes is also read on as many fixed scenes made from val
+                if trainer.config().scenes > 0.0 {
+                    let scenes = val.scenes(val.len(), VAL_SEED);
+                    let real: Vec<_> = attacks
+                        .iter()
+                        .filter(|(_, a)| matches!(a, ValAttack::Real(_)))
+                        .cloned()
+                        .collect();
+                    for mut row in validate_tagger(
+                        &trainer.net(),
+                        trainer.simulators(),
+                        &scenes,
+                        &real,
+                        codec,
+                        1.0,
+                        VAL_SEED,
+                        device,
+                    )? {
+                        row.attack = format!("scenes/{}", row.attack);
+                        rows.push(row);
+                    }
+                }
+                Ok(rows)
+            }
             Job::Simulator(trainer) => Ok(vec![trainer.validate(train, val)]),
         }
     }

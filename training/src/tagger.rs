@@ -85,6 +85,12 @@ pub struct TaggerTrainingConfig {
     /// Smallest area the jitter's crop keeps.
     #[config(default = 0.9)]
     pub jitter_min_area: f32,
+    /// Fraction of the covers that are not aligned faces but scenes
+    /// ([`FaceSet::scene`]: close-ups, mosaics, drawn graphics, grey copies, turned faces), so
+    /// that the networks tag and read a whole photo's 128 px copy as well as a face. Drawn only
+    /// when positive.
+    #[config(default = 0.0)]
+    pub scenes: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -95,28 +101,23 @@ impl TaggerTrainingConfig {
         if self.batch_size == 0 {
             return Err(TrainError::Config("batch_size must be positive".into()));
         }
-        if !(0.0..=1.0).contains(&self.simulator) {
-            return Err(TrainError::Config(format!(
-                "simulator must be a fraction in 0..=1, not {}",
-                self.simulator
-            )));
+        for (name, value) in [
+            ("simulator", self.simulator),
+            ("face_into", self.face_into),
+            ("jitter", self.jitter),
+            ("real_attack", self.real_attack),
+            ("scenes", self.scenes),
+        ] {
+            if !(0.0..=1.0).contains(&value) {
+                return Err(TrainError::Config(format!(
+                    "{name} must be a fraction in 0..=1, not {value}"
+                )));
+            }
         }
-        if !(0.0..=1.0).contains(&self.face_into) {
+        if !(0.5..=1.0).contains(&self.jitter_min_area) {
             return Err(TrainError::Config(format!(
-                "face_into must be a fraction in 0..=1, not {}",
-                self.face_into
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.jitter) || !(0.5..=1.0).contains(&self.jitter_min_area) {
-            return Err(TrainError::Config(format!(
-                "jitter must be a fraction in 0..=1 and jitter_min_area in 0.5..=1, not {} and {}",
-                self.jitter, self.jitter_min_area
-            )));
-        }
-        if !(0.0..=1.0).contains(&self.real_attack) {
-            return Err(TrainError::Config(format!(
-                "real_attack must be a fraction in 0..=1, not {}",
-                self.real_attack
+                "jitter_min_area must be in 0.5..=1, not {}",
+                self.jitter_min_area
             )));
         }
         if self.real_attack > 0.0 && self.real_attacks.is_empty() {
@@ -322,7 +323,12 @@ impl TaggerTrainer {
     /// One optimisation step on a random batch of `faces`, every random draw taken from `rng`.
     pub fn step(&mut self, faces: &FaceSet, rng: &mut StdRng) -> Result<StepStats, TrainError> {
         self.step += 1;
-        let cover = faces.random_batch(self.config.batch_size, rng, &self.device);
+        let cover = faces.random_batch(
+            self.config.batch_size,
+            self.config.scenes,
+            rng,
+            &self.device,
+        );
         let fade = (self.step as f32 / self.config.cover_fade.max(1) as f32).min(1.0);
         let cover = if fade < 1.0 {
             cover.mul_scalar(fade).add_scalar(0.5 * (1.0 - fade))

@@ -866,3 +866,69 @@ fn jittered_batches_are_cropped_first_and_bad_jitter_is_refused() {
         assert!(config.validate().is_err(), "{jitter} {min_area}");
     }
 }
+
+/// `scenes`: off, a batch is the faces as before (same random stream, each face or its mirror);
+/// on, covers are scenes, none of them a face of the set, each kind present, and a fixed
+/// validation set of them is the same for the same seed. Out-of-range values are refused.
+#[test]
+fn scenes_replace_faces_only_when_asked() {
+    let device = Backend::Flex.device().unwrap();
+    let faces = synthetic_faces(8, 3);
+    let as_rows = |t: Tensor<4>| -> Vec<Vec<u8>> {
+        let [b, _, _, _] = t.dims();
+        let data: Vec<f32> = t.into_data().try_to_vec().unwrap();
+        let per = data.len() / b;
+        data.chunks(per)
+            .map(|c| c.iter().map(|v| (v * 255.0).round() as u8).collect())
+            .collect()
+    };
+    let planar = |rgb: &[u8], flip: bool| -> Vec<u8> {
+        let mut out = Vec::with_capacity(rgb.len());
+        for c in 0..3 {
+            for y in 0..SIDE {
+                for x in 0..SIDE {
+                    let sx = if flip { SIDE - 1 - x } else { x };
+                    out.push(rgb[(y * SIDE + sx) * 3 + c]);
+                }
+            }
+        }
+        out
+    };
+    let known: Vec<Vec<u8>> = faces
+        .faces
+        .iter()
+        .flat_map(|f| [planar(&f.rgb, false), planar(&f.rgb, true)])
+        .collect();
+    let mut rng = StdRng::seed_from_u64(9);
+    let plain = as_rows(faces.random_batch(32, 0.0, &mut rng, &device));
+    assert!(plain.iter().all(|row| known.contains(row)), "faces only");
+    let mut rng = StdRng::seed_from_u64(9);
+    let scenes = as_rows(faces.random_batch(32, 1.0, &mut rng, &device));
+    assert!(
+        scenes.iter().all(|row| !known.contains(row)),
+        "every cover a scene, none a face of the set"
+    );
+    // grey copies and graphics are among them (R = G = B; a few flat colours)
+    let grey = |row: &Vec<u8>| {
+        let n = SIDE * SIDE;
+        (0..n).all(|k| row[k].abs_diff(row[n + k]) <= 1 && row[k].abs_diff(row[2 * n + k]) <= 1)
+    };
+    let flat = |row: &Vec<u8>| {
+        let n = SIDE * SIDE;
+        let mut colours: Vec<(u8, u8, u8)> = (0..n)
+            .map(|k| (row[k], row[n + k], row[2 * n + k]))
+            .collect();
+        colours.sort_unstable();
+        colours.dedup();
+        colours.len() <= 5
+    };
+    assert!(scenes.iter().any(grey), "a grey scene among 32");
+    assert!(scenes.iter().any(flat), "a flat graphic among 32");
+    let a = faces.scenes(6, 4);
+    let b = faces.scenes(6, 4);
+    assert_eq!(a.len(), 6);
+    assert!(a.faces.iter().zip(&b.faces).all(|(x, y)| x.rgb == y.rgb));
+    for bad in [-0.1, 1.5] {
+        assert!(tiny_config().with_scenes(bad).validate().is_err(), "{bad}");
+    }
+}
