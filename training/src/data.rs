@@ -174,7 +174,10 @@ impl FaceSet {
     /// - a graphic: a flat colour or a gradient with 1–4 flat rectangles and discs (a logo, a
     ///   chart, a screenshot: the flat areas where a tag shows first);
     /// - a grey copy of a face or of a close-up;
-    /// - a face turned a quarter, half or three-quarter turn.
+    /// - a face turned a quarter, half or three-quarter turn;
+    /// - dead leaves ([`dead_leaves`]): the sharp edges, saturated colours and dark and bright
+    ///   patches of studio and outdoor photos, which the soft, mid-toned aligned faces lack;
+    /// - a face or close-up sharpened (an unsharp mask of σ 1–2, amount 1–3).
     pub fn scene(&self, rng: &mut impl Rng) -> image::RgbImage {
         use image::imageops::{self, FilterType};
         let side = self.resolution as u32;
@@ -192,7 +195,7 @@ impl FaceSet {
             let crop = imageops::crop_imm(&img, x, y, w, h).to_image();
             imageops::resize(&crop, side, side, FilterType::Triangle)
         };
-        match rng.random_range(0..5u8) {
+        match rng.random_range(0..7u8) {
             0 => close_up(rng),
             1 => {
                 let (sx, sy) = (
@@ -220,12 +223,94 @@ impl FaceSet {
                 };
                 image::DynamicImage::ImageLuma8(imageops::grayscale(&img)).to_rgb8()
             }
-            _ => match rng.random_range(0..3u8) {
+            4 => match rng.random_range(0..3u8) {
                 0 => imageops::rotate90(&face(rng)),
                 1 => imageops::rotate180(&face(rng)),
                 _ => imageops::rotate270(&face(rng)),
             },
+            5 => dead_leaves(side, &face(rng), rng),
+            _ => {
+                let img = if rng.random() {
+                    close_up(rng)
+                } else {
+                    face(rng)
+                };
+                let sigma = rng.random_range(1.0f32..2.0);
+                let amount = rng.random_range(1.0f32..3.0);
+                let blurred = imageops::blur(&img, sigma);
+                image::RgbImage::from_fn(side, side, |x, y| {
+                    let (p, b) = (img.get_pixel(x, y).0, blurred.get_pixel(x, y).0);
+                    image::Rgb([0, 1, 2].map(|c| {
+                        let v = f32::from(p[c]) + amount * (f32::from(p[c]) - f32::from(b[c]));
+                        v.clamp(0.0, 255.0).round() as u8
+                    }))
+                })
+            }
         }
+    }
+}
+
+/// The dead-leaves model of natural images (Lee, Mumford and Huang 2001): opaque discs of
+/// random colours, radii drawn with density ∝ r⁻³ between 1 px and half the side, dropped one
+/// over another until the frame is covered, so that edges are sharp and sizes scale-invariant
+/// as in photos. Half the colours are pixels of `palette` (a photo's colours), the rest uniform,
+/// saturated, or near black or white (where a luminance tag clips); a light blur (σ ≤ 0.8) on
+/// half of them.
+fn dead_leaves(side: u32, palette: &image::RgbImage, rng: &mut impl Rng) -> image::RgbImage {
+    let s = side as f32;
+    let (r_min, r_max) = (s / 48.0, s);
+    let mut pixels = vec![[0f32; 3]; (side * side) as usize];
+    let mut covered = vec![false; pixels.len()];
+    let mut left = pixels.len();
+    // discs are drawn front to back: a pixel keeps the first disc that covers it
+    for _ in 0..4000 {
+        if left == 0 {
+            break;
+        }
+        // inverse CDF of p(r) ∝ r⁻³ on [r_min, r_max]
+        let u: f32 = rng.random();
+        let r = (r_min.powi(-2) - u * (r_min.powi(-2) - r_max.powi(-2))).powf(-0.5);
+        let (cx, cy) = (rng.random_range(-r..s + r), rng.random_range(-r..s + r));
+        let colour: [f32; 3] = match rng.random_range(0..8u8) {
+            0 => [0, 1, 2].map(|_| if rng.random() { 1.0 } else { 0.0 }),
+            1 => [0, 1, 2].map(|_| rng.random_range(0.0..0.06)),
+            2 | 3 => [rng.random(), rng.random(), rng.random()],
+            _ => {
+                let (w, h) = palette.dimensions();
+                let p = palette
+                    .get_pixel(rng.random_range(0..w), rng.random_range(0..h))
+                    .0;
+                p.map(|v| f32::from(v) / 255.0)
+            }
+        };
+        let (x0, x1) = (
+            (cx - r).max(0.0) as u32,
+            ((cx + r).ceil().max(0.0) as u32).min(side),
+        );
+        let (y0, y1) = (
+            (cy - r).max(0.0) as u32,
+            ((cy + r).ceil().max(0.0) as u32).min(side),
+        );
+        for y in y0..y1 {
+            for x in x0..x1 {
+                let k = (y * side + x) as usize;
+                let (dx, dy) = (x as f32 + 0.5 - cx, y as f32 + 0.5 - cy);
+                if !covered[k] && dx * dx + dy * dy <= r * r {
+                    covered[k] = true;
+                    pixels[k] = colour;
+                    left -= 1;
+                }
+            }
+        }
+    }
+    let img = image::RgbImage::from_fn(side, side, |x, y| {
+        let p = pixels[(y * side + x) as usize];
+        image::Rgb(p.map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+    });
+    if rng.random() {
+        image::imageops::blur(&img, rng.random_range(0.3f32..0.8))
+    } else {
+        img
     }
 }
 
