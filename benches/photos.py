@@ -7,9 +7,11 @@ flat colours and grey photos, through the real `faketagger` command?
 Needs numpy, Pillow, scipy and the `ssimulacra2` package (PyPI, BSD-3, a port of libjxl's
 metric): `python3 -m venv /tmp/p && /tmp/p/bin/pip install numpy pillow scipy ssimulacra2`.
 
-The photos are drawn here (seeded, nothing downloaded) or public domain (`assets/astronaut.jpg`,
-NASA): a flat grey frame, a logo (a red disc and a blue box on white), a sky gradient, a chart
-(thin dark lines and bars on white), the astronaut and its grey copy (`faketagger attack grey`).
+The photos are drawn here (seeded, nothing downloaded) or public domain / CC0 (`assets/`, see
+its README): a flat grey frame, a logo (a red disc and a blue box on white), a sky gradient, a
+chart (thin dark lines and bars on white), the astronaut and its grey copy (`faketagger attack
+grey`), a grey cameraman, a cat, a cup of coffee, a rocket launch, a page of grey text and a
+horse's silhouette.
 Each is tagged whole (`embed --faces off`, default strength; the engine raises the strength when
 the tag does not survive saving), then measured on the written PNG:
 - strength the engine settled on and the PSNR it reports of the written file;
@@ -66,6 +68,9 @@ def draw_photos(out):
     save("chart", chart)
     astronaut = os.path.join(ROOT, "assets", "astronaut.jpg")
     photos.append(("astronaut", astronaut))
+    folder = os.path.join(ROOT, "assets", "photos")
+    for name in sorted(os.listdir(folder)):
+        photos.append((os.path.splitext(name)[0], os.path.join(folder, name)))
     return photos
 
 
@@ -136,7 +141,8 @@ def main():
     args = p.parse_args()
     photos = draw_photos(os.path.join(args.out, "photos"))
     grey = os.path.join(args.out, "photos", "astronaut-grey.png")
-    r = run([args.bin, "attack", "grey", photos[-1][1], "--output", grey, "--force", "-q"])
+    astronaut = dict(photos)["astronaut"]
+    r = run([args.bin, "attack", "grey", astronaut, "--output", grey, "--force", "-q"])
     if r.returncode != 0:
         sys.exit(f"attack grey failed: {r.stderr}")
     photos.append(("astronaut-grey", grey))
