@@ -91,6 +91,12 @@ pub struct TaggerTrainingConfig {
     /// when positive.
     #[config(default = 0.0)]
     pub scenes: f32,
+    /// Extra weight of flat areas in the image loss (perceptual masking: a change shows first
+    /// where the photo has no texture to hide it). Each pixel's squared change counts
+    /// `1 + flat_weight · flatness` times ([`flatness`]: 1 on a flat cover, → 0 in texture), with
+    /// the same ramp as `image_weight`. 0 leaves the loss as it was.
+    #[config(default = 0.0)]
+    pub flat_weight: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -113,6 +119,12 @@ impl TaggerTrainingConfig {
                     "{name} must be a fraction in 0..=1, not {value}"
                 )));
             }
+        }
+        if !(self.flat_weight >= 0.0 && self.flat_weight.is_finite()) {
+            return Err(TrainError::Config(format!(
+                "flat_weight must be 0 or more, not {}",
+                self.flat_weight
+            )));
         }
         if !(0.5..=1.0).contains(&self.jitter_min_area) {
             return Err(TrainError::Config(format!(
@@ -373,6 +385,13 @@ impl TaggerTrainer {
 
         let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);
         let image_mse = mean((tagged.clone() - cover.clone()).powi_scalar(2));
+        let flat_mse = (self.config.flat_weight > 0.0).then(|| {
+            let [_, channels, _, _] = cover.dims();
+            mean(
+                (tagged.clone() - cover.clone()).powi_scalar(2)
+                    * flatness(cover.clone()).repeat_dim(1, channels),
+            )
+        });
         let ssim = ssim(tagged.clone(), cover.clone());
         let (attacked, attack) = if simulate {
             let which = rng.random_range(0..self.simulators.len());
@@ -407,6 +426,10 @@ impl TaggerTrainer {
             + image_mse
                 .clone()
                 .mul_scalar(self.config.image_weight * ramp);
+        if let Some(flat_mse) = flat_mse {
+            loss = loss
+                + flat_mse.mul_scalar(self.config.image_weight * self.config.flat_weight * ramp);
+        }
         if self.config.ssim_weight > 0.0 {
             loss = loss
                 + ssim
@@ -575,6 +598,31 @@ pub fn embed(net: &TaggerNet, cover: Tensor<4>, bits: Tensor<2>, strength: f32) 
         .round()
         .div_scalar(255.0);
     tagged.clone() - tagged.detach() + quantised
+}
+
+/// Local standard deviation of luma (0..1 units) at which [`flatness`] is 1/e: 2.55 levels of
+/// 255, about where a faint pattern stops hiding (a JPEG block of sky or skin varies less).
+const FLAT_SIGMA: f32 = 0.01;
+/// σ of the Gaussian window over which [`flatness`] measures texture.
+const FLAT_WINDOW: f32 = 1.5;
+
+/// How flat each pixel's neighbourhood is: `exp(−σ / FLAT_SIGMA)`, σ the standard deviation of
+/// the cover's luma (Rec. 601) in a Gaussian window of σ [`FLAT_WINDOW`]. 1 on a flat area,
+/// near 0 in texture and on edges. No gradient flows through it.
+///
+/// # Shapes
+/// - `cover`: `[B, 3, H, W]` in 0..1; returns `[B, 1, H, W]`
+pub fn flatness(cover: Tensor<4>) -> Tensor<4> {
+    let [b, _, h, w] = cover.dims();
+    let luma = |c: usize, k: f32| cover.clone().narrow(1, c, 1).mul_scalar(k);
+    let y = (luma(0, 0.299) + luma(1, 0.587) + luma(2, 0.114)).detach();
+    let mu = faketagger_model::noise::gaussian_blur(y.clone(), FLAT_WINDOW);
+    let var =
+        faketagger_model::noise::gaussian_blur(y.powi_scalar(2), FLAT_WINDOW) - mu.powi_scalar(2);
+    let sigma = var.clamp_min(0.0).sqrt();
+    let flat = sigma.div_scalar(FLAT_SIGMA).neg().exp();
+    debug_assert_eq!(flat.dims(), [b, 1, h, w]);
+    flat
 }
 
 /// Radius of the SSIM window (11×11, Wang et al. 2004), σ = 1.5.
