@@ -97,6 +97,14 @@ pub struct TaggerTrainingConfig {
     /// the same ramp as `image_weight`. 0 leaves the loss as it was.
     #[config(default = 0.0)]
     pub flat_weight: f32,
+    /// Spread of a step's embedding strength: each step's residual is scaled by a strength
+    /// drawn log-uniformly in `1/strength_spread..=strength_spread` (the image loss sees the
+    /// scaled one; the geometric mean stays 1), so the decoder reads the tag at the strengths
+    /// the engine may settle on, lower and higher (it raises a photo's strength ×1.5 at a time,
+    /// up to three times, when the tag does not read back) instead of at one amplitude. 1 keeps
+    /// every step at strength 1, as before (nothing drawn).
+    #[config(default = 1.0)]
+    pub strength_spread: f32,
 }
 
 impl TaggerTrainingConfig {
@@ -119,6 +127,12 @@ impl TaggerTrainingConfig {
                     "{name} must be a fraction in 0..=1, not {value}"
                 )));
             }
+        }
+        if !(1.0..=8.0).contains(&self.strength_spread) {
+            return Err(TrainError::Config(format!(
+                "strength_spread must be in 1..=8, not {}",
+                self.strength_spread
+            )));
         }
         if !(self.flat_weight >= 0.0 && self.flat_weight.is_finite()) {
             return Err(TrainError::Config(format!(
@@ -383,7 +397,15 @@ impl TaggerTrainer {
             ops
         };
 
-        let tagged = embed(&self.net, cover.clone(), bits.clone(), 1.0);
+        // drawn only when on, so that older runs keep their random stream
+        let strength = if self.config.strength_spread > 1.0 {
+            self.config
+                .strength_spread
+                .powf(2.0 * rng.random::<f32>() - 1.0)
+        } else {
+            1.0
+        };
+        let tagged = embed(&self.net, cover.clone(), bits.clone(), strength);
         let image_mse = mean((tagged.clone() - cover.clone()).powi_scalar(2));
         let flat_mse = (self.config.flat_weight > 0.0).then(|| {
             let [_, channels, _, _] = cover.dims();

@@ -964,3 +964,29 @@ fn flatness_is_one_on_flat_covers_and_small_in_texture() {
     }
     assert!(tiny_config().with_flat_weight(-1.0).validate().is_err());
 }
+
+/// `strength_spread`: a step's residual is scaled by a drawn strength (the same first step with
+/// a spread of 8 changes the cover by another amount than at 1), and out-of-range values are
+/// refused.
+#[test]
+fn strength_spread_scales_the_steps_residual() {
+    let device = Backend::Flex.device().unwrap();
+    let train = synthetic_faces(8, 1);
+    let first_psnr = |spread: f32| {
+        let config = tiny_config().with_strength_spread(spread);
+        let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        let mut rng = StdRng::seed_from_u64(5);
+        trainer.step(&train, &mut rng).unwrap().psnr
+    };
+    let (plain, scaled) = (first_psnr(1.0), first_psnr(8.0));
+    assert!(
+        (scaled - plain).abs() > 1.0,
+        "{scaled} dB with a spread of 8, {plain} dB without"
+    );
+    for bad in [0.5, 9.0] {
+        assert!(
+            tiny_config().with_strength_spread(bad).validate().is_err(),
+            "{bad}"
+        );
+    }
+}
