@@ -83,6 +83,13 @@ pub struct EncoderConfig {
     /// regeneration and editing keep (VINE). Parameter-free, like `luma`; absent: none.
     #[config(default = "None")]
     pub lowpass: Option<f32>,
+    /// With `luma`: the fraction (0..=1) of the residual's chroma kept, residual = mean + chroma
+    /// × (residual − mean). Luminance first, colour on a budget: content competes with a
+    /// luminance tag in sharp, high-contrast photos, where colour is quiet; grey copies and
+    /// 4:2:0 subsampling still leave the luminance part. Parameter-free; absent: 0 (luminance
+    /// only). Without `luma` the residual is RGB and this is ignored.
+    #[config(default = "None")]
+    pub chroma: Option<f32>,
 }
 
 impl EncoderConfig {
@@ -116,6 +123,11 @@ impl EncoderConfig {
 
     /// Checks the shape is buildable: the resolution splits into patches and message cells.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(chroma) = self.chroma
+            && !(0.0..=1.0).contains(&chroma)
+        {
+            return Err(format!("chroma must be in 0..=1, not {chroma}"));
+        }
         if let Some(sigma) = self.lowpass
             && !(0.0..=3.0).contains(&sigma)
         {
@@ -170,6 +182,7 @@ impl EncoderConfig {
             message_grid: self.message_grid,
             luma: self.is_luma(),
             lowpass: self.lowpass.unwrap_or(0.0),
+            chroma: self.chroma.unwrap_or(0.0),
         }
     }
 }
@@ -189,6 +202,7 @@ pub struct Encoder {
     message_grid: usize,
     luma: bool,
     lowpass: f32,
+    chroma: f32,
 }
 
 impl Encoder {
@@ -229,10 +243,14 @@ impl Encoder {
         }
         let r = self.shuffle.forward(self.head.forward(h)); // [B, 3, R, R]
         let r = crate::noise::gaussian_blur(self.smooth.forward(r), self.lowpass);
-        if self.luma {
-            r.mean_dim(1).repeat_dim(1, IMAGE_CHANNELS)
+        if !self.luma {
+            return r;
+        }
+        let mean = r.clone().mean_dim(1).repeat_dim(1, IMAGE_CHANNELS);
+        if self.chroma > 0.0 {
+            mean.clone() + (r - mean).mul_scalar(self.chroma)
         } else {
-            r
+            mean
         }
     }
 }
@@ -434,6 +452,7 @@ impl TaggerNetConfig {
         let mut other = other.clone();
         other.encoder.luma = self.encoder.luma;
         other.encoder.lowpass = self.encoder.lowpass;
+        other.encoder.chroma = self.encoder.chroma;
         other.to_string() == self.to_string()
     }
 

@@ -383,7 +383,7 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
     let mut smooth = luma.clone();
     smooth.encoder.lowpass = Some(1.0);
     assert!(smooth.same_parameters(&rgb));
-    let record = burn::module::Module::into_record(net);
+    let record = burn::module::Module::into_record(net.clone());
     let lowpassed = to_vec(
         burn::module::Module::load_record(smooth.init(&device), record)
             .encoder
@@ -403,7 +403,29 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
     let mut wrong = crate::TaggerNetConfig::standard();
     wrong.encoder.lowpass = Some(-1.0);
     assert!(wrong.validate().is_err());
+
+    // chroma on a budget: luminance plus a quarter of the RGB residual's colour
+    let mut budget = luma.clone();
+    budget.encoder.chroma = Some(0.25);
+    assert!(budget.same_parameters(&rgb));
+    let record = burn::module::Module::into_record(net);
+    let mixed = to_vec(
+        burn::module::Module::load_record(budget.init(&device), record)
+            .encoder
+            .forward(image_tensor(128, 3, &device), bits),
+    );
+    for i in (0..plane).step_by(97) {
+        let mean = (c[i] + c[plane + i] + c[2 * plane + i]) / 3.0;
+        for k in 0..3 {
+            let want = mean + 0.25 * (c[k * plane + i] - mean);
+            assert!((mixed[k * plane + i] - want).abs() < 1e-6, "{i}/{k}");
+        }
+    }
+    wrong.encoder.lowpass = None;
+    wrong.encoder.chroma = Some(1.5);
+    assert!(wrong.validate().is_err());
 }
+
 
 #[test]
 fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
