@@ -99,8 +99,20 @@ impl LearnedScheme {
     /// The encoder's residual for `image` and `bits`, scaled up to the image's size: one encoder
     /// pass, which [`LearnedScheme::apply`] can then add at any strength.
     pub fn residual(&self, image: &DynamicImage, bits: &ChannelBits) -> Result<Residual, Error> {
+        self.residual_boosted(image, bits, &[])
+    }
+
+    /// [`LearnedScheme::residual`] with each channel bit's message input multiplied by its entry
+    /// in `boosts` (missing entries: 1): the encoder's message path starts with a linear layer,
+    /// so a bit read wrong is embedded more strongly on the next try without raising the rest.
+    pub fn residual_boosted(
+        &self,
+        image: &DynamicImage,
+        bits: &ChannelBits,
+        boosts: &[f32],
+    ) -> Result<Residual, Error> {
         let r = self.resolution();
-        let residual = self.residual_square(&to_square(image, r), bits)?;
+        let residual = self.residual_square_boosted(&to_square(image, r), bits, boosts)?;
         let plane = (r * r) as usize;
         let (w, h) = (image.width(), image.height());
         let planes = std::array::from_fn(|c| {
@@ -115,8 +127,22 @@ impl LearnedScheme {
         square: &Rgb32FImage,
         bits: &ChannelBits,
     ) -> Result<Vec<f32>, Error> {
+        self.residual_square_boosted(square, bits, &[])
+    }
+
+    /// [`LearnedScheme::residual_square`] with per-bit `boosts` ([`LearnedScheme::residual_boosted`]).
+    fn residual_square_boosted(
+        &self,
+        square: &Rgb32FImage,
+        bits: &ChannelBits,
+        boosts: &[f32],
+    ) -> Result<Vec<f32>, Error> {
         let r = self.resolution();
-        let message: Vec<f32> = bits.iter().map(|b| if b { 1.0 } else { -1.0 }).collect();
+        let message: Vec<f32> = bits
+            .iter()
+            .enumerate()
+            .map(|(i, b)| boosts.get(i).copied().unwrap_or(1.0) * if b { 1.0 } else { -1.0 })
+            .collect();
         let residual = self
             .net
             .encoder

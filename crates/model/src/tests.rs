@@ -426,7 +426,6 @@ fn a_luma_encoder_changes_brightness_only_and_takes_an_rgb_encoders_record() {
     assert!(wrong.validate().is_err());
 }
 
-
 #[test]
 fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
     use crate::noise::regenerator::{RegeneratorConfig, quantise_latent};

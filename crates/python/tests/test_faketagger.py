@@ -8,6 +8,7 @@ built). Without it they skip, except under `CI=true`, where they fail.
 
 import json
 import os
+import re
 import subprocess
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -167,11 +168,16 @@ def test_layouts_accepted(photo, layout):
         "pil_16": Image.fromarray(grey.astype(np.uint16) * 257),
     }[layout]
     if layout in GREY:
-        # faketagger-v1's residual is mostly colour: a one-channel photo cannot hold it (issue
-        # 17). The layout is taken; the engine says so instead of returning an untagged copy.
+        # faketagger-v1's residual is mostly colour, which a one-channel photo drops (issue
+        # 17); the engine's per-bit boosts may still get the luminance part through. Either the
+        # copy carries the tag, or the engine says it does not: never an untagged copy.
         assert not faketagger.decode(image).found
-        with pytest.raises(FaketaggerError, match="does not survive .* even at strength"):
-            faketagger.embed(image, TAG, faces="off")
+        try:
+            out, info = faketagger.embed(image, TAG, faces="off")
+        except FaketaggerError as e:
+            assert re.search("does not survive .* even at strength", str(e)), e
+            return
+        assert info.verified and faketagger.decode(out).tag == TAG
         return
     out, info = faketagger.embed(image, TAG, faces="off")
     assert info.verified
