@@ -611,6 +611,9 @@ fn a_tag_that_may_show_is_reported_and_warned_about() {
     );
     // measured with v1: 39.5 dB at the default strength (per-bit boosts; 31.6 dB at strength
     // 3.375 before them), under the floor at strength 3
-    assert!(may_show, "v1 tags a flat grey photo at {psnr} dB at strength 3");
+    assert!(
+        may_show,
+        "v1 tags a flat grey photo at {psnr} dB at strength 3"
+    );
     assert!(e["strength"].as_f64().unwrap() >= 3.0, "{e}");
 }
