@@ -593,8 +593,8 @@ impl Tagger {
     /// learned scheme first embeds the photo's bits that read wrong or barely right more
     /// strongly, at the same strength ([`BIT_BOOST_ROUNDS`] times: their message input ×
     /// [`BIT_BOOST_WRONG`] or [`BIT_BOOST_WEAK`]), then raises the strength of the photo, or of
-    /// the face, that failed by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where everything decodes is
-    /// returned, else the best attempt: the whole photo's tag first, then the most faces that
+    /// the face, that failed by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where
+    /// everything decodes is returned, else the best attempt: the whole photo's tag first, then the most faces that
     /// carry theirs, the last (strongest) of equals, so that a refusal names the highest
     /// strength tried. It is [`Embedded::verified`] when the whole photo carries
     /// the tag (with `whole`), or every face does (faces only); each face says whether it does.
@@ -663,10 +663,11 @@ impl Tagger {
         };
         let requested = strength;
         let mut strength = strength;
-        // the whole photo's residual after per-bit boosts (`BIT_BOOST_WRONG`), once a try failed
+        // each channel bit's factor on the encoder's message input, and the rounds taken
         let (mut bit_boosts, mut bit_rounds) = (vec![1.0f32; channel_bits.len()], 0);
         // a face's strength is raised at most MAX_BOOSTS times, however many tries the photo takes
         let face_cap = requested * BOOST.powi(MAX_BOOSTS as i32 - 1) * 1.01;
+        // the whole photo's residual after per-bit boosts (`BIT_BOOST_WRONG`), once a try failed
         let boosted: std::cell::RefCell<Option<crate::learned::Residual>> =
             std::cell::RefCell::new(None);
         let mut whole_kept = 0.0;
@@ -851,21 +852,19 @@ impl Tagger {
                     // encoder's message input at the same strength (informed embedding: what
                     // the photo's content takes from each bit, its next residual gives back)
                     bit_rounds += 1;
+                    let logits = learned.logits(&tagged)?;
+                    for ((boost, logit), bit) in
+                        bit_boosts.iter_mut().zip(&logits).zip(channel_bits.iter())
                     {
-                        let logits = learned.logits(&tagged)?;
-                        for ((boost, logit), bit) in
-                            bit_boosts.iter_mut().zip(&logits).zip(channel_bits.iter())
-                        {
-                            let margin = if bit { *logit } else { -*logit };
-                            if margin <= 0.0 {
-                                *boost *= BIT_BOOST_WRONG;
-                            } else if margin < BIT_MARGIN {
-                                *boost *= BIT_BOOST_WEAK;
-                            }
+                        let margin = if bit { *logit } else { -*logit };
+                        if margin <= 0.0 {
+                            *boost *= BIT_BOOST_WRONG;
+                        } else if margin < BIT_MARGIN {
+                            *boost *= BIT_BOOST_WEAK;
                         }
-                        *boosted.borrow_mut() =
-                            Some(learned.residual_boosted(image, &channel_bits, &bit_boosts)?);
                     }
+                    *boosted.borrow_mut() =
+                        Some(learned.residual_boosted(image, &channel_bits, &bit_boosts)?);
                 } else {
                     strength *= BOOST;
                 }
