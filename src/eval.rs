@@ -18,6 +18,8 @@ use faketagger_model::Device;
 use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::Simulator;
 use image::DynamicImage;
+
+use crate::Detection;
 use image::imageops::FilterType;
 use serde::Serialize;
 
@@ -331,8 +333,14 @@ impl ProbeSpec {
 /// How an evaluation runs.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalOptions {
-    /// How faces are looked for in the in-photo rows.
+    /// How faces are looked for in the in-photo rows, and with `faces`.
     pub detect: crate::faces::DetectOptions,
+    /// How each face is tagged, as `embed --faces` tags a photo: with
+    /// [`crate::FaceTagging::Auto`] the detector's faces get their own residuals (on an aligned
+    /// face crop, its inner crop, [`crate::faces::INNER_ZOOM`]) and every read looks at the
+    /// faces when the whole photo has no tag, as `decode` reads; [`crate::FaceTagging::Off`]:
+    /// the whole photo, read whole. Needs an [`InPhotoSetup`]'s detector unless off.
+    pub faces: crate::FaceTagging,
     /// Embedding strength.
     pub strength: f32,
     /// Faces worked on at once.
@@ -511,14 +519,45 @@ fn evaluate_face(
     options: EvalOptions,
 ) -> Result<FaceResult, Error> {
     let tag = tag_for(options.seed, i);
+    // as `embed` tags and `decode` reads: with the faces unless they are off
+    let detector = match options.faces {
+        crate::FaceTagging::Off => None,
+        _ => Some(
+            &in_photo
+                .ok_or_else(|| {
+                    Error::Unsupported("tagging faces needs an InPhotoSetup's detector".into())
+                })?
+                .detector,
+        ),
+    };
+    let read = |image: &DynamicImage| -> Result<Detection, Error> {
+        Ok(match detector {
+            Some(detector) => *tagger
+                .decode_with_faces(
+                    image,
+                    Some(detector),
+                    crate::FaceMode::Auto,
+                    &options.detect,
+                )?
+                .detection(),
+            None => tagger.decode(image)?,
+        })
+    };
     let clock = Instant::now();
-    let original_detection = tagger.decode(&face.image)?;
+    let original_detection = read(&face.image)?;
     let decode_untagged_ms = clock.elapsed().as_secs_f64() * 1e3;
     let clock = Instant::now();
-    let tagged = tagger.embed(&face.image, tag, options.strength)?;
+    let found = crate::faces::faces_to_tag(options.faces, detector, &face.image, &options.detect)?;
+    let tagged = tagger.embed_at(
+        &face.image,
+        tag,
+        options.strength,
+        options.faces.sites(&found),
+        None,
+    )?;
     let embed_ms = clock.elapsed().as_secs_f64() * 1e3;
     let clock = Instant::now();
-    tagger.decode(&tagged.image)?;
+    read(&tagged.image)?;
     let decode_ms = clock.elapsed().as_secs_f64() * 1e3;
     let ssim = metrics::ssim(&face.image.to_rgb8(), &tagged.image.to_rgb8()).unwrap_or(0.0);
     let other = &faces[(i + 1) % faces.len()];
@@ -576,7 +615,7 @@ fn evaluate_face(
             }
         };
         let Some(attacked) = attacked else { continue };
-        let d = tagger.decode(&attacked)?;
+        let d = read(&attacked)?;
         let total = tagged.channel_bits.len();
         let wrong = d
             .channel_bits

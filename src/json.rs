@@ -39,7 +39,8 @@ pub fn photo(read: &PhotoRead) -> Value {
     value
 }
 
-/// Each face read: its box and landmarks, `found`, `tag` and `confidence`.
+/// Each face read: its box and landmarks, `found`, `tag`, `confidence` and `inner` (found in
+/// the inner crop).
 pub fn face_reads(reads: &[FaceRead]) -> Value {
     reads
         .iter()
@@ -48,18 +49,20 @@ pub fn face_reads(reads: &[FaceRead]) -> Value {
             value["found"] = json!(f.detection.tag.is_some());
             value["tag"] = json!(f.detection.tag.map(|t| t.to_string()));
             value["confidence"] = json!(round4(f64::from(f.detection.confidence)));
+            value["inner"] = json!(f.inner);
             value
         })
         .collect()
 }
 
-/// How each face was tagged: box, landmarks, `strength`, `verified`.
+/// How each face was tagged: box, landmarks, `strength`, `inner_strength`, `verified`.
 pub fn faces_embedded(faces: &[FaceEmbedded]) -> Value {
     faces
         .iter()
         .map(|f| {
             let mut value = face(&f.face);
             value["strength"] = json!(round4(f64::from(f.strength)));
+            value["inner_strength"] = json!(round4(f64::from(f.inner_strength)));
             value["verified"] = json!(f.verified);
             value
         })

@@ -222,7 +222,11 @@ pub struct FaceEmbedded {
     /// The strength its residual was added at (0 for landmarks that cannot be aligned, and for
     /// faces left untagged because their residuals cost the whole photo its tag).
     pub strength: f32,
-    /// Whether its aligned crop, as saved, reads back the tag within the clean margin.
+    /// The strength its inner crop's residual was added at ([`crate::faces::INNER_ZOOM`]: what
+    /// a face swap moves into another photo); 0 where there is none.
+    pub inner_strength: f32,
+    /// Whether its aligned crop and its inner crop, as saved, read back the tag within the
+    /// clean margin.
     pub verified: bool,
 }
 
@@ -307,6 +311,9 @@ struct FaceResidual {
     residual: Option<Vec<f32>>,
     to_crop: faketagger_attacks::faceswap::Similarity,
     side: u32,
+    /// An inner crop's residual: [`crate::faces::WHOLE_KEPT_UNDER_INNER`] of what lies under
+    /// it (the face's or the whole photo's residual) stays.
+    inner: bool,
 }
 
 /// What decoding an image found. "No tag" is a normal outcome, not an error.
@@ -507,21 +514,46 @@ impl Tagger {
                 let Some(decoding) = decoding else {
                     continue;
                 };
-                let within = decoding
-                    .found
-                    .is_some_and(|f| f.corrected_bits <= SEARCH_RADIUS);
-                let mut detection = Detection::from(decoding);
-                if !within {
-                    detection.tag = None;
-                    detection.corrected = 0;
+                let mut detection = within_search_radius(decoding);
+                let mut inner = false;
+                if detection.tag.is_none()
+                    && let Some(found) = self.read_inner(image, &face.landmarks)?
+                {
+                    (detection, inner) = (found, true);
                 }
-                reads.push(crate::faces::FaceRead { face, detection });
+                reads.push(crate::faces::FaceRead {
+                    face,
+                    detection,
+                    inner,
+                });
             }
         }
         Ok(crate::faces::PhotoRead {
             photo,
             faces: reads,
         })
+    }
+
+    /// The inner crop of the face at `landmarks` ([`crate::faces::inner_hypotheses`], in one
+    /// decoder pass): the read with the fewest corrected bits within [`SEARCH_RADIUS`], if one
+    /// carries a tag.
+    fn read_inner(
+        &self,
+        image: &DynamicImage,
+        landmarks: &faketagger_attacks::faceswap::Landmarks,
+    ) -> Result<Option<Detection>, Error> {
+        let Scheme::Learned(learned) = &self.scheme else {
+            return Ok(None);
+        };
+        let hypotheses = crate::faces::inner_hypotheses(landmarks, learned.resolution());
+        Ok(self
+            .decode_faces_plain(image, &hypotheses)?
+            .into_iter()
+            .flatten()
+            .filter_map(|d| d.found.map(|f| (f.corrected_bits, d)))
+            .filter(|(corrected, _)| *corrected <= SEARCH_RADIUS)
+            .min_by_key(|(corrected, _)| *corrected)
+            .map(|(_, d)| Detection::from(d)))
     }
 
     /// Each face at its landmarks aligned to the networks' square, all read in one decoder pass
@@ -627,7 +659,20 @@ impl Tagger {
             }
             Scheme::Classic(schemes) => Embedder::Classic(Self::grid_for(schemes, image)),
         };
-        let faces = self.face_residuals(image, sites.faces, sites.whole, &channel_bits)?;
+        // each face, then each face's inner crop as a site of its own (learned scheme only)
+        let inner_faces = match &self.scheme {
+            Scheme::Learned(_) => sites.faces.iter().map(crate::faces::inner_face).collect(),
+            Scheme::Classic(_) => Vec::new(),
+        };
+        let all_faces: Vec<crate::faces::Face> =
+            sites.faces.iter().cloned().chain(inner_faces).collect();
+        let faces = self.face_residuals(
+            image,
+            &all_faces,
+            sites.faces.len(),
+            sites.whole,
+            &channel_bits,
+        )?;
         // the original's pixels under the faces, when a face carries a residual of its own: the
         // box holding every such face, as float (the faces' residuals change nothing outside it;
         // at 12 megapixels a float copy of the whole photo cost 0.5 s per attempt)
@@ -638,6 +683,7 @@ impl Tagger {
                     residual: Some(_),
                     to_crop,
                     side,
+                    ..
                 }) => Some(crate::faces::aligned_region(
                     *to_crop,
                     *side,
@@ -673,10 +719,11 @@ impl Tagger {
         let mut whole_kept = 0.0;
         let mut results: Vec<FaceEmbedded> = faces
             .iter()
-            .zip(sites.faces)
+            .zip(&all_faces)
             .map(|(prepared, face)| FaceEmbedded {
                 face: face.clone(),
                 strength: if prepared.is_some() { strength } else { 0.0 },
+                inner_strength: 0.0,
                 verified: false,
             })
             .collect();
@@ -705,6 +752,7 @@ impl Tagger {
                         residual: Some(residual),
                         side,
                         to_crop,
+                        inner,
                     }) = face
                     {
                         crate::faces::add_aligned_residual(
@@ -715,7 +763,11 @@ impl Tagger {
                             *side,
                             *to_crop,
                             result.strength,
-                            whole_kept,
+                            if *inner {
+                                crate::faces::WHOLE_KEPT_UNDER_INNER
+                            } else {
+                                whole_kept
+                            },
                         );
                     }
                 }
@@ -782,7 +834,7 @@ impl Tagger {
                     strength,
                     verified,
                     bytes,
-                    faces: results,
+                    faces: with_inner(results, sites.faces.len()),
                 }
             };
             if whole_ok && faces_ok {
@@ -814,10 +866,11 @@ impl Tagger {
                     // photo's tag comes first
                     let mut plain =
                         self.embed_at(image, tag, requested, TagSites::WHOLE, saving)?;
-                    plain.faces = results
+                    plain.faces = with_inner(results, sites.faces.len())
                         .into_iter()
                         .map(|r| FaceEmbedded {
                             strength: 0.0,
+                            inner_strength: 0.0,
                             verified: false,
                             ..r
                         })
@@ -886,11 +939,14 @@ impl Tagger {
     /// Each face's own residual, in its aligned crop; `None` for landmarks that cannot be
     /// aligned. Over a `whole`-photo residual, a face whose aligned square covers more than
     /// [`crate::faces::OWN_RESIDUAL_MAX_SHARE`] of the photo gets none of its own: the photo's
-    /// residual is already at the face's scale there (a portrait, a face crop).
+    /// residual is already at the face's scale there (a portrait, a face crop). The faces from
+    /// `inner_from` on are inner crops ([`crate::faces::inner_face`]): always a residual of
+    /// their own, over what lies under them.
     fn face_residuals(
         &self,
         image: &DynamicImage,
         faces: &[crate::faces::Face],
+        inner_from: usize,
         whole: bool,
         bits: &ChannelBits,
     ) -> Result<Vec<Option<FaceResidual>>, Error> {
@@ -900,7 +956,9 @@ impl Tagger {
         let side = learned.resolution();
         faces
             .iter()
-            .map(|face| {
+            .enumerate()
+            .map(|(at, face)| {
+                let inner = at >= inner_from;
                 let (Some(to_crop), Some(crop)) = (
                     crate::faces::to_aligned(&face.landmarks, side),
                     faketagger_attacks::faceswap::align_face(image, &face.landmarks, side),
@@ -909,8 +967,9 @@ impl Tagger {
                 };
                 let square = side as f32 / to_crop.scale();
                 let area = image.width() as f32 * image.height() as f32;
-                let covered =
-                    whole && square * square > crate::faces::OWN_RESIDUAL_MAX_SHARE * area;
+                let covered = !inner
+                    && whole
+                    && square * square > crate::faces::OWN_RESIDUAL_MAX_SHARE * area;
                 Ok(Some(FaceResidual {
                     residual: if covered {
                         None
@@ -919,6 +978,7 @@ impl Tagger {
                     },
                     to_crop,
                     side,
+                    inner,
                 }))
             })
             .collect()
@@ -1042,6 +1102,31 @@ pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     .unwrap_or(f64::NAN)
 }
 
+/// A face's read as a [`Detection`], its tag kept only within [`SEARCH_RADIUS`] bit errors of
+/// a codeword (each face read is one more hypothesis on the photo).
+fn within_search_radius(decoding: Decoding) -> Detection {
+    let within = decoding
+        .found
+        .is_some_and(|f| f.corrected_bits <= SEARCH_RADIUS);
+    let mut detection = Detection::from(decoding);
+    if !within {
+        detection.tag = None;
+        detection.corrected = 0;
+    }
+    detection
+}
+
+/// The faces of [`Tagger::embed_at`]'s sites (its first `faces` results) with their inner
+/// crops' results (the rest, in the same order) folded in: a face is verified when both read.
+fn with_inner(mut results: Vec<FaceEmbedded>, faces: usize) -> Vec<FaceEmbedded> {
+    let inner = results.split_off(faces.min(results.len()));
+    for (face, inner) in results.iter_mut().zip(inner) {
+        face.inner_strength = inner.strength;
+        face.verified &= inner.verified || inner.strength == 0.0;
+    }
+    results
+}
+
 /// An attempt of [`Tagger::embed_at`] that did not carry the tag everywhere, by its settings.
 #[derive(Debug, Clone)]
 struct Attempt {
@@ -1081,6 +1166,7 @@ mod tests {
                         landmarks: [[0.0; 2]; 5],
                     },
                     strength: 1.0,
+                    inner_strength: 0.0,
                     verified,
                 })
                 .collect(),

@@ -175,3 +175,42 @@ fn issue18_eval_rows_tag_faces_inside_wider_photos() {
     let into = row("inphoto:0.2@into");
     assert_eq!(into["faces"], 3, "{into}");
 }
+
+/// Issues 17 and 18: with `--faces auto` (the default, as `embed` tags) each face also carries
+/// its inner crop's residual, so a face moved into another (`faceswap:into`, read as `decode`
+/// reads: the faces found when the whole photo has none) reads its tag; with `--faces off` it
+/// does not (0% on 693 test faces). Real faces: the shared val split.
+#[test]
+fn issue17_a_face_moved_into_another_reads_through_its_inner_crop() {
+    let faces = crate::util::shared_faces("val", 1);
+    let Some(first) = faces.first() else { return };
+    let data = s(first.parent().unwrap());
+    let report = |faces: &str| {
+        let out = run(&[
+            "eval",
+            "--data",
+            data,
+            "--split",
+            "val",
+            "--count",
+            "12",
+            "--attacks",
+            "identity,faceswap:into",
+            "--faces",
+            faces,
+            "--json",
+        ]);
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(report["false_positives"], 0, "{report}");
+        let rows = report["rows"].as_array().unwrap().clone();
+        let exact = |i: usize| rows[i]["exact_tag"].as_f64().unwrap();
+        assert_eq!(exact(0), 1.0, "{faces}: {report}");
+        exact(1)
+    };
+    let auto = report("auto");
+    let off = report("off");
+    // 10 of these 12 read (release build, 2026-11-30); 86% of the 693 test faces
+    assert!(auto >= 0.65, "moved faces read {auto}");
+    assert_eq!(off, 0.0, "without the inner crop {off}");
+}

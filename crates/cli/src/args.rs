@@ -83,6 +83,12 @@ pub struct EvalArgs {
     /// Embedding strength.
     #[arg(long, value_name = "F", default_value_t = faketagger::DEFAULT_STRENGTH)]
     pub strength: f32,
+    /// Faces: `auto` tags each face as `embed` does by default (the whole photo, and each face
+    /// the detector finds with residuals of its own: its aligned crop when the face is small in
+    /// the photo, and its inner crop) and reads each attacked face as `decode` does (the faces
+    /// when the whole photo has no tag); `off` tags and reads the whole photo only.
+    #[arg(long, value_name = "MODE", default_value = "auto", value_parser = ["auto", "off"])]
+    pub faces: String,
     /// Seed of the tags and random attacks.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -687,11 +687,14 @@ pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
     }
     let mut probes = settings.probes.clone();
     probes.extend(ProbeSpec::simulators(&labels, &simulators));
-    let in_photo = probes
-        .iter()
-        .any(|p| matches!(p.probe, eval::Probe::InPhoto { .. }))
-        .then(|| eval::InPhotoSetup::builtin(&device))
-        .transpose()?;
+    let mut options = settings.options;
+    options.faces = options.faces.for_scheme(tagger.scheme())?;
+    let in_photo = (options.faces != faketagger::FaceTagging::Off
+        || probes
+            .iter()
+            .any(|p| matches!(p.probe, eval::Probe::InPhoto { .. })))
+    .then(|| eval::InPhotoSetup::builtin(&device))
+    .transpose()?;
     let bar = crate::reporter::count_bar(faces.len() as u64, "faces", quiet);
     let report = eval::evaluate(
         &tagger,
@@ -700,7 +703,7 @@ pub fn eval(settings: EvalSettings, quiet: bool) -> Result<ExitCode> {
         &simulators,
         in_photo.as_ref(),
         &device,
-        settings.options,
+        options,
         &|done| bar.set_position(done as u64),
     )?;
     bar.finish_and_clear();

@@ -692,6 +692,10 @@ impl EvalSettings {
             simulators: args.simulators,
             options: EvalOptions {
                 detect: model.detect,
+                faces: args
+                    .faces
+                    .parse()
+                    .with_context(|| format!("--faces {}", args.faces))?,
                 strength: args.strength,
                 threads: threads(args.threads)?.get(),
                 seed: args.seed,
