@@ -545,15 +545,33 @@ impl Tagger {
         let Scheme::Learned(learned) = &self.scheme else {
             return Ok(None);
         };
-        let hypotheses = crate::faces::inner_hypotheses(landmarks, learned.resolution());
-        Ok(self
-            .decode_faces_plain(image, &hypotheses)?
-            .into_iter()
-            .flatten()
-            .filter_map(|d| d.found.map(|f| (f.corrected_bits, d)))
-            .filter(|(corrected, _)| *corrected <= SEARCH_RADIUS)
-            .min_by_key(|(corrected, _)| *corrected)
-            .map(|(_, d)| Detection::from(d)))
+        let side = learned.resolution();
+        let hypotheses = crate::faces::inner_hypotheses(landmarks, side);
+        let reads = self.decode_faces_plain(image, &hypotheses)?;
+        let closest = |reads: &[Option<Decoding>]| {
+            reads
+                .iter()
+                .flatten()
+                .filter_map(|d| d.found.map(|f| (f.corrected_bits, d)))
+                .filter(|(corrected, _)| *corrected <= SEARCH_RADIUS)
+                .min_by_key(|(corrected, _)| *corrected)
+                .map(|(_, d)| Detection::from(*d))
+        };
+        if let Some(found) = closest(&reads) {
+            return Ok(Some(found));
+        }
+        // none: a finer look about the read nearest to a codeword
+        let Some(nearest) = reads
+            .iter()
+            .zip(&hypotheses)
+            .filter_map(|(d, h)| Some((d.as_ref()?.nearest_distance?, h)))
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, h)| h)
+        else {
+            return Ok(None);
+        };
+        let finer = crate::faces::inner_refinements(nearest, side);
+        Ok(closest(&self.decode_faces_plain(image, &finer)?))
     }
 
     /// Each face at its landmarks aligned to the networks' square, all read in one decoder pass

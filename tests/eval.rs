@@ -143,23 +143,9 @@ fn issue5_eval_refuses_bad_arguments_with_the_flag_named() {
 /// and aligned at 224 px reads its tag; moved into another photo it is counted too.
 #[test]
 fn issue18_eval_rows_tag_faces_inside_wider_photos() {
-    let faces = crate::util::shared_faces("val", 1);
-    let Some(first) = faces.first() else { return };
-    let data = s(first.parent().unwrap());
-    let out = run(&[
-        "eval",
-        "--data",
-        data,
-        "--split",
-        "val",
-        "--count",
-        "3",
-        "--attacks",
-        "identity,inphoto:0.2@224,inphoto:0.2@into",
-        "--json",
-    ]);
-    assert_eq!(out.code, 0, "{}", out.stderr);
-    let report: Value = serde_json::from_str(&out.stdout).unwrap();
+    let Some(report) = eval_shared_val(3, "identity,inphoto:0.2@224,inphoto:0.2@into", &[]) else {
+        return;
+    };
     let rows = report["rows"].as_array().unwrap();
     let row = |name: &str| rows.iter().find(|r| r["attack"] == name).unwrap().clone();
     let aligned = row("inphoto:0.2@224");
@@ -182,35 +168,42 @@ fn issue18_eval_rows_tag_faces_inside_wider_photos() {
 /// does not (0% on 693 test faces). Real faces: the shared val split.
 #[test]
 fn issue17_a_face_moved_into_another_reads_through_its_inner_crop() {
-    let faces = crate::util::shared_faces("val", 1);
-    let Some(first) = faces.first() else { return };
-    let data = s(first.parent().unwrap());
     let report = |faces: &str| {
-        let out = run(&[
-            "eval",
-            "--data",
-            data,
-            "--split",
-            "val",
-            "--count",
-            "12",
-            "--attacks",
-            "identity,faceswap:into",
-            "--faces",
-            faces,
-            "--json",
-        ]);
-        assert_eq!(out.code, 0, "{}", out.stderr);
-        let report: Value = serde_json::from_str(&out.stdout).unwrap();
+        let report = eval_shared_val(12, "identity,faceswap:into", &["--faces", faces])?;
         assert_eq!(report["false_positives"], 0, "{report}");
         let rows = report["rows"].as_array().unwrap().clone();
         let exact = |i: usize| rows[i]["exact_tag"].as_f64().unwrap();
         assert_eq!(exact(0), 1.0, "{faces}: {report}");
-        exact(1)
+        Some(exact(1))
     };
-    let auto = report("auto");
-    let off = report("off");
+    let (Some(auto), Some(off)) = (report("auto"), report("off")) else {
+        return;
+    };
     // 10 of these 12 read (release build, 2026-11-30); 86% of the 693 test faces
     assert!(auto >= 0.65, "moved faces read {auto}");
     assert_eq!(off, 0.0, "without the inner crop {off}");
+}
+
+/// `faketagger eval --json` on the first `count` faces of the shared val split with these
+/// `attacks` and `extra` arguments, its report; `None` (the test skips) without the shared faces.
+fn eval_shared_val(count: usize, attacks: &str, extra: &[&str]) -> Option<Value> {
+    let faces = crate::util::shared_faces("val", 1);
+    let data = s(faces.first()?.parent().unwrap()).to_owned();
+    let count = count.to_string();
+    let mut args = vec![
+        "eval",
+        "--data",
+        &data,
+        "--split",
+        "val",
+        "--count",
+        &count,
+        "--attacks",
+        attacks,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    let out = run(&args);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    Some(serde_json::from_str(&out.stdout).unwrap())
 }
