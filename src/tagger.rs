@@ -645,9 +645,9 @@ impl Tagger {
     /// [`BIT_BOOST_WRONG`] or [`BIT_BOOST_WEAK`]), then raises the strength of the photo, or of
     /// the face, that failed by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where
     /// everything decodes is returned, else the best attempt: the whole photo's tag first, then
-    /// the most faces that carry theirs, the last (strongest) of equals, so that a refusal names the highest
-    /// strength tried. It is [`Embedded::verified`] when the whole photo carries
-    /// the tag (with `whole`), or every face does (faces only); each face says whether it does.
+    /// the most faces that carry theirs, the last (strongest) of equals, so that a refusal names
+    /// the highest strength tried. It is [`Embedded::verified`] when the whole photo carries the
+    /// tag (with `whole`), or every face does (faces only); each face says whether it does.
     /// The classical scheme has no face residual: faces are an error with it.
     pub fn embed_at(
         &self,
