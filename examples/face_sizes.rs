@@ -15,7 +15,7 @@ use std::time::Instant;
 use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
-use faketagger::faces::{DetectOptions, builtin_detector};
+use faketagger::faces::{DetectOptions, builtin_detector, find_faces};
 use faketagger::{FaceTagging, Tag, Tagger, psnr};
 use image::DynamicImage;
 
@@ -49,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut canvas = composite::background(640, 480, k as u64);
             composite::scatter(&mut canvas, &[(&source, lm)], &[side], k as u64)?;
             let photo = DynamicImage::ImageRgb8(canvas);
-            let seen = detector.detect(&photo.to_rgb8(), &smallest)?;
+            // the faces as `embed` finds them
+            let seen = find_faces(&detector, &photo, &smallest)?;
             let Some(first) = seen.first() else { continue };
             found += 1;
             boxes += first.bbox[2] - first.bbox[0];

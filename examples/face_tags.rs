@@ -13,7 +13,7 @@ use std::path::Path;
 use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
-use faketagger::faces::{DetectOptions, Detector};
+use faketagger::faces::{DetectOptions, Detector, find_faces};
 use faketagger::{FaceTagging, Tag, Tagger, psnr};
 use image::DynamicImage;
 
@@ -49,7 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         composite::scatter(&mut canvas, &[(&source, lm)], &[FACE_SIDE], k as u64)?;
         let photo = DynamicImage::ImageRgb8(canvas);
         let tag = Tag::new(0x5eed_0000_0000_0000 ^ (k as u64 * 0x9e37_79b9));
-        let found = detector.detect(&photo.to_rgb8(), &options)?;
+        // the faces as `embed` finds them
+        let found = find_faces(&detector, &photo, &options)?;
         let embed = |mode: FaceTagging| tagger.embed_at(&photo, tag, 1.0, mode.sites(&found), None);
         let embedded = embed(FaceTagging::Off)?;
         strengths.push(embedded.strength);
