@@ -4,8 +4,8 @@
 //! landmarks (a grid of shifts, scales and turns, then rounds of small steps about the read
 //! nearest to a codeword while it gets nearer), and the untagged next face the same way. Prints,
 //! per strategy, the moved faces read and the reads per moved and per untagged face (the cost).
-//! `--plain` finds the faces with the reference cascade's landmarks, not steadied, at embedding
-//! and reading. `engine` is the engine's search ([`faketagger::faces::inner_hypotheses`], then
+//! `--plain` places and finds the inner crops at the reference cascade's landmarks, not the
+//! steadied ones. `engine` is the engine's search ([`faketagger::faces::inner_hypotheses`], then
 //! one round of [`faketagger::faces::inner_refinements`]), read one crop at a time and stopped
 //! at the first tag.
 //!
@@ -22,8 +22,8 @@ use std::path::Path;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::{Landmarks, Similarity, face_swap};
 use faketagger::faces::{
-    DetectOptions, Detector, INNER_FINE_SHIFTS, INNER_SCALES, INNER_SHIFTS, INNER_TURNS,
-    find_faces, find_faces_as_tools_do, inner_landmarks, to_aligned,
+    DetectOptions, Detector, Face, INNER_FINE_SHIFTS, INNER_SCALES, INNER_SHIFTS, INNER_TURNS,
+    find_faces, inner_landmarks, to_aligned,
 };
 use faketagger::{Detection, FaceTagging, Tag, Tagger};
 use image::DynamicImage;
@@ -212,13 +212,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tagger = Tagger::builtin(&device)?;
     let detector = Detector::load(Path::new("weights/mtcnn"), &device)?;
     let options = DetectOptions::default();
+    // the faces as the engine finds them; with --plain, their inner crops at the cascade's
+    // landmarks
+    let find = |image: &DynamicImage| -> Result<Vec<Face>, Box<dyn std::error::Error>> {
+        let mut faces = find_faces(&detector, image, &options)?;
+        if plain {
+            faces.iter_mut().for_each(|f| f.steadied = f.landmarks);
+        }
+        Ok(faces)
+    };
     let landmarks =
         |image: &DynamicImage| -> Result<Option<Landmarks>, Box<dyn std::error::Error>> {
-            let faces = match plain {
-                true => find_faces_as_tools_do(&detector, image, &options)?,
-                false => find_faces(&detector, image, &options)?,
-            };
-            Ok(faces.first().map(|f| f.landmarks))
+            Ok(find(image)?.first().map(|f| f.steadied))
         };
     let faces = list_faces(Path::new(data), Some(split))?;
     // per strategy: moved faces read, wrong tags, reads on moved and on untagged faces
@@ -234,10 +239,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let image = image::open(&face.path)?;
         let other_image = image::open(&other.path)?;
         let tag = Tag::new(0x5eed_0000_0000_0000 ^ (i as u64 * 0x9e37_79b9));
-        let found = match plain {
-            true => find_faces_as_tools_do(&detector, &image, &options)?,
-            false => find_faces(&detector, &image, &options)?,
-        };
+        let found = find(&image)?;
         let tagged = tagger.embed_at(&image, tag, 1.0, FaceTagging::Auto.sites(&found), None)?;
         let moved = face_swap(&other_image, &other_lm, &tagged.image, &lm)?;
         let (Some(first), Some(seen), Some(untagged)) =
@@ -249,7 +251,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let to_moved = Similarity::fit(&other_lm, &lm)
             .ok_or("degenerate")?
             .inverse();
-        let truth = inner_landmarks(&first.landmarks.map(|p| to_moved.apply(p)));
+        let truth = inner_landmarks(&first.steadied.map(|p| to_moved.apply(p)));
         let reads_at = |p: Pose| -> Result<bool, Box<dyn std::error::Error>> {
             Ok(match posed(&truth, p) {
                 Some(l) => tagger

@@ -21,7 +21,7 @@ use std::time::Instant;
 use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
-use faketagger::faces::{DetectOptions, builtin_detector, find_faces, find_faces_as_tools_do};
+use faketagger::faces::{DetectOptions, builtin_detector, find_faces};
 use faketagger::{FaceMode, FaceTagging, Tag, Tagger, psnr};
 use image::DynamicImage;
 
@@ -116,8 +116,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tally.pasted += PASTED.len();
             tally.psnr += psnr(&photo, &tagged);
             tally.verified_faces += embedded.faces.iter().filter(|f| f.verified).count();
-            // the attacker's view: the reference MTCNN, as DeepFake tools run it
-            let seen = find_faces_as_tools_do(&detector, &tagged, &options)?;
+            // the attacker's view: the cascade's landmarks, as DeepFake tools run MTCNN
+            let seen = find_faces(&detector, &tagged, &options)?;
             tally.detected += seen.len().min(PASTED.len());
             for face in seen.iter().take(PASTED.len()) {
                 for (s, &side) in SIDES.iter().enumerate() {

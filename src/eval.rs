@@ -684,8 +684,8 @@ fn tagged_photo(
         let (cx, cy) = ((f.bbox[0] + f.bbox[2]) / 2.0, (f.bbox[1] + f.bbox[3]) / 2.0);
         cx >= x && cx < x + s && cy >= y && cy < y + s
     };
-    // the attacker finds the face as the reference MTCNN does
-    let seen = crate::faces::find_faces_as_tools_do(&setup.detector, &image, &detect)?;
+    // the attacker aligns the face at the cascade's landmarks, as the reference MTCNN finds it
+    let seen = crate::faces::find_faces(&setup.detector, &image, &detect)?;
     let landmarks = seen
         .iter()
         .find(inside)

@@ -43,33 +43,14 @@ pub fn builtin_detector(device: &Device) -> Result<Detector, Error> {
     )?)
 }
 
-/// The faces in `image` a tag is embedded in and read from, largest first, at most
-/// [`MAX_FACES`]; found on a copy no larger than [`DETECT_MAX_SIDE`], in the photo's pixels,
-/// with their landmarks steadied ([`Detector::detect_steady`]).
+/// The faces in `image`, largest first, at most [`MAX_FACES`]; found on a copy no larger than
+/// [`DETECT_MAX_SIDE`], in the photo's pixels, with their landmarks steadied as well
+/// ([`Detector::detect_steady`]: the aligned crop is the cascade's, as a DeepFake tool that runs
+/// MTCNN takes it; the inner crop is placed and found at the steadied landmarks).
 pub fn find_faces(
     detector: &Detector,
     image: &DynamicImage,
     options: &DetectOptions,
-) -> Result<Vec<Face>, Error> {
-    faces_in(detector, image, options, true)
-}
-
-/// The faces in `image` as the reference MTCNN finds them, without the steadied landmarks (as a
-/// DeepFake tool that runs MTCNN finds them: the attacker of an evaluation), otherwise as
-/// [`find_faces`].
-pub fn find_faces_as_tools_do(
-    detector: &Detector,
-    image: &DynamicImage,
-    options: &DetectOptions,
-) -> Result<Vec<Face>, Error> {
-    faces_in(detector, image, options, false)
-}
-
-fn faces_in(
-    detector: &Detector,
-    image: &DynamicImage,
-    options: &DetectOptions,
-    steady: bool,
 ) -> Result<Vec<Face>, Error> {
     let (w, h) = (image.width(), image.height());
     let long = w.max(h);
@@ -80,13 +61,11 @@ fn faces_in(
     } else {
         (image.to_rgb8(), 1.0)
     };
-    let mut faces = match steady {
-        true => detector.detect_steady(&view, options)?,
-        false => detector.detect(&view, options)?,
-    };
+    let mut faces = detector.detect_steady(&view, options)?;
     for face in &mut faces {
         face.bbox = face.bbox.map(|v| v * scale);
         face.landmarks = face.landmarks.map(|p| p.map(|v| v * scale));
+        face.steadied = face.steadied.map(|p| p.map(|v| v * scale));
     }
     let area = |f: &Face| (f.bbox[2] - f.bbox[0]) * (f.bbox[3] - f.bbox[1]);
     faces.sort_by(|a, b| area(b).total_cmp(&area(a)));
@@ -108,11 +87,13 @@ pub fn faces_to_tag(
     }
 }
 
-/// A face's inner crop ([`inner_landmarks`]) as a face whose aligned crop it is: what a face is
-/// tagged (and read) as besides its aligned crop.
+/// A face's inner crop ([`inner_landmarks`] of its steadied landmarks) as a face whose aligned
+/// crop it is: what a face is tagged (and read) as besides its aligned crop.
 pub fn inner_face(face: &Face) -> Face {
+    let inner = inner_landmarks(&face.steadied);
     Face {
-        landmarks: inner_landmarks(&face.landmarks),
+        landmarks: inner,
+        steadied: inner,
         ..face.clone()
     }
 }
@@ -205,7 +186,7 @@ pub const INNER_ZOOM: f32 = 3.5;
 /// prototype at zoom 2.5 read 62% of them with the detector's crop alone, 89% searched. The
 /// second look ([`inner_refinements`]) took the 100 to 92% (316 ms) and the 693 test faces from
 /// 86.3% to 90.2% (`--attacks identity,faceswap:into`; untagged reads 285 → 323 ms). With the
-/// detector's landmarks steadied ([`find_faces`]) the moved faces are found closer to where
+/// detector's landmarks steadied ([`Face::steadied`]) the moved faces are found closer to where
 /// they were tagged (inner landmarks off by 0.55 photo pixels median, 1.32 p90, against 0.89 and
 /// 2.34 on 100 val faces: `examples/inner_search.rs`, where the decoder still reads the inner
 /// crop 2 crop pixels off but not 3, 3° turned but not 4.5°): 93.7% of the 493 val faces,
@@ -624,6 +605,7 @@ mod tests {
             bbox: [180.0, 60.0, 270.0, 180.0],
             score: 1.0,
             landmarks,
+            steadied: landmarks,
         };
         let faces = [face(ASTRONAUT), face([[f32::NAN; 2]; 5])];
         let sites = crate::FaceTagging::Auto.sites(&faces);

@@ -517,7 +517,7 @@ impl Tagger {
                 let mut detection = within_search_radius(decoding);
                 let mut inner = false;
                 if detection.tag.is_none()
-                    && let Some(found) = self.read_inner(image, &face.landmarks)?
+                    && let Some(found) = self.read_inner(image, &face.steadied)?
                 {
                     (detection, inner) = (found, true);
                 }
@@ -1182,6 +1182,7 @@ mod tests {
                         bbox: [0.0, 0.0, 10.0, 10.0],
                         score: 1.0,
                         landmarks: [[0.0; 2]; 5],
+                        steadied: [[0.0; 2]; 5],
                     },
                     strength: 1.0,
                     inner_strength: 0.0,

@@ -110,8 +110,12 @@ pub struct Face {
     pub bbox: [f32; 4],
     /// ONet's face probability.
     pub score: f32,
-    /// Eyes, nose, mouth corners (left before right in the image), in pixels.
+    /// Eyes, nose, mouth corners (left before right in the image), in pixels: the cascade's, as
+    /// the reference (and a DeepFake tool that runs it) finds them.
     pub landmarks: Landmarks,
+    /// The same landmarks steadied by [`Detector::detect_steady`] (from [`Detector::detect`],
+    /// the cascade's): where the engine places and finds a face's inner crop.
+    pub steadied: Landmarks,
 }
 
 /// A candidate box with its score and the regression that refines it.
@@ -498,8 +502,8 @@ impl Detector {
         )
     }
 
-    /// [`Detector::detect`], then each face's landmarks steadied: the faces a tag is embedded in
-    /// and read from (see [`STEADY_SCALES`]).
+    /// [`Detector::detect`], then each face's landmarks steadied ([`Face::steadied`], see
+    /// [`STEADY_SCALES`]); [`Face::landmarks`] stay the cascade's.
     pub fn detect_steady(
         &self,
         image: &RgbImage,
@@ -519,15 +523,15 @@ impl Detector {
         self.output(planes, refined, options.thresholds[2])
     }
 
-    /// Steadies the landmarks of `faces` (found by the cascade on `planes`): ONet reads
+    /// Sets the steadied landmarks of `faces` (found by the cascade on `planes`): ONet reads
     /// each face again on its final box, made square and scaled by [`STEADY_SCALES`], each view
     /// as it is and mirrored, and the landmarks become the mean of the views ONet still calls a
     /// face (a view that would reach past the photo is left out: the reference stretches such
     /// crops). The cascade's landmarks come from ONet on RNet's box, off by a pixel or two on a
     /// 128 px face and differently on another copy of it; on the final box, in several views,
     /// they are steadier: the same face found again after it was moved into another photo
-    /// (`faceswap:into`) is found where it was tagged. A face with no such view keeps its
-    /// landmarks. Not part of the reference's cascade: [`Detector::detect`] alone is.
+    /// (`faceswap:into`) is found where it was tagged. A face with no such view keeps the
+    /// cascade's. Not part of the reference's cascade: [`Detector::detect`] alone is.
     fn steady_landmarks(&self, planes: &Planes, faces: &mut [Face]) -> Result<(), FaceError> {
         if faces.is_empty() {
             return Ok(());
@@ -588,7 +592,7 @@ impl Detector {
         }
         for (face, (sum, n)) in faces.iter_mut().zip(sums) {
             if n > 0 {
-                face.landmarks = sum.map(|p| p.map(|v| v / n as f32));
+                face.steadied = sum.map(|p| p.map(|v| v / n as f32));
             }
         }
         Ok(())
@@ -658,12 +662,13 @@ impl Detector {
             .map(|(i, b)| {
                 let (w, h) = (b[2] - b[0] + 1.0, b[3] - b[1] + 1.0);
                 let p = &points[10 * i..10 * i + 10];
+                let landmarks =
+                    std::array::from_fn(|k| [w * p[k] + b[0] - 1.0, h * p[k + 5] + b[1] - 1.0]);
                 Face {
                     bbox: refine(*b, std::array::from_fn(|k| regression[4 * i + k])),
                     score: face[i],
-                    landmarks: std::array::from_fn(|k| {
-                        [w * p[k] + b[0] - 1.0, h * p[k + 5] + b[1] - 1.0]
-                    }),
+                    landmarks,
+                    steadied: landmarks,
                 }
             })
             .collect();

@@ -190,10 +190,12 @@ fn reference_faces(photo: &Value) -> Vec<Face> {
                 .iter()
                 .map(floats)
                 .collect();
+            let landmarks = std::array::from_fn(|k| [points[k][0], points[k][1]]);
             Face {
                 bbox: std::array::from_fn(|k| bbox[k]),
                 score: f["score"].as_f64().expect("score") as f32,
-                landmarks: std::array::from_fn(|k| [points[k][0], points[k][1]]),
+                landmarks,
+                steadied: landmarks,
             }
         })
         .collect()

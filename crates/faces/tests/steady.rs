@@ -19,7 +19,7 @@ fn detector() -> Detector {
     Detector::load(&repo().join("weights/mtcnn"), &device).expect("weights/mtcnn")
 }
 
-/// The largest face's landmarks, plain or steadied.
+/// The largest face's landmarks, the cascade's or steadied.
 fn landmarks(detector: &Detector, image: &RgbImage, steady: bool) -> Option<Landmarks> {
     let options = DetectOptions::default();
     let faces = match steady {
@@ -31,7 +31,7 @@ fn landmarks(detector: &Detector, image: &RgbImage, steady: bool) -> Option<Land
     faces
         .into_iter()
         .max_by(|a, b| area(a).total_cmp(&area(b)))
-        .map(|f| f.landmarks)
+        .map(|f| f.steadied)
 }
 
 /// Mean distance between corresponding landmarks.
@@ -99,6 +99,19 @@ fn steadied_landmarks_stay_on_the_face_and_mirror_with_it() {
     let plain = landmarks(&detector, &photo, false).expect("a face");
     let steady = landmarks(&detector, &photo, true).expect("a face");
     let eyes = (plain[1][0] - plain[0][0]).hypot(plain[1][1] - plain[0][1]);
+    // the cascade's faces and landmarks are kept as they are, the steadied ones beside them
+    let options = DetectOptions::default();
+    let cascade = detector.detect(&photo, &options).expect("detect");
+    let both = detector.detect_steady(&photo, &options).expect("detect");
+    assert_eq!(cascade.len(), both.len());
+    for (a, b) in cascade.iter().zip(&both) {
+        assert_eq!(
+            (a.bbox, a.score, a.landmarks),
+            (b.bbox, b.score, b.landmarks)
+        );
+        assert_eq!(a.steadied, a.landmarks);
+        assert_ne!(b.steadied, b.landmarks);
+    }
     // the same face: within a tenth of the eyes' distance of the cascade's landmarks
     assert!(apart(&plain, &steady) < 0.1 * eyes, "{plain:?} {steady:?}");
     // the mirrored photo's steadied landmarks are the photo's mirrored (left and right swap)
