@@ -92,6 +92,12 @@ fn strategies() -> Vec<Strategy> {
             refinements(),
             1,
         ),
+        strategy(
+            "no-second-look",
+            grid(&INNER_SHIFTS, &INNER_SCALES, &[0.0]),
+            Vec::new(),
+            0,
+        ),
         strategy("detector", grid(&[0.0], &[1.0], &[0.0]), refinements(), 1),
         strategy("near", grid(&near, &[1.0], &[0.0]), refinements(), 1),
         strategy(
