@@ -18,12 +18,10 @@ use faketagger_model::Device;
 use faketagger_model::images::{from_images, to_images};
 use faketagger_model::noise::simulators::Simulator;
 use image::DynamicImage;
-
-use crate::Detection;
 use image::imageops::FilterType;
 use serde::Serialize;
 
-use crate::{Error, Tag, Tagger};
+use crate::{Detection, Error, Tag, Tagger};
 
 /// Side of the faces the simulators were trained on.
 pub const SIMULATOR_SIDE: u32 = 128;

@@ -548,17 +548,8 @@ impl Tagger {
         let side = learned.resolution();
         let hypotheses = crate::faces::inner_hypotheses(landmarks, side);
         let reads = self.decode_faces_plain(image, &hypotheses)?;
-        let closest = |reads: &[Option<Decoding>]| {
-            reads
-                .iter()
-                .flatten()
-                .filter_map(|d| d.found.map(|f| (f.corrected_bits, d)))
-                .filter(|(corrected, _)| *corrected <= SEARCH_RADIUS)
-                .min_by_key(|(corrected, _)| *corrected)
-                .map(|(_, d)| Detection::from(*d))
-        };
-        if let Some(found) = closest(&reads) {
-            return Ok(Some(found));
+        if let Some(found) = closest(reads.iter().flatten().copied()) {
+            return Ok(Some(found.into()));
         }
         // none: a finer look about the read nearest to a codeword
         let Some(nearest) = reads
@@ -571,7 +562,8 @@ impl Tagger {
             return Ok(None);
         };
         let finer = crate::faces::inner_refinements(nearest, side);
-        Ok(closest(&self.decode_faces_plain(image, &finer)?))
+        let finer = self.decode_faces_plain(image, &finer)?;
+        Ok(closest(finer.into_iter().flatten()).map(Detection::from))
     }
 
     /// Each face at its landmarks aligned to the networks' square, all read in one decoder pass
@@ -1011,31 +1003,16 @@ impl Tagger {
         image: &DynamicImage,
         plain: Decoding,
     ) -> Result<Detection, Error> {
-        let mut best: Option<Decoding> = None;
+        let mut hypotheses = Vec::new();
         // the photo inside a flat border (frame, letterbox, screenshot window) first
         if let Some([x, y, width, height]) = crate::learned::content_box(image) {
             let inner = image.crop_imm(x, y, width, height);
-            let decoding = self.codec.decode_soft(&learned.logits(&inner)?)?;
-            if decoding
-                .found
-                .is_some_and(|f| f.corrected_bits <= SEARCH_RADIUS)
-            {
-                best = Some(decoding);
-            }
+            hypotheses.push(self.codec.decode_soft(&learned.logits(&inner)?)?);
         }
         for logits in learned.logits_placed(image, &crate::learned::crop_placements())? {
-            let decoding = self.codec.decode_soft(&logits)?;
-            let Some(found) = decoding.found else {
-                continue;
-            };
-            let closer = best
-                .and_then(|b| b.found)
-                .is_none_or(|b| found.corrected_bits < b.corrected_bits);
-            if found.corrected_bits <= SEARCH_RADIUS && closer {
-                best = Some(decoding);
-            }
+            hypotheses.push(self.codec.decode_soft(&logits)?);
         }
-        Ok(best.unwrap_or(plain).into())
+        Ok(closest(hypotheses).unwrap_or(plain).into())
     }
 
     /// Looks for a tag in `image`.
@@ -1120,14 +1097,23 @@ pub fn psnr(a: &DynamicImage, b: &DynamicImage) -> f64 {
     .unwrap_or(f64::NAN)
 }
 
+/// Of `hypotheses` (reads of one photo), the one whose tag lies closest to its codeword, the
+/// first of equals, counting only tags within [`SEARCH_RADIUS`] bit errors: each hypothesis
+/// adds the bound at that radius to the photo's.
+fn closest(hypotheses: impl IntoIterator<Item = Decoding>) -> Option<Decoding> {
+    hypotheses
+        .into_iter()
+        .filter_map(|d| Some((d.found?.corrected_bits, d)))
+        .filter(|(corrected, _)| *corrected <= SEARCH_RADIUS)
+        .min_by_key(|(corrected, _)| *corrected)
+        .map(|(_, d)| d)
+}
+
 /// A face's read as a [`Detection`], its tag kept only within [`SEARCH_RADIUS`] bit errors of
 /// a codeword (each face read is one more hypothesis on the photo).
 fn within_search_radius(decoding: Decoding) -> Detection {
-    let within = decoding
-        .found
-        .is_some_and(|f| f.corrected_bits <= SEARCH_RADIUS);
     let mut detection = Detection::from(decoding);
-    if !within {
+    if closest([decoding]).is_none() {
         detection.tag = None;
         detection.corrected = 0;
     }
