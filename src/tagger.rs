@@ -280,6 +280,12 @@ impl Saving<'_> {
         }
     }
 
+    /// Whether the file's pixels may differ from the 8-bit image saved: JPEG is the one lossy
+    /// format written ([`io::encode_image`]: WebP lossless).
+    fn lossy(&self) -> bool {
+        self.format == ImageFormat::Jpeg
+    }
+
     /// The file's bytes for `image`, and its pixels as a reader will see them.
     fn save(&self, image: &DynamicImage) -> Result<(Vec<u8>, DynamicImage), Error> {
         let bytes = io::encode_image(image, self.format, self.quality, self.metadata, self.path)?;
@@ -287,6 +293,23 @@ impl Saving<'_> {
         let back = io::read_image_bytes(&bytes, &name, io::MAX_PIXELS)?.image;
         Ok((bytes, back))
     }
+}
+
+/// The start and length of the span of whole 16-pixel blocks of a side `limit` long that holds
+/// `len` pixels from `start`, widened by blocks to [`io::MIN_SIDE`] where the side allows (a
+/// photo's part saved and read alone as the photo will be: its JPEG blocks where the photo's
+/// fall, and no smaller than a photo may be).
+fn block_span(start: u32, len: u32, limit: u32) -> [u32; 2] {
+    let mut from = start / 16 * 16;
+    let mut to = (start + len).div_ceil(16).saturating_mul(16).min(limit);
+    while to - from < io::MIN_SIDE && (from > 0 || to < limit) {
+        if to < limit {
+            to = (to + 16).min(limit);
+        } else {
+            from = from.saturating_sub(16);
+        }
+    }
+    [from, to - from]
 }
 
 /// Whether `decoded` is `tag`, its channel word within [`CLEAN_MARGIN_BITS`] of `bits`: the
@@ -635,7 +658,9 @@ impl Tagger {
     /// learned scheme first embeds the photo's bits that read wrong or barely right more
     /// strongly, at the same strength ([`BIT_BOOST_ROUNDS`] times: their message input ×
     /// [`BIT_BOOST_WRONG`] or [`BIT_BOOST_WEAK`]), then raises the strength of the photo, or of
-    /// the face, that failed by [`BOOST`], up to [`MAX_BOOSTS`] times. The first output where
+    /// the face, that failed by [`BOOST`], up to [`MAX_BOOSTS`] times (before a file is
+    /// written, a face is first read and raised on its own patch, saved alone as the file will
+    /// be, so that the whole file is not written once per raise). The first output where
     /// everything decodes is returned, else the best attempt: the whole photo's tag first, then
     /// the most faces that carry theirs, the last (strongest) of equals, so that a refusal names
     /// the highest strength tried. It is [`Embedded::verified`] when the whole photo carries the
@@ -749,40 +774,49 @@ impl Tagger {
             }
             Embedder::Untouched => image.clone(),
         };
-        // one attempt's output at the photo's and the faces' strengths, as saved (with its bytes)
-        let render = |strength: f32,
+        // the part of `tagged` (the whole photo's embedding) under the faces with residuals of
+        // their own, those added at their strengths, and where it lies; `None` without such faces
+        let face_patch = |tagged: &DynamicImage,
+                          results: &[FaceEmbedded],
+                          whole_kept: f32|
+         -> Option<(DynamicImage, [u32; 2])> {
+            let ([x0, y0, x1, y1], source) = source.as_ref()?;
+            let mut out = tagged.crop_imm(*x0, *y0, x1 - x0, y1 - y0).to_rgba32f();
+            for (face, result) in faces.iter().zip(results) {
+                if let Some(FaceResidual {
+                    residual: Some(residual),
+                    side,
+                    to_crop,
+                    inner,
+                }) = face
+                {
+                    crate::faces::add_aligned_residual(
+                        &mut out,
+                        source,
+                        [*x0, *y0],
+                        residual,
+                        *side,
+                        *to_crop,
+                        result.strength,
+                        if *inner {
+                            crate::faces::WHOLE_KEPT_UNDER_INNER
+                        } else {
+                            whole_kept
+                        },
+                    );
+                }
+            }
+            let patch = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
+            Some((patch, [*x0, *y0]))
+        };
+        // one attempt's output over `tagged` (the whole photo's embedding) at the faces'
+        // strengths, as saved (with its bytes)
+        let render = |mut tagged: DynamicImage,
                       results: &[FaceEmbedded],
                       whole_kept: f32|
          -> Result<(Option<Vec<u8>>, DynamicImage), Error> {
-            let mut tagged = whole_photo(strength);
-            if let Some(([x0, y0, x1, y1], source)) = &source {
-                let mut out = tagged.crop_imm(*x0, *y0, x1 - x0, y1 - y0).to_rgba32f();
-                for (face, result) in faces.iter().zip(results) {
-                    if let Some(FaceResidual {
-                        residual: Some(residual),
-                        side,
-                        to_crop,
-                        inner,
-                    }) = face
-                    {
-                        crate::faces::add_aligned_residual(
-                            &mut out,
-                            source,
-                            [*x0, *y0],
-                            residual,
-                            *side,
-                            *to_crop,
-                            result.strength,
-                            if *inner {
-                                crate::faces::WHOLE_KEPT_UNDER_INNER
-                            } else {
-                                whole_kept
-                            },
-                        );
-                    }
-                }
-                let patch = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
-                image::imageops::replace(&mut tagged, &patch, i64::from(*x0), i64::from(*y0));
+            if let Some((patch, [x0, y0])) = face_patch(&tagged, results, whole_kept) {
+                image::imageops::replace(&mut tagged, &patch, i64::from(x0), i64::from(y0));
             }
             Ok(match saving {
                 Some(saving) => {
@@ -792,11 +826,79 @@ impl Tagger {
                 None => (None, tagged),
             })
         };
+        // before a file is written: each face with a residual of its own read from its patch
+        // (a JPEG's: the patch widened to whole 16-pixel blocks, so that its blocks fall where
+        // they fall in the photo, saved alone as the file will be) and raised while it does
+        // not read there, up to its cap: the whole file is then written and read back once for
+        // the faces, not once per raise (at 1080p, JPEG q95: ~45 ms each)
+        let raise_before_saving = |tagged: &DynamicImage,
+                                   results: &mut [FaceEmbedded],
+                                   whole_kept: f32,
+                                   saving: &Saving<'_>|
+         -> Result<(), Error> {
+            let own: Vec<usize> = faces
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    matches!(
+                        f,
+                        Some(FaceResidual {
+                            residual: Some(_),
+                            ..
+                        })
+                    )
+                })
+                .map(|(i, _)| i)
+                .collect();
+            loop {
+                let Some((patch, [x0, y0])) = face_patch(tagged, results, whole_kept) else {
+                    return Ok(());
+                };
+                let ([bx, bw], [by, bh]) = (
+                    block_span(x0, patch.width(), tagged.width()),
+                    block_span(y0, patch.height(), tagged.height()),
+                );
+                let mut part = tagged.crop_imm(bx, by, bw, bh);
+                image::imageops::replace(&mut part, &patch, i64::from(x0 - bx), i64::from(y0 - by));
+                let part = if saving.lossy() {
+                    saving.save(&part)?.1
+                } else {
+                    part
+                };
+                let moved: Vec<faketagger_attacks::faceswap::Landmarks> = own
+                    .iter()
+                    .map(|&i| {
+                        results[i]
+                            .face
+                            .landmarks
+                            .map(|[x, y]| [x - bx as f32, y - by as f32])
+                    })
+                    .collect();
+                let reads = self.decode_faces_plain(&part, &moved)?;
+                let mut raised = false;
+                for (&i, read) in own.iter().zip(reads) {
+                    let result = &mut results[i];
+                    if !read.is_some_and(|d| carries(&d, tag, &channel_bits))
+                        && result.strength < face_cap
+                    {
+                        result.strength *= BOOST;
+                        raised = true;
+                    }
+                }
+                if !raised {
+                    return Ok(());
+                }
+            }
+        };
         // the best attempt so far that did not carry everything, by its settings: its pixels
         // are made again when it is not the last (a copy kept would be 432 MB at 144 megapixels)
         let mut best: Option<Attempt> = None;
         for attempt in 1..=attempts {
-            let (bytes, tagged) = render(strength, &results, whole_kept)?;
+            let whole = whole_photo(strength);
+            if let Some(saving) = saving {
+                raise_before_saving(&whole, &mut results, whole_kept, saving)?;
+            }
+            let (bytes, tagged) = render(whole, &results, whole_kept)?;
             let whole_ok =
                 !sites.whole || carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
             // the faces with a residual prepared, read in one decoder pass
@@ -860,7 +962,21 @@ impl Tagger {
             if best.as_ref().is_none_or(|b| this.better_than(b)) {
                 best = Some(this);
             }
-            if attempt == attempts {
+            // with the photo's tag carried, only a face below its cap can still change: when
+            // none can, the attempts left would all be this one
+            let settled = whole_ok
+                && faces.iter().zip(&results).all(|(face, result)| {
+                    result.verified
+                        || result.strength >= face_cap
+                        || !matches!(
+                            face,
+                            Some(FaceResidual {
+                                residual: Some(_),
+                                ..
+                            })
+                        )
+                });
+            if attempt == attempts || settled {
                 let Some(Attempt {
                     number: best_attempt,
                     strength,
@@ -890,7 +1006,7 @@ impl Tagger {
                 let (bytes, tagged) = if best_attempt == attempt {
                     (bytes, tagged)
                 } else {
-                    render(strength, &results, whole_kept)?
+                    render(whole_photo(strength), &results, whole_kept)?
                 };
                 return Ok(output(tagged, bytes, strength, whole_ok, results));
             }
@@ -1216,6 +1332,36 @@ mod tests {
                 .map(|a| a.number);
             assert_eq!(best, Some(picked), "{why}");
         }
+    }
+
+    #[test]
+    fn block_spans_hold_their_pixels_in_whole_blocks_at_least_a_photo_wide() {
+        for (start, len, limit) in [
+            (0, 10, 128),
+            (37, 20, 128),
+            (100, 28, 128),
+            (120, 8, 128),
+            (5, 300, 1080),
+            (1000, 80, 1080),
+            (1070, 10, 1080),
+            (3, 50, 70),
+        ] {
+            let [from, n] = block_span(start, len, limit);
+            assert!(
+                from <= start && start + len <= from + n,
+                "{start} {len} {limit}"
+            );
+            assert!(from + n <= limit && from % 16 == 0, "{start} {len} {limit}");
+            assert!(
+                (from + n) % 16 == 0 || from + n == limit,
+                "{start} {len} {limit}"
+            );
+            assert!(n >= io::MIN_SIDE.min(limit), "{start} {len} {limit}: {n}");
+            assert!(n < len + 32 + io::MIN_SIDE, "{start} {len} {limit}: {n}");
+        }
+        assert_eq!(block_span(37, 20, 128), [32, 64]);
+        assert_eq!(block_span(120, 8, 128), [64, 64]);
+        assert_eq!(block_span(5, 300, 1080), [0, 320]);
     }
 
     #[test]

@@ -366,8 +366,9 @@ pub struct ModelArgs {
     pub device: String,
     /// Smallest face looked for, in pixels (of the photo, or of its copy 1920 px long when it
     /// is larger); at least 12. Faces down to about half of it are still found. Larger is
-    /// faster: the detector's cost grows as (12/PX)² of the photo's area (1080p: 0.97 s at 20,
-    /// 0.32 s at 40, 0.20 s at 64 on 2 cores).
+    /// faster: the detector's cost grows as (12/PX)² of the photo's area (1080p: 115 ms at 20,
+    /// 35 ms at 40, 20 ms at 64 on 2 cores), but its landmarks are less steady: at 40, 2–4 fewer
+    /// of 96 faces of 160–300 px read aligned as DeepFake tools align them (`multi_faces`).
     #[arg(long, value_name = "PX", default_value_t = faketagger::faces::DetectOptions::default().min_face)]
     pub min_face: f32,
 }
