@@ -27,7 +27,7 @@
 //! the cliff between 2 and 3 pixels is the v1 decoder's own.
 //!
 //! `cargo run --release --example inner_search -- ../shared/datasets/celeba-faces128 val 100
-//! [--plain] [--only=I,J,…] [--strength=F] [STRATEGY...]`
+//! [--plain] [--only=I,J,…] [--strength=F] [--weights=DIR] [STRATEGY...]`
 
 use std::path::Path;
 
@@ -263,7 +263,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [data, split, count, rest @ ..] = args.as_slice() else {
         return Err(
-            "usage: inner_search DATA_DIR SPLIT COUNT [--plain] [--only=I,J,…] [--strength=F] [STRATEGY...]"
+            "usage: inner_search DATA_DIR SPLIT COUNT [--plain] [--only=I,J,…] [--strength=F] [--weights=DIR] [STRATEGY...]"
                 .into(),
         );
     };
@@ -286,7 +286,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .filter(|s| wanted.is_empty() || wanted.iter().any(|w| *w == s.name))
         .collect();
     let device = faketagger::model::Backend::Flex.device()?;
-    let tagger = Tagger::builtin(&device)?;
+    // --weights=DIR: another model than the built-in one
+    let tagger = match rest.iter().find_map(|a| a.strip_prefix("--weights=")) {
+        Some(dir) => Tagger::load(Path::new(dir), &device)?,
+        None => Tagger::builtin(&device)?,
+    };
     let detector = Detector::load(Path::new("weights/mtcnn"), &device)?;
     let options = DetectOptions::default();
     // the faces as the engine finds them; with --plain, their inner crops at the cascade's

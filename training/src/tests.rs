@@ -990,3 +990,37 @@ fn strength_spread_scales_the_steps_residual() {
         );
     }
 }
+
+/// `train_encoder = false`: steps move the decoder and leave the encoder as it was (its
+/// residual for the same cover and bits unchanged to the last bit); by default both learn.
+#[test]
+fn a_frozen_encoder_keeps_its_residual_while_the_decoder_learns() {
+    let device = Backend::Flex.device().unwrap();
+    let train = synthetic_faces(8, 1);
+    let cover = train.batch(&[0, 1], &[], &device);
+    let bits = crate::tagger::random_bits(2, BITS, &mut StdRng::seed_from_u64(1), &device);
+    let outputs = |net: &faketagger_model::TaggerNet| {
+        let residual = net.encoder.forward(cover.clone(), bits.clone());
+        let logits = net.decoder.forward(cover.clone());
+        (
+            residual.into_data().try_to_vec::<f32>().unwrap(),
+            logits.into_data().try_to_vec::<f32>().unwrap(),
+        )
+    };
+    for train_encoder in [false, true] {
+        let config = tiny_config().with_train_encoder(train_encoder);
+        let mut trainer = TaggerTrainer::new(config, &device).unwrap();
+        let (residual, logits) = outputs(&trainer.net());
+        let mut rng = StdRng::seed_from_u64(5);
+        for _ in 0..3 {
+            assert!(trainer.step(&train, &mut rng).unwrap().loss.is_finite());
+        }
+        let (residual_after, logits_after) = outputs(&trainer.net());
+        assert_ne!(logits, logits_after, "train_encoder {train_encoder}");
+        assert_eq!(
+            residual == residual_after,
+            !train_encoder,
+            "train_encoder {train_encoder}"
+        );
+    }
+}
