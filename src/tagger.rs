@@ -641,11 +641,16 @@ impl Tagger {
 
     /// The photo read as it is: the learned decoder once, or the classical grid of its size.
     fn decode_plain(&self, image: &DynamicImage) -> Result<Decoding, Error> {
-        let logits = match &self.scheme {
+        Ok(self.codec.decode_soft(&self.plain_logits(image)?)?)
+    }
+
+    /// What [`Tagger::decode_plain`] decodes: the channel bits' soft values read from the photo
+    /// as it is.
+    fn plain_logits(&self, image: &DynamicImage) -> Result<Vec<f32>, Error> {
+        Ok(match &self.scheme {
             Scheme::Learned(learned) => learned.logits(image)?,
             Scheme::Classic(schemes) => Self::grid_for(schemes, image).extract(image),
-        };
-        Ok(self.codec.decode_soft(&logits)?)
+        })
     }
 
     /// Tags `image` at the `sites` given (the whole photo, its faces, or both), in memory when
@@ -899,8 +904,15 @@ impl Tagger {
                 raise_before_saving(&whole, &mut results, whole_kept, saving)?;
             }
             let (bytes, tagged) = render(whole, &results, whole_kept)?;
-            let whole_ok =
-                !sites.whole || carries(&self.decode_plain(&tagged)?, tag, &channel_bits);
+            // the whole photo's read (kept for the per-bit boosts when it fails)
+            let whole_logits = match sites.whole {
+                true => Some(self.plain_logits(&tagged)?),
+                false => None,
+            };
+            let whole_ok = match &whole_logits {
+                Some(logits) => carries(&self.codec.decode_soft(logits)?, tag, &channel_bits),
+                None => true,
+            };
             // the faces with a residual prepared, read in one decoder pass
             let read = self.decode_faces_plain(
                 &tagged,
@@ -1031,7 +1043,10 @@ impl Tagger {
                     // encoder's message input at the same strength (informed embedding: what
                     // the photo's content takes from each bit, its next residual gives back)
                     bit_rounds += 1;
-                    let logits = learned.logits(&tagged)?;
+                    let logits = match whole_logits {
+                        Some(logits) => logits,
+                        None => learned.logits(&tagged)?,
+                    };
                     for ((boost, logit), bit) in
                         bit_boosts.iter_mut().zip(&logits).zip(channel_bits.iter())
                     {

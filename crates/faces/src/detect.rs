@@ -42,6 +42,12 @@ const STEADY_THRESHOLD: f32 = 0.7;
 /// Which landmark of a mirrored face each one is: the eyes and the mouth corners swap sides.
 const MIRRORED: [usize; 5] = [1, 0, 2, 4, 3];
 
+/// The landmarks of a face in an image `width` wide, as they lie in the image mirrored left to
+/// right (x → width − x; the eyes and the mouth corners swap sides), in the detector's order.
+pub fn mirrored(landmarks: &Landmarks, width: f32) -> Landmarks {
+    MIRRORED.map(|k| [width - landmarks[k][0], landmarks[k][1]])
+}
+
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectOptions {
@@ -576,16 +582,18 @@ impl Detector {
                 if out.face[crop] <= STEADY_THRESHOLD {
                     continue;
                 }
+                // in the view's unit square (a mirrored view's landmarks mirrored back)
                 let p = &out.points[10 * crop..10 * crop + 10];
+                let seen: Landmarks = std::array::from_fn(|j| [p[j], p[j + 5]]);
+                let unit = if mirrored {
+                    self::mirrored(&seen, 1.0)
+                } else {
+                    seen
+                };
                 let (sum, n) = &mut sums[i];
-                for (j, point) in sum.iter_mut().enumerate() {
-                    // a mirrored view's left eye is the face's right one, at 1 − x
-                    let (src, u) = match mirrored {
-                        false => (j, p[j]),
-                        true => (MIRRORED[j], 1.0 - p[MIRRORED[j]]),
-                    };
+                for (point, [u, v]) in sum.iter_mut().zip(unit) {
                     point[0] += x0 as f32 + side[0] * u;
-                    point[1] += y0 as f32 + side[1] * p[src + 5];
+                    point[1] += y0 as f32 + side[1] * v;
                 }
                 *n += 1;
             }

@@ -34,7 +34,7 @@ mod cpu_nets;
 mod detect;
 pub mod nets;
 
-pub use detect::{DetectOptions, Detector, Face, STEADY_SCALES};
+pub use detect::{DetectOptions, Detector, Face, STEADY_SCALES, mirrored};
 pub use faketagger_attacks::faceswap::Landmarks;
 
 /// The name of the detector's files in its weights folder (`mtcnn.json`, `mtcnn.bpk`).

@@ -118,9 +118,9 @@ fn steadied_landmarks_stay_on_the_face_and_mirror_with_it() {
     let mirrored = image::imageops::flip_horizontal(&photo);
     let m = landmarks(&detector, &mirrored, true).expect("a face");
     let w = photo.width() as f32;
-    let back = [1, 0, 2, 4, 3].map(|k| [w - m[k][0], m[k][1]]);
+    let back = faketagger_faces::mirrored(&m, w);
     let plain_m = landmarks(&detector, &mirrored, false).expect("a face");
-    let plain_back = [1, 0, 2, 4, 3].map(|k| [w - plain_m[k][0], plain_m[k][1]]);
+    let plain_back = faketagger_faces::mirrored(&plain_m, w);
     eprintln!(
         "mirror disagreement (px): plain {:.3}, steadied {:.3}; eyes {eyes:.1} px apart",
         apart(&plain, &plain_back),
