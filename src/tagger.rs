@@ -753,6 +753,16 @@ impl Tagger {
         let (mut bit_boosts, mut bit_rounds) = (vec![1.0f32; channel_bits.len()], 0);
         // a face's strength is raised at most MAX_BOOSTS times, however many tries the photo takes
         let face_cap = requested * BOOST.powi(MAX_BOOSTS as i32 - 1) * 1.01;
+        // whether a face may still be raised: it has a residual of its own, under its cap
+        let raisable = |face: &Option<FaceResidual>, result: &FaceEmbedded| {
+            matches!(
+                face,
+                Some(FaceResidual {
+                    residual: Some(_),
+                    ..
+                })
+            ) && result.strength < face_cap
+        };
         // the whole photo's residual after per-bit boosts (`BIT_BOOST_WRONG`), once a try failed
         let boosted: std::cell::RefCell<Option<crate::learned::Residual>> =
             std::cell::RefCell::new(None);
@@ -841,20 +851,6 @@ impl Tagger {
                                    whole_kept: f32,
                                    saving: &Saving<'_>|
          -> Result<(), Error> {
-            let own: Vec<usize> = faces
-                .iter()
-                .enumerate()
-                .filter(|(_, f)| {
-                    matches!(
-                        f,
-                        Some(FaceResidual {
-                            residual: Some(_),
-                            ..
-                        })
-                    )
-                })
-                .map(|(i, _)| i)
-                .collect();
             loop {
                 let Some((patch, [x0, y0])) = face_patch(tagged, results, whole_kept) else {
                     return Ok(());
@@ -870,7 +866,11 @@ impl Tagger {
                 } else {
                     part
                 };
-                let moved: Vec<faketagger_attacks::faceswap::Landmarks> = own
+                // the faces that may still be raised, read there
+                let open: Vec<usize> = (0..faces.len())
+                    .filter(|&i| raisable(&faces[i], &results[i]))
+                    .collect();
+                let moved: Vec<faketagger_attacks::faceswap::Landmarks> = open
                     .iter()
                     .map(|&i| {
                         results[i]
@@ -881,12 +881,9 @@ impl Tagger {
                     .collect();
                 let reads = self.decode_faces_plain(&part, &moved)?;
                 let mut raised = false;
-                for (&i, read) in own.iter().zip(reads) {
-                    let result = &mut results[i];
-                    if !read.is_some_and(|d| carries(&d, tag, &channel_bits))
-                        && result.strength < face_cap
-                    {
-                        result.strength *= BOOST;
+                for (&i, read) in open.iter().zip(reads) {
+                    if !read.is_some_and(|d| carries(&d, tag, &channel_bits)) {
+                        results[i].strength *= BOOST;
                         raised = true;
                     }
                 }
@@ -977,17 +974,10 @@ impl Tagger {
             // with the photo's tag carried, only a face below its cap can still change: when
             // none can, the attempts left would all be this one
             let settled = whole_ok
-                && faces.iter().zip(&results).all(|(face, result)| {
-                    result.verified
-                        || result.strength >= face_cap
-                        || !matches!(
-                            face,
-                            Some(FaceResidual {
-                                residual: Some(_),
-                                ..
-                            })
-                        )
-                });
+                && faces
+                    .iter()
+                    .zip(&results)
+                    .all(|(face, result)| result.verified || !raisable(face, result));
             if attempt == attempts || settled {
                 let Some(Attempt {
                     number: best_attempt,
@@ -1064,12 +1054,7 @@ impl Tagger {
                 }
             }
             for (face, result) in faces.iter().zip(results.iter_mut()) {
-                if let Some(FaceResidual {
-                    residual: Some(_), ..
-                }) = face
-                    && !result.verified
-                    && result.strength < face_cap
-                {
+                if !result.verified && raisable(face, result) {
                     result.strength *= BOOST;
                 }
             }
