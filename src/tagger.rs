@@ -824,13 +824,12 @@ impl Tagger {
             let patch = faketagger_attacks::same_layout(DynamicImage::ImageRgba32F(out), image);
             Some((patch, [*x0, *y0]))
         };
-        // one attempt's output over `tagged` (the whole photo's embedding) at the faces'
-        // strengths, as saved (with its bytes)
+        // one attempt's output: `tagged` (the whole photo's embedding) with the faces' `patch`
+        // (`face_patch`'s) in place, as saved (with its bytes)
         let render = |mut tagged: DynamicImage,
-                      results: &[FaceEmbedded],
-                      whole_kept: f32|
+                      patch: Option<(DynamicImage, [u32; 2])>|
          -> Result<(Option<Vec<u8>>, DynamicImage), Error> {
-            if let Some((patch, [x0, y0])) = face_patch(&tagged, results, whole_kept) {
+            if let Some((patch, [x0, y0])) = patch {
                 image::imageops::replace(&mut tagged, &patch, i64::from(x0), i64::from(y0));
             }
             Ok(match saving {
@@ -845,15 +844,16 @@ impl Tagger {
         // (a JPEG's: the patch widened to whole 16-pixel blocks, so that its blocks fall where
         // they fall in the photo, saved alone as the file will be) and raised while it does
         // not read there, up to its cap: the whole file is then written and read back once for
-        // the faces, not once per raise (at 1080p, JPEG q95: ~45 ms each)
+        // the faces, not once per raise (at 1080p, JPEG q95: ~45 ms each). Returns the faces'
+        // patch as they stand.
         let raise_before_saving = |tagged: &DynamicImage,
                                    results: &mut [FaceEmbedded],
                                    whole_kept: f32,
                                    saving: &Saving<'_>|
-         -> Result<(), Error> {
+         -> Result<Option<(DynamicImage, [u32; 2])>, Error> {
             loop {
                 let Some((patch, [x0, y0])) = face_patch(tagged, results, whole_kept) else {
-                    return Ok(());
+                    return Ok(None);
                 };
                 let ([bx, bw], [by, bh]) = (
                     block_span(x0, patch.width(), tagged.width()),
@@ -888,7 +888,7 @@ impl Tagger {
                     }
                 }
                 if !raised {
-                    return Ok(());
+                    return Ok(Some((patch, [x0, y0])));
                 }
             }
         };
@@ -897,19 +897,22 @@ impl Tagger {
         let mut best: Option<Attempt> = None;
         for attempt in 1..=attempts {
             let whole = whole_photo(strength);
-            if let Some(saving) = saving {
-                raise_before_saving(&whole, &mut results, whole_kept, saving)?;
-            }
-            let (bytes, tagged) = render(whole, &results, whole_kept)?;
-            // the whole photo's read (kept for the per-bit boosts when it fails)
-            let whole_logits = match sites.whole {
-                true => Some(self.plain_logits(&tagged)?),
+            let patch = match saving {
+                Some(saving) => raise_before_saving(&whole, &mut results, whole_kept, saving)?,
+                None => face_patch(&whole, &results, whole_kept),
+            };
+            let (bytes, tagged) = render(whole, patch)?;
+            // the whole photo's logits when it does not read back (the per-bit boosts start
+            // from them)
+            let whole_failed = match sites.whole {
+                true => {
+                    let logits = self.plain_logits(&tagged)?;
+                    let decoded = self.codec.decode_soft(&logits)?;
+                    (!carries(&decoded, tag, &channel_bits)).then_some(logits)
+                }
                 false => None,
             };
-            let whole_ok = match &whole_logits {
-                Some(logits) => carries(&self.codec.decode_soft(logits)?, tag, &channel_bits),
-                None => true,
-            };
+            let whole_ok = whole_failed.is_none();
             // the faces with a residual prepared, read in one decoder pass
             let read = self.decode_faces_plain(
                 &tagged,
@@ -1008,11 +1011,13 @@ impl Tagger {
                 let (bytes, tagged) = if best_attempt == attempt {
                     (bytes, tagged)
                 } else {
-                    render(whole_photo(strength), &results, whole_kept)?
+                    let whole = whole_photo(strength);
+                    let patch = face_patch(&whole, &results, whole_kept);
+                    render(whole, patch)?
                 };
                 return Ok(output(tagged, bytes, strength, whole_ok, results));
             }
-            if !whole_ok {
+            if let Some(logits) = whole_failed {
                 // the faces are to blame when the photo without them reads: keep some of the
                 // whole photo's residual under them; else the photo needs more strength
                 // (the photo without them made again, not kept: at 144 megapixels a copy of
@@ -1033,10 +1038,6 @@ impl Tagger {
                     // encoder's message input at the same strength (informed embedding: what
                     // the photo's content takes from each bit, its next residual gives back)
                     bit_rounds += 1;
-                    let logits = match whole_logits {
-                        Some(logits) => logits,
-                        None => learned.logits(&tagged)?,
-                    };
                     for ((boost, logit), bit) in
                         bit_boosts.iter_mut().zip(&logits).zip(channel_bits.iter())
                     {
