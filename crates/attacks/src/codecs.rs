@@ -32,7 +32,9 @@ pub fn jpeg_bytes(image: &DynamicImage, quality: u8, chroma: Chroma) -> Result<V
 }
 
 /// [`jpeg_bytes`] with an ICC profile (APP2 chunks) and EXIF (APP1) when given; metadata that
-/// does not fit its segments is left out, not fatal.
+/// does not fit its segments is left out, not fatal. A large image is encoded in horizontal
+/// bands on every core and the bands' entropy-coded data joined by restart markers
+/// ([`stitch_bands`]): the same quantized coefficients as one pass, so the same decoded pixels.
 pub fn jpeg_file(
     image: &DynamicImage,
     quality: u8,
@@ -40,36 +42,200 @@ pub fn jpeg_file(
     icc_profile: Option<&[u8]>,
     exif: Option<&[u8]>,
 ) -> Result<Vec<u8>, String> {
-    use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
+    let threads = rayon::current_num_threads();
+    jpeg_file_in_bands(image, quality, chroma, icc_profile, exif, threads)
+}
+
+/// [`jpeg_file`] banded for `threads` threads.
+fn jpeg_file_in_bands(
+    image: &DynamicImage,
+    quality: u8,
+    chroma: Chroma,
+    icc_profile: Option<&[u8]>,
+    exif: Option<&[u8]>,
+    threads: usize,
+) -> Result<Vec<u8>, String> {
     let (w, h) = image.dimensions();
     let (w16, h16) = match (u16::try_from(w), u16::try_from(h)) {
         (Ok(w), Ok(h)) => (w, h),
         _ => return Err(format!("{w}×{h} is larger than JPEG's 65535 px a side")),
     };
     let flat = flat8(image);
-    let colour = flat.color().has_color();
-    let mut bytes = Vec::new();
-    let mut encoder = Encoder::new(&mut bytes, quality);
-    encoder.set_sampling_factor(match chroma {
-        Chroma::Subsampled => SamplingFactor::F_2_2,
-        Chroma::Full => SamplingFactor::F_1_1,
-    });
-    encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
-    if let Some(icc) = icc_profile {
-        let _ = encoder.add_icc_profile(icc);
-    }
-    if let Some(exif) = exif {
-        let _ = encoder.add_app_segment(1, [b"Exif\0\0".as_slice(), exif].concat());
-    }
-    let kind = if colour {
-        ColorType::Rgb
-    } else {
-        ColorType::Luma
+    let settings = JpegSettings {
+        quality,
+        chroma,
+        colour: flat.color().has_color(),
     };
-    encoder
-        .encode(flat.as_bytes(), w16, h16, kind)
-        .map_err(|e| e.to_string())?;
-    Ok(bytes)
+    let (samples, width) = (flat.as_bytes(), usize::from(w16));
+    let row_len = width * usize::from(flat.color().channel_count());
+    let band_rows = settings.band_rows(w16, h16, threads);
+    if band_rows >= usize::from(h16) {
+        return settings.encode(samples, w16, h16, icc_profile, exif);
+    }
+    use rayon::prelude::*;
+    let bands: Vec<Vec<u8>> = samples
+        .par_chunks(band_rows * row_len)
+        .enumerate()
+        .map(|(i, band)| {
+            let rows = (band.len() / row_len) as u16; // at most h16
+            // the first band carries the file's header and metadata
+            let (icc, exif) = if i == 0 {
+                (icc_profile, exif)
+            } else {
+                (None, None)
+            };
+            settings.encode(band, w16, rows, icc, exif)
+        })
+        .collect::<Result<_, _>>()?;
+    let mcus = settings.mcus_per_row(w16) * band_rows / settings.mcu_side();
+    stitch_bands(&bands, h16, mcus as u16)
+}
+
+/// How [`jpeg_file`] encodes: one setting for the whole file and each of its bands.
+#[derive(Debug, Clone, Copy)]
+struct JpegSettings {
+    quality: u8,
+    chroma: Chroma,
+    /// RGB (else one grey component).
+    colour: bool,
+}
+
+impl JpegSettings {
+    /// Smallest image, in pixels, encoded in bands: below it a band's header and thread cost
+    /// more than they save.
+    const BANDED_FROM_PIXELS: usize = 1 << 19;
+
+    /// The side of an MCU, in pixels: 16 for 4:2:0 colour, else 8 (one block per component;
+    /// a grey scan's MCU is one block).
+    fn mcu_side(self) -> usize {
+        match (self.colour, self.chroma) {
+            (true, Chroma::Subsampled) => 16,
+            _ => 8,
+        }
+    }
+
+    fn mcus_per_row(self, width: u16) -> usize {
+        usize::from(width).div_ceil(self.mcu_side())
+    }
+
+    /// The rows of each band of a `width`×`height` image for `threads` threads: whole MCU rows,
+    /// two bands a thread, a band's MCUs within a restart interval (16 bits); the whole height
+    /// when banding does not pay.
+    fn band_rows(self, width: u16, height: u16, threads: usize) -> usize {
+        let (side, height) = (self.mcu_side(), usize::from(height));
+        if threads < 2 || usize::from(width) * height < Self::BANDED_FROM_PIXELS {
+            return height;
+        }
+        let mcu_rows = height.div_ceil(side);
+        let most = usize::from(u16::MAX) / self.mcus_per_row(width);
+        mcu_rows.div_ceil(2 * threads).clamp(1, most.max(1)) * side
+    }
+
+    /// One baseline JPEG file of 8-bit `samples` (RGB or grey, as `colour` says).
+    fn encode(
+        self,
+        samples: &[u8],
+        width: u16,
+        height: u16,
+        icc_profile: Option<&[u8]>,
+        exif: Option<&[u8]>,
+    ) -> Result<Vec<u8>, String> {
+        use jpeg_encoder::{ChromaSubsamplingMethod, ColorType, Encoder, SamplingFactor};
+        let mut bytes = Vec::new();
+        let mut encoder = Encoder::new(&mut bytes, self.quality);
+        encoder.set_sampling_factor(match self.chroma {
+            Chroma::Subsampled => SamplingFactor::F_2_2,
+            Chroma::Full => SamplingFactor::F_1_1,
+        });
+        encoder.set_chroma_subsampling_method(ChromaSubsamplingMethod::Average);
+        if let Some(icc) = icc_profile {
+            let _ = encoder.add_icc_profile(icc);
+        }
+        if let Some(exif) = exif {
+            let _ = encoder.add_app_segment(1, [b"Exif\0\0".as_slice(), exif].concat());
+        }
+        let kind = if self.colour {
+            ColorType::Rgb
+        } else {
+            ColorType::Luma
+        };
+        encoder
+            .encode(samples, width, height, kind)
+            .map_err(|e| e.to_string())?;
+        Ok(bytes)
+    }
+}
+
+/// One baseline JPEG of `height` rows from the files of its horizontal `bands` (each encoded
+/// alone with the same tables; every band but the last `interval` MCUs): the first band's
+/// header with the full height and a restart interval (DRI), then each band's entropy-coded
+/// data, a restart marker between two. A band's data starts its DC predictions from zero and
+/// ends padded to a byte, as a restart interval does.
+fn stitch_bands(bands: &[Vec<u8>], height: u16, interval: u16) -> Result<Vec<u8>, String> {
+    let parts: Vec<JpegParts<'_>> = bands
+        .iter()
+        .map(|b| JpegParts::of(b))
+        .collect::<Result<_, _>>()?;
+    let first = &parts[0];
+    let mut out = Vec::with_capacity(bands.iter().map(Vec::len).sum());
+    out.extend_from_slice(&first.header[..first.sos]);
+    out.extend_from_slice(&[0xFF, 0xDD, 0x00, 0x04]);
+    out.extend_from_slice(&interval.to_be_bytes());
+    out.extend_from_slice(&first.header[first.sos..]);
+    let at = first.height_at;
+    out[at..at + 2].copy_from_slice(&height.to_be_bytes());
+    for (i, part) in parts.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(&[0xFF, 0xD0 + ((i - 1) % 8) as u8]);
+        }
+        out.extend_from_slice(part.scan);
+    }
+    out.extend_from_slice(&[0xFF, 0xD9]);
+    Ok(out)
+}
+
+/// A baseline JPEG file's header (up to its scan's data), where its SOS segment starts and
+/// where SOF0's height lies in it, and its entropy-coded data (before EOI).
+struct JpegParts<'a> {
+    header: &'a [u8],
+    sos: usize,
+    height_at: usize,
+    scan: &'a [u8],
+}
+
+impl<'a> JpegParts<'a> {
+    fn of(file: &'a [u8]) -> Result<Self, String> {
+        let bad = || "the encoder wrote a JPEG this cannot split".to_string();
+        if !file.starts_with(&[0xFF, 0xD8]) || !file.ends_with(&[0xFF, 0xD9]) {
+            return Err(bad());
+        }
+        let (mut at, mut height_at) = (2, None);
+        loop {
+            let (Some(&[0xFF, marker]), Some(len)) = (
+                file.get(at..at + 2)
+                    .and_then(|m| <&[u8; 2]>::try_from(m).ok()),
+                file.get(at + 2..at + 4)
+                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))),
+            ) else {
+                return Err(bad());
+            };
+            if marker == 0xC0 {
+                height_at = Some(at + 5);
+            }
+            let end = at + 2 + len;
+            if marker == 0xDA {
+                let height_at = height_at.ok_or_else(bad)?;
+                let scan = file.get(end..file.len() - 2).ok_or_else(bad)?;
+                return Ok(Self {
+                    header: &file[..end],
+                    sos: at,
+                    height_at,
+                    scan,
+                });
+            }
+            at = end;
+        }
+    }
 }
 
 /// JPEG round trip: encode (see [`jpeg_bytes`]), decode, hand back the input's layout.
@@ -182,4 +348,119 @@ pub(crate) fn png8(
     flat.write_to(&mut bytes, image::ImageFormat::Png)
         .map_err(err)?;
     image::load_from_memory_with_format(bytes.get_ref(), image::ImageFormat::Png).map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use image::{GrayImage, ImageDecoder, RgbImage};
+    use rand::{Rng, SeedableRng};
+
+    use super::*;
+
+    /// A seeded photo-like image: gradients with noise, so every block has detail.
+    fn textured(width: u32, height: u32, grey: bool) -> DynamicImage {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let rgb = RgbImage::from_fn(width, height, |x, y| {
+            let n = |rng: &mut rand::rngs::StdRng| rng.random_range(0..48u32);
+            image::Rgb([
+                ((x * 255 / width + n(&mut rng)) % 256) as u8,
+                ((y * 255 / height + n(&mut rng)) % 256) as u8,
+                (((x + y) % 256 + n(&mut rng)) % 256) as u8,
+            ])
+        });
+        match grey {
+            true => DynamicImage::ImageLuma8(GrayImage::from_fn(width, height, |x, y| {
+                image::Luma([rgb.get_pixel(x, y).0[0]])
+            })),
+            false => DynamicImage::ImageRgb8(rgb),
+        }
+    }
+
+    fn markers(bytes: &[u8], marker: impl Fn(u8) -> bool) -> usize {
+        bytes
+            .windows(2)
+            .filter(|w| w[0] == 0xFF && marker(w[1]))
+            .count()
+    }
+
+    #[test]
+    fn a_jpeg_in_bands_decodes_to_the_pixels_of_one_pass() {
+        let icc = vec![7u8; 300];
+        let exif = b"MM\0*\0\0\0\x08\0\0".to_vec();
+        // sizes off the MCU grid, 4:2:0 and 4:4:4 colour, grey
+        for (width, height, grey, chroma) in [
+            (1013, 701, false, Chroma::Subsampled),
+            (1013, 701, false, Chroma::Full),
+            (800, 777, true, Chroma::Subsampled),
+        ] {
+            let image = textured(width, height, grey);
+            let settings = JpegSettings {
+                quality: 90,
+                chroma,
+                colour: !grey,
+            };
+            let one_pass = settings
+                .encode(
+                    image.as_bytes(),
+                    width as u16,
+                    height as u16,
+                    Some(&icc),
+                    Some(&exif),
+                )
+                .unwrap();
+            let banded =
+                jpeg_file_in_bands(&image, 90, chroma, Some(&icc), Some(&exif), 4).unwrap();
+            let case = format!("{width}×{height} grey {grey} {chroma:?}");
+            // eight bands for four threads: seven restart markers, one interval
+            assert_eq!(
+                markers(&banded, |m| (0xD0..=0xD7).contains(&m)),
+                7,
+                "{case}"
+            );
+            assert_eq!(markers(&banded, |m| m == 0xDD), 1, "{case}");
+            assert_eq!(markers(&one_pass, |m| m == 0xDD), 0, "{case}");
+            let decode = |bytes: &[u8]| {
+                let mut decoder =
+                    image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes)).unwrap();
+                let icc = decoder.icc_profile().unwrap();
+                (icc, DynamicImage::from_decoder(decoder).unwrap())
+            };
+            let ((icc_one, one), (icc_banded, banded_pixels)) =
+                (decode(&one_pass), decode(&banded));
+            assert_eq!(banded_pixels.dimensions(), (width, height), "{case}");
+            assert!(
+                one.as_bytes() == banded_pixels.as_bytes(),
+                "{case}: pixels differ"
+            );
+            assert_eq!(icc_banded, Some(icc.clone()), "{case}");
+            assert_eq!(icc_one, icc_banded, "{case}");
+            assert!(
+                banded.windows(exif.len()).any(|w| w == exif),
+                "{case}: EXIF kept"
+            );
+            // and through the public door, on however many threads there are
+            let public = jpeg_file(&image, 90, chroma, None, None).unwrap();
+            assert!(decode(&public).1.as_bytes() == one.as_bytes(), "{case}");
+        }
+    }
+
+    #[test]
+    fn bands_are_whole_mcu_rows_within_a_restart_interval() {
+        let colour = |chroma| JpegSettings {
+            quality: 90,
+            chroma,
+            colour: true,
+        };
+        let (sub, full) = (colour(Chroma::Subsampled), colour(Chroma::Full));
+        // 1080p on 2 threads: 4 bands of 17 MCU rows (4:2:0) or 34 (4:4:4)
+        assert_eq!(sub.band_rows(1920, 1080, 2), 17 * 16);
+        assert_eq!(full.band_rows(1920, 1080, 2), 34 * 8);
+        // one thread, or a small image: one pass
+        assert_eq!(sub.band_rows(1920, 1080, 1), 1080);
+        assert_eq!(sub.band_rows(512, 512, 2), 512);
+        // the widest JPEG: 8,192 MCUs a row at 4:4:4, so 7 rows an interval (57,344 MCUs)
+        let rows = full.band_rows(65535, 4000, 2);
+        assert_eq!(rows, 7 * 8);
+        assert!(full.mcus_per_row(65535) * rows / 8 <= usize::from(u16::MAX));
+    }
 }
