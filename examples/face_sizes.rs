@@ -7,7 +7,11 @@
 //! the detector's box width, and PSNR. Then the detector's time on a 1920×1080 photo per
 //! `min_face`.
 //!
-//! `cargo run --release --example face_sizes -- ../shared/datasets/celeba-faces128 test 12`
+//! With a fourth argument, `EMBED_MIN_FACE`, the faces are tagged as `embed --min-face
+//! EMBED_MIN_FACE` finds them and found again as a DeepFake tool running MTCNN at its default
+//! (20 px) finds them.
+//!
+//! `cargo run --release --example face_sizes -- ../shared/datasets/celeba-faces128 test 12 [EMBED_MIN_FACE]`
 
 use std::path::Path;
 use std::time::Instant;
@@ -24,16 +28,31 @@ const MIN_FACES: [f32; 7] = [20.0, 32.0, 40.0, 48.0, 64.0, 80.0, 96.0];
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [data, split, count] = args.as_slice() else {
-        return Err("usage: face_sizes DATA_DIR SPLIT COUNT".into());
+    let (data, split, count, embed_min_face) = match args.as_slice() {
+        [data, split, count] => (data, split, count, None),
+        [data, split, count, min_face] => (data, split, count, Some(min_face.parse::<f32>()?)),
+        _ => return Err("usage: face_sizes DATA_DIR SPLIT COUNT [EMBED_MIN_FACE]".into()),
     };
     let count: usize = count.parse()?;
     let device = faketagger::model::Backend::Flex.device()?;
     let tagger = Tagger::builtin(&device)?;
     let detector = builtin_detector(&device)?;
-    let smallest = DetectOptions {
-        min_face: 12.0,
-        ..DetectOptions::default()
+    // the faces as `embed` finds them, and as the attacker does
+    let (finding, attacker) = match embed_min_face {
+        None => {
+            let smallest = DetectOptions {
+                min_face: 12.0,
+                ..DetectOptions::default()
+            };
+            (smallest, smallest)
+        }
+        Some(min_face) => (
+            DetectOptions {
+                min_face,
+                ..DetectOptions::default()
+            },
+            DetectOptions::default(),
+        ),
     };
     let faces = list_faces(Path::new(data), Some(split))?;
     let faces = &faces[..count.min(faces.len())];
@@ -50,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             composite::scatter(&mut canvas, &[(&source, lm)], &[side], k as u64)?;
             let photo = DynamicImage::ImageRgb8(canvas);
             // the faces as `embed` finds them
-            let seen = find_faces(&detector, &photo, &smallest)?;
+            let seen = find_faces(&detector, &photo, &finding)?;
             let Some(first) = seen.first() else { continue };
             found += 1;
             boxes += first.bbox[2] - first.bbox[0];
@@ -59,7 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 tagger.embed_at(&photo, tag, 1.0, FaceTagging::Only.sites(&seen[..1]), None)?;
             verified += usize::from(embedded.faces.first().is_some_and(|f| f.verified));
             db += psnr(&photo, &embedded.image);
-            let again = detector.detect(&embedded.image.to_rgb8(), &smallest)?;
+            let again = detector.detect(&embedded.image.to_rgb8(), &attacker)?;
             if let Some(crop) = again
                 .first()
                 .and_then(|f| align_face(&embedded.image, &f.landmarks, 256))

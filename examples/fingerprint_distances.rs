@@ -144,7 +144,7 @@ fn face_rows(
     ];
     let device = faketagger::model::Backend::Flex.device()?;
     let detector = faketagger::faces::builtin_detector(&device)?;
-    let options = faketagger::faces::DetectOptions::default();
+    let options = faketagger::faces::default_detect_options();
     let names = ATTACKS.iter().copied().chain(EDITS);
     let mut face_rows: Vec<(String, Vec<u32>)> =
         names.clone().map(|a| (a.to_string(), Vec::new())).collect();

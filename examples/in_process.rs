@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use faketagger::faces::{DetectOptions, builtin_detector, faces_to_tag};
+use faketagger::faces::{builtin_detector, faces_to_tag};
 use faketagger::{DEFAULT_STRENGTH, FaceMode, FaceTagging, Tag, Tagger, io, provenance};
 
 fn median(mut ms: Vec<f64>) -> f64 {
@@ -23,7 +23,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = faketagger::model::Backend::Flex.device()?;
     let tagger = Tagger::builtin(&device)?;
     let detector = builtin_detector(&device)?;
-    let options = DetectOptions::default();
+    let options = faketagger::faces::default_detect_options();
     let photo = io::read_image(path.as_ref())?.image;
     let tag = Tag::new(0x0123_4567_89ab_cdef);
     let embed = || -> Result<_, faketagger::Error> {

@@ -34,8 +34,8 @@ use std::path::Path;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::{Landmarks, Similarity, face_swap};
 use faketagger::faces::{
-    DetectOptions, Detector, Face, INNER_FINE_SHIFTS, INNER_SCALES, INNER_SHIFTS, INNER_TURNS,
-    find_faces, inner_landmarks, to_aligned,
+    Detector, Face, INNER_FINE_SHIFTS, INNER_SCALES, INNER_SHIFTS, INNER_TURNS, find_faces,
+    inner_landmarks, to_aligned,
 };
 use faketagger::{Detection, FaceTagging, Tag, Tagger};
 use image::DynamicImage;
@@ -292,7 +292,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         None => Tagger::builtin(&device)?,
     };
     let detector = Detector::load(Path::new("weights/mtcnn"), &device)?;
-    let options = DetectOptions::default();
+    let options = faketagger::faces::default_detect_options();
     // the faces as the engine finds them; with --plain, their inner crops at the cascade's
     // landmarks
     let find = |image: &DynamicImage| -> Result<Vec<Face>, Box<dyn std::error::Error>> {

@@ -21,7 +21,7 @@ use std::time::Instant;
 use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
-use faketagger::faces::{DetectOptions, builtin_detector, find_faces};
+use faketagger::faces::{DetectOptions, builtin_detector, default_detect_options, find_faces};
 use faketagger::{FaceMode, FaceTagging, Tag, Tagger, psnr};
 use image::DynamicImage;
 
@@ -50,7 +50,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = faketagger::model::Backend::Flex.device()?;
     let tagger = Tagger::builtin(&device)?;
     let detector = builtin_detector(&device)?;
-    let options = DetectOptions::default();
+    // the engine's detector settings, and the tools' (MTCNN's defaults) for the attacker
+    let (options, tools) = (default_detect_options(), DetectOptions::default());
     let faces = list_faces(Path::new(data), Some(split))?;
     let backdrop = match backdrop_name.as_str() {
         "astronaut" => {
@@ -117,7 +118,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             tally.psnr += psnr(&photo, &tagged);
             tally.verified_faces += embedded.faces.iter().filter(|f| f.verified).count();
             // the attacker's view: the cascade's landmarks, as DeepFake tools run MTCNN
-            let seen = find_faces(&detector, &tagged, &options)?;
+            let seen = find_faces(&detector, &tagged, &tools)?;
             tally.detected += seen.len().min(PASTED.len());
             for face in seen.iter().take(PASTED.len()) {
                 for (s, &side) in SIDES.iter().enumerate() {

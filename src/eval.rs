@@ -683,7 +683,9 @@ fn tagged_photo(
         cx >= x && cx < x + s && cy >= y && cy < y + s
     };
     // the attacker aligns the face at the cascade's landmarks, as the reference MTCNN finds it
-    let seen = crate::faces::find_faces(&setup.detector, &image, &detect)?;
+    // at its own settings (whatever the engine's `--min-face`)
+    let tools = crate::faces::DetectOptions::default();
+    let seen = crate::faces::find_faces(&setup.detector, &image, &tools)?;
     let landmarks = seen
         .iter()
         .find(inside)

@@ -16,12 +16,14 @@ pub enum Chroma {
     Full,
 }
 
-/// The image as 8-bit samples a codec takes: grey stays grey, colour loses alpha.
-fn flat8(image: &DynamicImage) -> DynamicImage {
-    if image.color().has_color() {
-        DynamicImage::ImageRgb8(image.to_rgb8())
-    } else {
-        DynamicImage::ImageLuma8(image.to_luma8())
+/// The image as 8-bit samples a codec takes: grey stays grey, colour loses alpha (borrowed when
+/// it already is so).
+fn flat8(image: &DynamicImage) -> std::borrow::Cow<'_, DynamicImage> {
+    use std::borrow::Cow;
+    match image {
+        DynamicImage::ImageRgb8(_) | DynamicImage::ImageLuma8(_) => Cow::Borrowed(image),
+        _ if image.color().has_color() => Cow::Owned(DynamicImage::ImageRgb8(image.to_rgb8())),
+        _ => Cow::Owned(DynamicImage::ImageLuma8(image.to_luma8())),
     }
 }
 

@@ -365,11 +365,12 @@ pub struct ModelArgs {
     #[arg(long, value_name = "NAME", default_value = "flex")]
     pub device: String,
     /// Smallest face looked for, in pixels (of the photo, or of its copy 1920 px long when it
-    /// is larger); at least 12. Faces down to about half of it are still found. Larger is
-    /// faster: the detector's cost grows as (12/PX)² of the photo's area (1080p: 115 ms at 20,
-    /// 35 ms at 40, 20 ms at 64 on 2 cores), but its landmarks are less steady: at 40, 2–4 fewer
-    /// of 96 faces of 160–300 px read aligned as DeepFake tools align them (`multi_faces`).
-    #[arg(long, value_name = "PX", default_value_t = faketagger::faces::DetectOptions::default().min_face)]
+    /// is larger); at least 12. Faces down to about half of it are still found. The detector
+    /// runs the levels of the 20 px pyramid DeepFake tools use (MTCNN's default), leaving out
+    /// those for faces under PX: larger is faster (1080p, 2 cores: ~100–150 ms at 20, 35–75 at
+    /// 32, 25–50 at 40), and the faces it finds keep the tools' landmarks (at 32, every face
+    /// with a box of 52 px or more)
+    #[arg(long, value_name = "PX", default_value_t = faketagger::faces::DEFAULT_MIN_FACE)]
     pub min_face: f32,
 }
 

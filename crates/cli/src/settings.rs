@@ -56,7 +56,7 @@ impl ModelSettings {
         };
         let detect = faketagger::faces::DetectOptions {
             min_face: args.min_face,
-            ..faketagger::faces::DetectOptions::default()
+            ..faketagger::faces::default_detect_options()
         };
         detect
             .validate()

@@ -51,10 +51,16 @@ pub fn mirrored(landmarks: &Landmarks, width: f32) -> Landmarks {
 /// How to search.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DetectOptions {
-    /// Side in pixels of the smallest face searched for: the pyramid starts where such a face
-    /// fills PNet's 12-pixel window. Smaller finds smaller faces and costs more (the first level
-    /// is `(12 / min_face)²` of the photo).
+    /// Side in pixels of the smallest face searched for: the pyramid's levels whose 12-pixel
+    /// window is smaller are not run. Smaller finds smaller faces and costs more (a level costs
+    /// `(12 / its window)²` of the photo).
     pub min_face: f32,
+    /// The `min_face` whose pyramid the levels are taken from (facenet-pytorch's 20 px, what
+    /// DeepFake tools that run MTCNN use): its levels from the first whose window is at least
+    /// [`DetectOptions::min_face`], so that a face is found on the same levels, with the same
+    /// boxes and landmarks, as those tools find it (a pyramid of its own would put its levels a
+    /// little apart from theirs). A `min_face` below it starts the pyramid itself.
+    pub pyramid_from: f32,
     /// Face-probability thresholds of PNet, RNet and ONet.
     pub thresholds: [f32; 3],
     /// Scale step between pyramid levels.
@@ -66,6 +72,7 @@ impl Default for DetectOptions {
     fn default() -> Self {
         Self {
             min_face: 20.0,
+            pyramid_from: 20.0,
             thresholds: [0.6, 0.7, 0.7],
             pyramid_factor: 0.709,
         }
@@ -76,11 +83,15 @@ impl DetectOptions {
     /// Checks the options are meaningful.
     pub fn validate(&self) -> Result<(), FaceError> {
         let bad = |reason: String| Err(FaceError::InvalidOptions { reason });
-        if !(self.min_face.is_finite() && self.min_face >= PNET_CELL as f32) {
-            return bad(format!(
-                "min_face {} must be at least PNet's window, {PNET_CELL} px",
-                self.min_face
-            ));
+        for (name, side) in [
+            ("min_face", self.min_face),
+            ("pyramid_from", self.pyramid_from),
+        ] {
+            if !(side.is_finite() && side >= PNET_CELL as f32) {
+                return bad(format!(
+                    "{name} {side} must be at least PNet's window, {PNET_CELL} px"
+                ));
+            }
         }
         if !(self.pyramid_factor > 0.1 && self.pyramid_factor < 0.95) {
             return bad(format!(
@@ -94,14 +105,19 @@ impl DetectOptions {
         Ok(())
     }
 
-    /// The pyramid's scales for a photo of `width` × `height`.
+    /// The pyramid's scales for a photo of `width` × `height`: those of `pyramid_from`'s
+    /// pyramid (or `min_face`'s, when smaller) whose window, `12 / scale` px of the photo, is at
+    /// least `min_face` (to a rounding).
     fn scales(&self, width: u32, height: u32) -> Vec<f64> {
-        let first = PNET_CELL as f64 / f64::from(self.min_face);
+        let anchor = self.pyramid_from.min(self.min_face);
+        let first = PNET_CELL as f64 / f64::from(anchor);
         let mut shortest = f64::from(width.min(height)) * first;
         let mut scale = first;
         let mut scales = Vec::new();
         while shortest >= PNET_CELL as f64 {
-            scales.push(scale);
+            if PNET_CELL as f64 / scale >= f64::from(self.min_face) * (1.0 - 1e-6) {
+                scales.push(scale);
+            }
             scale *= f64::from(self.pyramid_factor);
             shortest *= f64::from(self.pyramid_factor);
         }
@@ -730,6 +746,53 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn a_larger_min_face_keeps_the_levels_of_the_tools_pyramid() {
+        let tools = DetectOptions::default();
+        let all = tools.scales(1920, 1080);
+        // windows 20, 28.2, 39.9, …: 32 leaves the first two out, and keeps the rest exactly
+        let at_32 = DetectOptions {
+            min_face: 32.0,
+            ..tools
+        };
+        assert_eq!(at_32.scales(1920, 1080), all[2..]);
+        // a level whose window is the minimum is kept
+        let at_window = DetectOptions {
+            min_face: (PNET_CELL as f64 / all[1]) as f32,
+            ..tools
+        };
+        assert_eq!(at_window.scales(1920, 1080), all[1..]);
+        // below the pyramid's own minimum, the pyramid starts there
+        let smaller = DetectOptions {
+            min_face: 12.0,
+            ..tools
+        };
+        let from_12 = smaller.scales(1920, 1080);
+        assert_eq!(from_12[0], 1.0);
+        assert!(from_12.len() > all.len());
+        // a pyramid of its own: levels a little apart from the tools'
+        let own = DetectOptions {
+            min_face: 40.0,
+            pyramid_from: 40.0,
+            ..tools
+        };
+        assert_eq!(own.scales(1920, 1080)[0], 0.3);
+        assert!(!all.contains(&0.3));
+        // both sizes are checked
+        for bad in [
+            DetectOptions {
+                pyramid_from: 5.0,
+                ..tools
+            },
+            DetectOptions {
+                pyramid_from: f32::NAN,
+                ..tools
+            },
+        ] {
+            assert!(bad.validate().is_err());
         }
     }
 }

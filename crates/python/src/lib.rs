@@ -119,7 +119,7 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// The built-in model (`weights/faketagger-v1`), the model of a weights folder, or the
     /// classical baseline; on the CPU. `min_face`: the smallest face looked for, in pixels
-    /// (the CLI's `--min-face`; `None`: the detector's default).
+    /// (the CLI's `--min-face`; `None`: the engine's default, 32).
     #[new]
     #[pyo3(signature = (weights=None, classic=false, min_face=None))]
     fn new(
@@ -128,7 +128,7 @@ impl Engine {
         classic: bool,
         min_face: Option<f32>,
     ) -> PyResult<Self> {
-        let mut detect = DetectOptions::default();
+        let mut detect = faketagger::faces::default_detect_options();
         if let Some(min_face) = min_face {
             detect.min_face = min_face;
         }

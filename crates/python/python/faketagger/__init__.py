@@ -308,8 +308,8 @@ class Tagger:
     folder (`weights=`: tagger.json + tagger.bpk, as `faketagger train` writes them), or the
     classical DCT baseline (`classic=True`). `min_face`: the smallest face looked for, in
     pixels (of the photo, or of its copy 1920 px long when larger; the CLI's `--min-face`,
-    default 20): larger is faster, as the detector's cost grows as (12/min_face)² of the photo's
-    area. Safe to share between threads."""
+    default 32): larger is faster, as the detector leaves out the levels of its pyramid (that
+    of DeepFake tools' MTCNN, 20 px) for smaller faces. Safe to share between threads."""
 
     def __init__(
         self,
