@@ -15,15 +15,16 @@
 //!
 //! `cargo run --release --example multi_faces -- ../shared/datasets/celeba-faces128 test 24 astronaut`
 
+#[path = "common/photos.rs"]
+mod photos;
+
 use std::path::Path;
 use std::time::Instant;
 
-use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::attacks::faceswap::align_face;
 use faketagger::faces::{DetectOptions, builtin_detector, default_detect_options, find_faces};
 use faketagger::{FaceMode, FaceTagging, Tag, Tagger, psnr};
-use image::DynamicImage;
 
 const SIDES: [u32; 3] = [112, 224, 256];
 const PASTED: [u32; 4] = [300, 240, 200, 160];
@@ -53,45 +54,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // the engine's detector settings, and the tools' (MTCNN's defaults) for the attacker
     let (options, tools) = (default_detect_options(), DetectOptions::default());
     let faces = list_faces(Path::new(data), Some(split))?;
-    let backdrop = match backdrop_name.as_str() {
-        "astronaut" => {
-            let photo = image::open("assets/astronaut.jpg")?;
-            let h = photo.width() * 9 / 16;
-            let strip = photo.crop_imm(0, (photo.height() - h) / 2, photo.width(), h);
-            Some(
-                strip
-                    .resize_exact(1920, 1080, image::imageops::FilterType::Lanczos3)
-                    .to_rgb8(),
-            )
-        }
-        "generated" => None,
-        other => return Err(format!("backdrop {other:?}: generated or astronaut").into()),
-    };
+    let backdrop = photos::backdrop(backdrop_name)?;
     let (mut untagged_reads, mut false_tags, mut detect_ms, mut decode_ms) = (0, 0, 0.0, 0.0);
     let mut modes = [
         ("auto", FaceTagging::Auto, Tally::default()),
         ("only", FaceTagging::Only, Tally::default()),
     ];
     for p in 0..photos {
-        let chosen: Vec<_> = (0..PASTED.len())
-            .map(|k| &faces[(p * PASTED.len() + k) % faces.len()])
-            .collect();
-        let sources: Vec<_> = chosen
-            .iter()
-            .map(|f| image::open(&f.path).map(|i| i.to_rgb8()))
-            .collect::<Result<_, _>>()?;
-        let placed: Vec<_> = sources
-            .iter()
-            .zip(&chosen)
-            .map(|(s, f)| f.landmarks.map(|lm| (s, lm)))
-            .collect::<Option<_>>()
-            .ok_or("a face without landmarks")?;
-        let mut canvas = match &backdrop {
-            Some(photo) => photo.clone(),
-            None => composite::background(1920, 1080, 1000 + p as u64),
-        };
-        composite::scatter(&mut canvas, &placed, &PASTED, p as u64)?;
-        let photo = DynamicImage::ImageRgb8(canvas);
+        let (photo, _) = photos::with_faces(&faces, p, &PASTED, backdrop.as_ref(), [1000, 0])?;
 
         let start = Instant::now();
         let read = tagger.decode_with_faces(&photo, Some(&detector), FaceMode::All, &options)?;

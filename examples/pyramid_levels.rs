@@ -11,13 +11,14 @@
 //!
 //! `cargo run --release --example pyramid_levels -- ../shared/datasets/celeba-faces128 val 24 astronaut`
 
+#[path = "common/photos.rs"]
+mod photos;
+
 use std::path::Path;
 use std::time::Instant;
 
-use faketagger::attacks::composite;
 use faketagger::attacks::dataset::list_faces;
 use faketagger::faces::{DetectOptions, Face, builtin_detector, find_faces};
-use image::DynamicImage;
 
 const PASTED: [u32; 7] = [300, 200, 128, 96, 64, 48, 32];
 
@@ -30,20 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let device = faketagger::model::Backend::Flex.device()?;
     let detector = builtin_detector(&device)?;
     let faces = list_faces(Path::new(data), Some(split))?;
-    let backdrop = match backdrop_name.as_str() {
-        "astronaut" => {
-            let photo = image::open("assets/astronaut.jpg")?;
-            let h = photo.width() * 9 / 16;
-            let strip = photo.crop_imm(0, (photo.height() - h) / 2, photo.width(), h);
-            Some(
-                strip
-                    .resize_exact(1920, 1080, image::imageops::FilterType::Lanczos3)
-                    .to_rgb8(),
-            )
-        }
-        "generated" => None,
-        other => return Err(format!("backdrop {other:?}: generated or astronaut").into()),
-    };
+    let backdrop = photos::backdrop(backdrop_name)?;
     let reference = DetectOptions::default();
     let variants = [
         ("min_face 20 (reference)", reference),
@@ -77,25 +65,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut by_side = [[0usize; PASTED.len()]; 4];
     let mut times: [Vec<f64>; 4] = Default::default();
     for p in 0..photos {
-        let chosen: Vec<_> = (0..PASTED.len())
-            .map(|k| &faces[(p * PASTED.len() + k) % faces.len()])
-            .collect();
-        let sources: Vec<_> = chosen
-            .iter()
-            .map(|f| image::open(&f.path).map(|i| i.to_rgb8()))
-            .collect::<Result<_, _>>()?;
-        let placed: Vec<_> = sources
-            .iter()
-            .zip(&chosen)
-            .map(|(s, f)| f.landmarks.map(|lm| (s, lm)))
-            .collect::<Option<_>>()
-            .ok_or("a face without landmarks")?;
-        let mut canvas = match &backdrop {
-            Some(photo) => photo.clone(),
-            None => composite::background(1920, 1080, 7000 + p as u64),
-        };
-        let pasted = composite::scatter(&mut canvas, &placed, &PASTED, 50 + p as u64)?;
-        let photo = DynamicImage::ImageRgb8(canvas);
+        let (photo, pasted) =
+            photos::with_faces(&faces, p, &PASTED, backdrop.as_ref(), [7000, 50])?;
         let mut results: Vec<Vec<Face>> = Vec::new();
         for (v, (_, options)) in variants.iter().enumerate() {
             let start = Instant::now();
