@@ -8,6 +8,7 @@
 //! registered photo it came from, which is what tracing needs; a tag per face would need a
 //! registry record per face and say nothing more about provenance.
 
+use std::borrow::Cow;
 use std::path::Path;
 
 use faketagger_attacks::faceswap::{Landmarks, Similarity, aligned_landmarks};
@@ -71,12 +72,15 @@ pub fn find_faces(
 ) -> Result<Vec<Face>, Error> {
     let (w, h) = (image.width(), image.height());
     let long = w.max(h);
+    // an 8-bit RGB photo within the size is read where it lies (a 1080p copy: 6 MB, 3 ms)
     let (view, scale) = if long > DETECT_MAX_SIDE {
         let small = image.thumbnail(DETECT_MAX_SIDE, DETECT_MAX_SIDE);
         let scale = long as f32 / small.width().max(small.height()) as f32;
-        (small.to_rgb8(), scale)
+        (Cow::Owned(small.to_rgb8()), scale)
+    } else if let DynamicImage::ImageRgb8(rgb) = image {
+        (Cow::Borrowed(rgb), 1.0)
     } else {
-        (image.to_rgb8(), 1.0)
+        (Cow::Owned(image.to_rgb8()), 1.0)
     };
     let mut faces = detector.detect_steady(&view, options)?;
     for face in &mut faces {
