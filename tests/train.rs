@@ -124,6 +124,12 @@ fn train_stops_resumes_and_plots() {
         "{}",
         r.stderr
     );
+    // the hint does not send a PNG output to PNG
+    assert!(
+        r.stderr.contains("hint: raise --strength") && !r.stderr.contains("save as PNG"),
+        "{}",
+        r.stderr
+    );
 
     let r = run(&["plot", s(&out)]);
     assert_eq!(r.code, 0, "{}", r.stderr);

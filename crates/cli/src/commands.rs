@@ -40,9 +40,13 @@ pub fn hint(error: &Error) -> Option<&'static str> {
         Error::AlreadyTagged { .. } => Some(
             "pass --retag to tag it anyway (the new tag goes over the old one); `faketagger trace` tells whose it is",
         ),
-        Error::NotCarried { .. } => {
+        // a lossless output already keeps every pixel: only the strength is left to raise
+        Error::NotCarried { saved_as, .. } if saved_as.starts_with("JPEG") => {
             Some("save as PNG (lossless), raise the JPEG --quality, or raise --strength")
         }
+        Error::NotCarried { .. } => Some(
+            "raise --strength (the tag may then show); flat or grey photos carry it least well",
+        ),
         _ => None,
     }
 }
