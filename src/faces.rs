@@ -29,7 +29,7 @@ const DETECTOR_RECORD: &[u8] = include_bytes!("../weights/mtcnn/mtcnn.bpk");
 /// those for faces under 32 px left out. They were over half the detector's time at 1080p
 /// (131–166 → 60–77 ms with seven faces, `examples/pyramid_levels`); every face of 48 px
 /// crops and more is still found, and faces whose boxes are 52 px or more get the very
-/// landmarks the tools' 20 px search gives (val and test, 48 photos).
+/// landmarks the tools' 20 px search gives (60 photos: val 12, test 24 + 24).
 pub const DEFAULT_MIN_FACE: f32 = 32.0;
 
 /// How the engine looks for faces unless told otherwise: facenet-pytorch's MTCNN settings (as
