@@ -7,6 +7,7 @@
 
 use std::path::Path;
 
+use faketagger_attacks::geometry::{UNIT_OF_BYTE, round_to_u8, unit};
 use faketagger_attacks::same_layout;
 use faketagger_codec::ChannelBits;
 use faketagger_model::burn::module::Module;
@@ -194,7 +195,7 @@ impl LearnedScheme {
     /// The logits of each image, read in one decoder pass (a photo's faces).
     pub fn logits_batch(&self, images: &[DynamicImage]) -> Result<Vec<Vec<f32>>, Error> {
         let r = self.resolution();
-        let small: Vec<Rgb32FImage> = images.iter().map(|i| to_square(i, r)).collect();
+        let small: Vec<Rgb32FImage> = images.par_iter().map(|i| to_square(i, r)).collect();
         self.decode_squares(&small)
     }
 
@@ -416,39 +417,42 @@ impl LearnedScheme {
         let cap = SEARCH_SOURCE_SIDES * r;
         let (w, h) = (image.width(), image.height());
         let rgb = resized(image, w.min(cap), h.min(cap));
-        let mut scaled: Vec<((u32, u32), Rgb32FImage)> = Vec::new();
         let share =
             |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
-        let mut canvases = Vec::with_capacity(placements.len());
+        let size = |p: &Placement| (share(p.width), share(p.height));
+        // each size the placements take, resized once; then the canvases, all on every core
+        let mut sizes: Vec<(u32, u32)> = Vec::new();
         for p in placements {
-            let (iw, ih) = (share(p.width), share(p.height));
-            let at = match scaled.iter().position(|(size, _)| *size == (iw, ih)) {
-                Some(at) => at,
-                None => {
-                    scaled.push((
-                        (iw, ih),
-                        imageops::resize(&rgb, iw, ih, FilterType::Triangle),
-                    ));
-                    scaled.len() - 1
-                }
-            };
-            let small = &scaled[at].1;
-            let (ox, oy) = (
-                (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
-                (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,
-            );
-            // the crop back in place, the lost border filled with its edge pixels
-            let canvas = Rgb32FImage::from_fn(r, r, |cx, cy| {
-                let sx = (i64::from(cx) - ox).clamp(0, i64::from(iw) - 1) as u32;
-                let sy = (i64::from(cy) - oy).clamp(0, i64::from(ih) - 1) as u32;
-                *small.get_pixel(sx, sy)
-            });
-            canvases.push(if p.turn == 0.0 {
-                canvas
-            } else {
-                turned_back(&canvas, p.turn)
-            });
+            if !sizes.contains(&size(p)) {
+                sizes.push(size(p));
+            }
         }
+        let scaled: Vec<Rgb32FImage> = sizes
+            .par_iter()
+            .map(|&(iw, ih)| imageops::resize(&rgb, iw, ih, FilterType::Triangle))
+            .collect();
+        let canvases: Vec<Rgb32FImage> = placements
+            .par_iter()
+            .map(|p| {
+                let (iw, ih) = size(p);
+                let small = &scaled[sizes.iter().position(|&s| s == (iw, ih)).unwrap_or(0)];
+                let (ox, oy) = (
+                    (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
+                    (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,
+                );
+                // the crop back in place, the lost border filled with its edge pixels
+                let canvas = Rgb32FImage::from_fn(r, r, |cx, cy| {
+                    let sx = (i64::from(cx) - ox).clamp(0, i64::from(iw) - 1) as u32;
+                    let sy = (i64::from(cy) - oy).clamp(0, i64::from(ih) - 1) as u32;
+                    *small.get_pixel(sx, sy)
+                });
+                if p.turn == 0.0 {
+                    canvas
+                } else {
+                    turned_back(&canvas, p.turn)
+                }
+            })
+            .collect();
         self.decode_squares(&canvases)
     }
 }
@@ -515,11 +519,6 @@ fn resized_rgb8(raw: &[u8], channels: usize, [w, h]: [u32; 2], to: [u32; 2]) -> 
     Rgb32FImage::from_raw(w, h, samples).unwrap_or_else(|| unreachable!("a pixel per sample"))
 }
 
-/// `image`'s u8 → f32 (`to_rgb32f`): the sample over 255.
-fn unit(v: u8) -> f32 {
-    f32::from(v) / f32::from(u8::MAX)
-}
-
 /// [`resized`] by way of a float copy of the whole photo: other layouts than 8-bit RGB(A).
 fn resized_whole(image: &DynamicImage, width: u32, height: u32) -> Rgb32FImage {
     let rgb = image.to_rgb32f();
@@ -569,7 +568,6 @@ fn resized_from_bytes(
     [w, h]: [u32; 2],
     [width, height]: [u32; 2],
 ) -> Rgb32FImage {
-    let value: [f32; 256] = std::array::from_fn(|v| unit(v as u8));
     let row_len = w as usize * channels;
     let (down, across) = (triangle_taps(h, height), triangle_taps(w, width));
     let mut out = vec![0f32; width as usize * height as usize * 3];
@@ -590,7 +588,7 @@ fn resized_from_bytes(
                 } else {
                     for (acc, pixel) in line.chunks_exact_mut(3).zip(row.chunks_exact(channels)) {
                         for c in 0..3 {
-                            acc[c] += value[usize::from(pixel[c])] * weight;
+                            acc[c] += UNIT_OF_BYTE[usize::from(pixel[c])] * weight;
                         }
                     }
                 }
@@ -701,20 +699,6 @@ fn add_by_bands<T: Send>(
 /// Rows of a photo per parallel task in the full-resolution passes (resizing, adding the
 /// residual).
 const ROWS_PER_TASK: usize = 16;
-
-/// `x.round() as u8` for `x` in 0..=255 (the `image` crate's f32 → u8 after its clamp), in
-/// float and bit operations the compiler vectorizes (no `roundf` call, no saturating cast):
-/// adding 2²³ rounds `x` to the nearest integer, ties to even, and leaves it in the low bits;
-/// a tie rounded down (`x - n` = 0.5, exact) is then taken up, half away from zero as `round`.
-/// Checked against `round` for every f32 in 0..=255 when written (the test takes a grid and
-/// the floats about each half).
-fn round_to_u8(x: f32) -> u8 {
-    const TWO_23: f32 = 8_388_608.0;
-    let shifted = x + TWO_23;
-    let nearest = shifted - TWO_23;
-    let tie_down = u32::from(x - nearest >= 0.5);
-    (shifted.to_bits().wrapping_sub(TWO_23.to_bits()) + tie_down) as u8
-}
 
 /// Bilinear upscaling of a `sw`×`sh` plane to `dw`×`dh` (pixel centres aligned, edges
 /// clamped): source rows interpolated across once, each output row made on demand.
@@ -967,19 +951,6 @@ mod tests {
             content_box(&DynamicImage::ImageRgb8(noisy)),
             Some([7, 12, 40, 30])
         );
-    }
-
-    #[test]
-    fn rounding_to_bytes_is_rounds() {
-        // a fine grid, and the floats on both sides of every half
-        let grid = (0..=255 * 4096).map(|i| i as f32 / 4096.0);
-        let halves = (0..255).flat_map(|n| {
-            let half = n as f32 + 0.5;
-            (-3..=3).map(move |ulps: i32| f32::from_bits(half.to_bits().wrapping_add_signed(ulps)))
-        });
-        for x in grid.chain(halves).chain([0.0, 255.0, 254.99998]) {
-            assert_eq!(round_to_u8(x), x.round() as u8, "{x}");
-        }
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use faketagger_codec::{ChannelBits, Codec, Decoding, Tag};
 use faketagger_model::Device;
 use image::{DynamicImage, ImageFormat};
+use rayon::prelude::*;
 
 use crate::Error;
 use crate::classic::{ClassicScheme, DEFAULT_AMPLITUDE, GRIDS};
@@ -608,19 +609,22 @@ impl Tagger {
                 ));
             }
         };
+        // on every core: an inner search aligns a hundred crops and decodes a hundred words
         let crops: Vec<Option<DynamicImage>> = landmarks
-            .iter()
+            .par_iter()
             .map(|l| faketagger_attacks::faceswap::align_face(image, l, learned.resolution()))
             .collect();
         let aligned: Vec<DynamicImage> = crops.iter().flatten().cloned().collect();
         let mut logits = learned.logits_batch(&aligned)?.into_iter();
-        crops
+        let words: Vec<Option<Vec<f32>>> = crops
             .iter()
-            .map(|crop| match crop {
+            .map(|crop| crop.as_ref().map(|_| logits.next().unwrap_or_default()))
+            .collect();
+        words
+            .par_iter()
+            .map(|word| match word {
                 None => Ok(None),
-                Some(_) => Ok(Some(
-                    self.codec.decode_soft(&logits.next().unwrap_or_default())?,
-                )),
+                Some(logits) => Ok(Some(self.codec.decode_soft(logits)?)),
             })
             .collect()
     }
@@ -1126,9 +1130,12 @@ impl Tagger {
             let inner = image.crop_imm(x, y, width, height);
             hypotheses.push(self.codec.decode_soft(&learned.logits(&inner)?)?);
         }
-        for logits in learned.logits_placed(image, &crate::learned::crop_placements())? {
-            hypotheses.push(self.codec.decode_soft(&logits)?);
-        }
+        let placed = learned.logits_placed(image, &crate::learned::crop_placements())?;
+        let placed: Vec<Decoding> = placed
+            .par_iter()
+            .map(|logits| self.codec.decode_soft(logits))
+            .collect::<Result<_, _>>()?;
+        hypotheses.extend(placed);
         Ok(closest(hypotheses).unwrap_or(plain).into())
     }
 

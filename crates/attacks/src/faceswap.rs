@@ -143,6 +143,24 @@ pub fn align_face(image: &DynamicImage, landmarks: &Landmarks, side: u32) -> Opt
         (clamp(lo[k].floor() - 1.0), clamp(hi[k].ceil() + 2.0))
     };
     let ((x0, x1), (y0, y1)) = (span(0, image.width()), span(1, image.height()));
+    let to_byte = |v: f32| crate::geometry::round_to_u8(v.clamp(0.0, 1.0) * 255.0);
+    if let Some((samples, channels)) = eight_bit(image) {
+        // the same samples, read from the bytes where they lie (the box's conversion to float
+        // cost more than the sampling, and a face's inner search aligns it a hundred times)
+        let window = Window {
+            samples,
+            row: image.width() as usize * channels,
+            origin: [x0, y0],
+            size: [x1.saturating_sub(x0), y1.saturating_sub(y0)],
+        };
+        let mut crop = image::RgbImage::new(side, side);
+        match channels {
+            1 => window.sample::<1>(to_photo, &mut crop),
+            3 => window.sample::<3>(to_photo, &mut crop),
+            _ => window.sample::<4>(to_photo, &mut crop),
+        }
+        return Some(DynamicImage::ImageRgb8(crop));
+    }
     let src = (x1 > x0 && y1 > y0).then(|| image.crop_imm(x0, y0, x1 - x0, y1 - y0).to_rgba32f());
     let crop = image::RgbImage::from_fn(side, side, |x, y| {
         let [px, py] = to_photo.apply([x as f32, y as f32]);
@@ -150,9 +168,64 @@ pub fn align_face(image: &DynamicImage, landmarks: &Landmarks, side: u32) -> Opt
             .as_ref()
             .and_then(|src| bilinear(src, [px - x0 as f32, py - y0 as f32]))
             .unwrap_or([0.0; 3]);
-        image::Rgb([r, g, b].map(|v| (v.clamp(0.0, 1.0) * 255.0).round() as u8))
+        image::Rgb([r, g, b].map(to_byte))
     });
     Some(DynamicImage::ImageRgb8(crop))
+}
+
+/// An 8-bit photo's samples and channels per pixel (grey, RGB or RGBA), else `None`.
+fn eight_bit(image: &DynamicImage) -> Option<(&[u8], usize)> {
+    match image {
+        DynamicImage::ImageLuma8(i) => Some((i.as_raw(), 1)),
+        DynamicImage::ImageRgb8(i) => Some((i.as_raw(), 3)),
+        DynamicImage::ImageRgba8(i) => Some((i.as_raw(), 4)),
+        _ => None,
+    }
+}
+
+/// A box of an 8-bit photo, sampled as [`crate::geometry::bilinear`] samples the box converted
+/// to float (the same operations on the same values: the same results).
+struct Window<'a> {
+    samples: &'a [u8],
+    /// Bytes per row of the photo.
+    row: usize,
+    origin: [u32; 2],
+    size: [u32; 2],
+}
+
+impl Window<'_> {
+    /// `crop`'s pixels sampled at `to_photo` of their coordinates (black outside the box), from
+    /// a photo of `C` bytes a pixel (grey, RGB or RGBA).
+    fn sample<const C: usize>(&self, to_photo: Similarity, crop: &mut image::RgbImage) {
+        let side = crop.width() as usize;
+        let ([w, h], [ox, oy]) = (self.size, self.origin);
+        let (last_x, last_y) = (w.saturating_sub(1) as f32, h.saturating_sub(1) as f32);
+        let (ox_f, oy_f) = (ox as f32, oy as f32);
+        let unit = |at: usize| crate::geometry::UNIT_OF_BYTE[usize::from(self.samples[at])];
+        for (y, row) in crop.chunks_exact_mut(3 * side).enumerate() {
+            for (x, pixel) in row.chunks_exact_mut(3).enumerate() {
+                let [px, py] = to_photo.apply([x as f32, y as f32]);
+                let (x, y) = (px - ox_f, py - oy_f);
+                if w == 0 || h == 0 || x < 0.0 || y < 0.0 || x > last_x || y > last_y {
+                    pixel.fill(0);
+                    continue;
+                }
+                // `floor` of a value at least 0, without the library call
+                let (x0, y0) = (x as u32, y as u32);
+                let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
+                let (fx, fy) = (x - x0 as f32, y - y0 as f32);
+                let at = |x: u32, y: u32| (y + oy) as usize * self.row + (x + ox) as usize * C;
+                let (a, b, c, d) = (at(x0, y0), at(x1, y0), at(x0, y1), at(x1, y1));
+                for (k, out) in pixel.iter_mut().enumerate() {
+                    let k = if C == 1 { 0 } else { k };
+                    let top = unit(a + k) * (1.0 - fx) + unit(b + k) * fx;
+                    let bottom = unit(c + k) * (1.0 - fx) + unit(d + k) * fx;
+                    let v = top * (1.0 - fy) + bottom * fy;
+                    *out = crate::geometry::round_to_u8(v.clamp(0.0, 1.0) * 255.0);
+                }
+            }
+        }
+    }
 }
 
 fn bad(reason: &str) -> AttackError {

@@ -17,6 +17,39 @@ const SCREENSHOT_SIDES: Sides = Sides {
     left: 0.015,
 };
 
+/// The `image` crate's u8 → f32 (`to_rgb32f`, `to_rgba32f`): the sample over 255. Plain
+/// arithmetic, which loops vectorize; scattered reads take [`UNIT_OF_BYTE`].
+#[inline]
+pub const fn unit(v: u8) -> f32 {
+    v as f32 / u8::MAX as f32
+}
+
+/// [`unit`] of every byte, for reads the compiler cannot vectorize (a division costs more than
+/// the look-up there).
+pub const UNIT_OF_BYTE: [f32; 256] = {
+    let mut table = [0.0; 256];
+    let mut v = 0;
+    while v < 256 {
+        table[v] = unit(v as u8);
+        v += 1;
+    }
+    table
+};
+
+/// `x.round() as u8` for `x` in 0..=255 (the `image` crate's f32 → u8 after its clamp), in
+/// float and bit operations the compiler vectorizes (no `roundf` call, no saturating cast):
+/// adding 2²³ rounds `x` to the nearest integer, ties to even, and leaves it in the low bits;
+/// a tie rounded down (`x - n` = 0.5, exact) is then taken up, half away from zero as `round`.
+/// Checked against `round` for every f32 in 0..=255 when written (the test takes a grid and
+/// the floats about each half).
+pub fn round_to_u8(x: f32) -> u8 {
+    const TWO_23: f32 = 8_388_608.0;
+    let shifted = x + TWO_23;
+    let nearest = shifted - TWO_23;
+    let tie_down = u32::from(x - nearest >= 0.5);
+    (shifted.to_bits().wrapping_sub(TWO_23.to_bits()) + tie_down) as u8
+}
+
 /// Fractions of the photo's height (top, bottom) and width (left, right) added around it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Sides {
@@ -67,8 +100,7 @@ pub(crate) fn canvas(
     let mut out = match (fill, backdrop) {
         (Fill::Photo, Some(b)) => b.resize_to_fill(cw, ch, FilterType::Triangle).to_rgba32f(),
         (Fill::Colour([r, g, b]), _) => {
-            let c = |v: u8| f32::from(v) / 255.0;
-            Rgba32FImage::from_pixel(cw, ch, Rgba([c(r), c(g), c(b), 1.0]))
+            Rgba32FImage::from_pixel(cw, ch, Rgba([unit(r), unit(g), unit(b), 1.0]))
         }
         // callers check for a backdrop first; black is the honest fallback
         (Fill::Photo, None) => Rgba32FImage::from_pixel(cw, ch, Rgba([0.0, 0.0, 0.0, 1.0])),
@@ -172,4 +204,32 @@ pub(crate) fn shift(image: &DynamicImage, dx: i64, dy: i64) -> DynamicImage {
         }
     });
     same_layout(DynamicImage::ImageRgba32F(out), image)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_to_bytes_is_rounds() {
+        // a fine grid, and the floats on both sides of every half
+        let grid = (0..=255 * 4096).map(|i| i as f32 / 4096.0);
+        let halves = (0..255).flat_map(|n| {
+            let half = n as f32 + 0.5;
+            (-3..=3).map(move |ulps: i32| f32::from_bits(half.to_bits().wrapping_add_signed(ulps)))
+        });
+        for x in grid.chain(halves).chain([0.0, 255.0, 254.99998]) {
+            assert_eq!(round_to_u8(x), x.round() as u8, "{x}");
+        }
+    }
+
+    #[test]
+    fn bytes_become_the_image_crates_floats() {
+        let bytes = image::RgbImage::from_fn(256, 1, |x, _| image::Rgb([x as u8; 3]));
+        let floats = DynamicImage::ImageRgb8(bytes).to_rgb32f();
+        for (v, pixel) in floats.pixels().enumerate() {
+            assert_eq!(unit(v as u8).to_bits(), pixel.0[0].to_bits(), "{v}");
+            assert_eq!(UNIT_OF_BYTE[v].to_bits(), pixel.0[0].to_bits(), "{v}");
+        }
+    }
 }
