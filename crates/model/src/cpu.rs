@@ -801,24 +801,8 @@ impl CpuDecoder {
     }
 
     fn one(&self, image: &[f32], parallel: bool) -> Vec<f32> {
-        let (arch, p, r) = (self.arch, self.patch, self.resolution);
-        let grid = r / p;
-        // `image.sub_scalar(0.5)`, then PyTorch's pixel unshuffle: channel c·p² + i·p + j of
-        // grid cell (y, x) is pixel (y·p + i, x·p + j) of colour c
-        let mut x = Maps::zeros(3 * p * p, grid, grid, self.stem.padding);
-        x.for_each_row_mut(false, |y, row, at| {
-            for c in 0..3 {
-                for i in 0..p {
-                    let line = &image[(y * p + i) * r * 3..][..r * 3];
-                    for j in 0..p {
-                        let dst = &mut row[at((c * p + i) * p + j)..][..grid];
-                        for (gx, d) in dst.iter_mut().enumerate() {
-                            *d = line[(gx * p + j) * 3 + c] - 0.5;
-                        }
-                    }
-                }
-            }
-        });
+        let arch = self.arch;
+        let x = unshuffled(image, self.resolution, self.patch, self.stem.padding);
         let mut h = self.stem.forward(&x, self.conv.padding, arch, parallel);
         h.add(&self.conv.forward(&h, h.border, arch, parallel));
         let mut h = self.down1.forward(&h, self.conv2.padding, arch, parallel);
@@ -848,6 +832,252 @@ impl CpuDecoder {
         };
         self.head.forward(&flat)
     }
+}
+
+/// An `[R][R][3]` interleaved RGB image (values 0..1) as the networks' first layer takes it:
+/// `image.sub_scalar(0.5)`, then PyTorch's pixel unshuffle by `p` (channel c·p² + i·p + j of
+/// grid cell (y, x) is pixel (y·p + i, x·p + j) of colour c), with `border` zeros around.
+fn unshuffled(image: &[f32], r: usize, p: usize, border: usize) -> Maps {
+    let grid = r / p;
+    let mut x = Maps::zeros(3 * p * p, grid, grid, border);
+    x.for_each_row_mut(false, |y, row, at| {
+        for c in 0..3 {
+            for i in 0..p {
+                let line = &image[(y * p + i) * r * 3..][..r * 3];
+                for j in 0..p {
+                    let dst = &mut row[at((c * p + i) * p + j)..][..grid];
+                    for (gx, d) in dst.iter_mut().enumerate() {
+                        *d = line[(gx * p + j) * 3 + c] - 0.5;
+                    }
+                }
+            }
+        }
+    });
+    x
+}
+
+/// The tagger's encoder ([`crate::Encoder`]) on the CPU: the same layers from the same weights
+/// ([`crate::Encoder::cpu`]), one image in bands of rows on every core.
+#[derive(Debug, Clone)]
+pub struct CpuEncoder {
+    resolution: usize,
+    patch: usize,
+    stem: ConvLayer,
+    message: DenseLayer,
+    message_channels: usize,
+    message_grid: usize,
+    fuse: ConvLayer,
+    blocks: Vec<ConvLayer>,
+    head: ConvLayer,
+    smooth: ConvLayer,
+    /// The low-pass's taps ([`crate::noise::gaussian_blur`]), none without one.
+    lowpass: Option<Vec<f32>>,
+    luma: bool,
+    chroma: f32,
+    arch: Arch,
+}
+
+/// What the encoder does after its layers ([`crate::EncoderConfig`]'s parameter-free
+/// options): the low-pass's sigma, a luminance-only residual and the chroma it keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct EncoderFinish {
+    pub lowpass: f32,
+    pub luma: bool,
+    pub chroma: f32,
+}
+
+impl CpuEncoder {
+    /// The layers in [`crate::Encoder::forward`]'s order; checks that they chain up.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        resolution: usize,
+        patch: usize,
+        [stem, fuse, head, smooth]: [ConvLayer; 4],
+        blocks: Vec<ConvLayer>,
+        message: DenseLayer,
+        [message_channels, message_grid]: [usize; 2],
+        finish: EncoderFinish,
+    ) -> Result<Self, String> {
+        let grid = resolution / patch.max(1);
+        let packed = 3 * patch * patch;
+        let width = stem.channels_out;
+        let same_side = |l: &ConvLayer| l.stride == 1 && l.output_side(grid) == grid;
+        let chained = patch > 0
+            && grid > 0
+            && message_grid > 0
+            && grid.is_multiple_of(message_grid)
+            && stem.channels_in == packed
+            && same_side(&stem)
+            && fuse.channels_in == width + message_channels
+            && same_side(&fuse)
+            && blocks
+                .iter()
+                .all(|b| b.channels_in == fuse.channels_out && b.channels_out == b.channels_in)
+            && blocks.iter().all(same_side)
+            && head.channels_in == fuse.channels_out
+            && head.channels_out == packed
+            && same_side(&head)
+            && (smooth.channels_in, smooth.channels_out, smooth.stride) == (3, 3, 1)
+            && smooth.output_side(resolution) == resolution;
+        if !chained {
+            return Err("the encoder's layers do not chain up".into());
+        }
+        let cells = message_channels * message_grid * message_grid;
+        if message.bias.len() != cells {
+            return Err(format!(
+                "a message layer of {} outputs for {cells} cells",
+                message.bias.len()
+            ));
+        }
+        Ok(Self {
+            resolution,
+            patch,
+            stem,
+            message,
+            message_channels,
+            message_grid,
+            fuse,
+            blocks,
+            head,
+            smooth,
+            lowpass: crate::noise::blur_taps(finish.lowpass),
+            luma: finish.luma,
+            chroma: finish.chroma,
+            arch: Arch::new(),
+        })
+    }
+
+    /// The same encoder on another instruction set (the scalar path's tests).
+    pub fn with_arch(self, arch: Arch) -> Self {
+        Self { arch, ..self }
+    }
+
+    /// Message values it takes: the channel bits.
+    pub fn message_len(&self) -> usize {
+        self.message.weights.len() / self.message.bias.len().max(1)
+    }
+
+    /// The residual for `image` (`[R][R][3]` interleaved RGB in 0..1, an `image::Rgb32FImage`'s
+    /// raw pixels) and `message` (the channel bits as ±1, or boosted): three R×R planes, as
+    /// [`crate::Encoder::forward`] returns them for a batch of one.
+    pub fn forward(&self, image: &[f32], message: &[f32]) -> Result<Vec<f32>, String> {
+        let (arch, r, p) = (self.arch, self.resolution, self.patch);
+        if image.len() != r * r * 3 {
+            return Err(format!(
+                "{} values where {r}×{r}×3 were expected",
+                image.len()
+            ));
+        }
+        let inputs = self.message_len();
+        if message.len() != inputs {
+            return Err(format!(
+                "{} message values where {inputs} were expected",
+                message.len()
+            ));
+        }
+        let grid = r / p;
+        let x = unshuffled(image, r, p, self.stem.padding);
+        let x = self.stem.forward(&x, 0, arch, true);
+        // the message map, nearest-upsampled to the grid and set after the image's channels
+        let m = self.message.forward(message);
+        let (width, mc, mg) = (x.channels, self.message_channels, self.message_grid);
+        let mut fused = Maps::zeros(width + mc, grid, grid, self.fuse.padding);
+        fused.for_each_row_mut(false, |y, row, at| {
+            for c in 0..width {
+                row[at(c)..at(c) + grid].copy_from_slice(&x.row(y, c)[..grid]);
+            }
+            let my = y * mg / grid;
+            for c in 0..mc {
+                let cells = &m[(c * mg + my) * mg..][..mg];
+                for (gx, d) in row[at(width + c)..][..grid].iter_mut().enumerate() {
+                    *d = cells[gx * mg / grid];
+                }
+            }
+        });
+        let mut h = self.fuse.forward(&fused, self.head.padding, arch, true);
+        for block in &self.blocks {
+            h.add(&block.forward(&h, h.border, arch, true));
+        }
+        let packed = self.head.forward(&h, 0, arch, true);
+        // PyTorch's pixel shuffle, the inverse of the unshuffle
+        let mut shuffled = Maps::zeros(3, r, r, self.smooth.padding);
+        shuffled.for_each_row_mut(false, |y, row, at| {
+            let (gy, i) = (y / p, y % p);
+            for c in 0..3 {
+                for j in 0..p {
+                    let cells = &packed.row(gy, (c * p + i) * p + j)[..grid];
+                    for (gx, &v) in cells.iter().enumerate() {
+                        row[at(c) + gx * p + j] = v;
+                    }
+                }
+            }
+        });
+        let smooth = self.smooth.forward(&shuffled, 0, arch, true);
+        let mut planes: Vec<Vec<f32>> = (0..3)
+            .map(|c| {
+                (0..r)
+                    .flat_map(|y| smooth.row(y, c)[..r].iter().copied())
+                    .collect()
+            })
+            .collect();
+        if let Some(taps) = &self.lowpass {
+            for plane in &mut planes {
+                *plane = blurred(plane, r, taps);
+            }
+        }
+        if self.luma {
+            let (red, rest) = planes.split_at_mut(1);
+            let (green, blue) = rest.split_at_mut(1);
+            for ((a, b), c) in red[0].iter_mut().zip(&mut green[0]).zip(&mut blue[0]) {
+                let mean = (*a + *b + *c) / 3.0;
+                for v in [a, b, c] {
+                    *v = mean + (*v - mean) * self.chroma;
+                }
+            }
+        }
+        Ok(planes.concat())
+    }
+}
+
+/// [`crate::noise::gaussian_blur`] of one `side`² plane: the separable pass with zero
+/// padding, row then column, divided by the same blur of ones (no darkening at the borders).
+fn blurred(plane: &[f32], side: usize, taps: &[f32]) -> Vec<f32> {
+    let radius = taps.len() / 2;
+    // Σ of the taps that fall inside the plane, per position along one axis
+    let inside: Vec<f32> = (0..side)
+        .map(|i| {
+            taps.iter()
+                .enumerate()
+                .filter(|&(k, _)| (i + k).checked_sub(radius).is_some_and(|j| j < side))
+                .map(|(_, &t)| t)
+                .sum()
+        })
+        .collect();
+    let pass = |source: &[f32], along_rows: bool| -> Vec<f32> {
+        let mut out = vec![0.0; side * side];
+        for y in 0..side {
+            for x in 0..side {
+                let (at, step) = if along_rows { (x, 1) } else { (y, side) };
+                let base = y * side + x - at * step;
+                out[y * side + x] = taps
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(k, &t)| {
+                        let j = (at + k).checked_sub(radius).filter(|&j| j < side)?;
+                        Some(t * source[base + j * step])
+                    })
+                    .sum();
+            }
+        }
+        out
+    };
+    let mut out = pass(&pass(plane, true), false);
+    for (y, row) in out.chunks_exact_mut(side).enumerate() {
+        for (x, v) in row.iter_mut().enumerate() {
+            *v /= inside[x] * inside[y];
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -22,7 +22,7 @@ use burn::tensor::module::interpolate;
 use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::{Device, Tensor};
 
-use crate::cpu::{ConvLayer, CpuDecoder, DenseLayer};
+use crate::cpu::{ConvLayer, CpuDecoder, CpuEncoder, DenseLayer, EncoderFinish};
 
 /// Slope of the leaky ReLUs (as in most GAN-era image networks).
 const LEAKY_SLOPE: f64 = 0.2;
@@ -214,6 +214,33 @@ impl Encoder {
         self.smooth.weight = self.smooth.weight.map(|w| w.mul_scalar(factor));
         self.smooth.bias = self.smooth.bias.map(|b| b.map(|b| b.mul_scalar(factor)));
         self
+    }
+
+    /// The same encoder as plain arrays, for inference on the CPU without burn (the flex
+    /// backend's fast path, [`crate::cpu`]), on images of `resolution` a side.
+    pub fn cpu(&self, resolution: usize) -> Result<CpuEncoder, String> {
+        let leaky = |conv: &Conv2d| {
+            let outputs = conv.weight.val().dims()[0];
+            ConvLayer::from_burn(conv, Some(vec![LEAKY_SLOPE as f32; outputs]))
+        };
+        CpuEncoder::new(
+            resolution,
+            self.unshuffle.downscale_factor,
+            [
+                leaky(&self.stem)?,
+                leaky(&self.fuse)?,
+                ConvLayer::from_burn(&self.head, None)?,
+                ConvLayer::from_burn(&self.smooth, None)?,
+            ],
+            self.blocks.iter().map(leaky).collect::<Result<_, _>>()?,
+            DenseLayer::from_burn(&self.message, None)?,
+            [self.message_channels, self.message_grid],
+            EncoderFinish {
+                lowpass: self.lowpass,
+                luma: self.luma,
+                chroma: self.chroma,
+            },
+        )
     }
 
     /// The residual to add to `image`.

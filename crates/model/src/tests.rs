@@ -560,3 +560,82 @@ fn the_decoder_on_the_cpu_matches_the_burn_decoder() {
     assert!(cpu.forward(&[&[0.5; 10]]).is_err(), "a wrong-sized image");
     assert!(cpu.forward(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn the_encoder_on_the_cpu_matches_the_burn_encoder() {
+    let device = device();
+    let shipped = |name: &str| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../weights")
+            .join(name);
+        weights::load_tagger_net(&dir, "tagger", &device).unwrap()
+    };
+    // v1 (RGB), v2c (luminance with a share of chroma and a low-pass), and fresh weights of
+    // another shape (odd widths: partial channel blocks; a 4× message upsampling; luminance
+    // only, a wider low-pass)
+    let (v1, v1_net) = shipped("faketagger-v1");
+    let (v2c, v2c_net) = shipped("faketagger-v2c");
+    let odd = EncoderConfig {
+        channel_bits: 40,
+        resolution: 64,
+        patch: 2,
+        width: 6,
+        message_grid: 8,
+        message_channels: 3,
+        blocks: 1,
+        luma: Some(true),
+        lowpass: Some(1.7),
+        chroma: None,
+    };
+    let cases = [
+        (v1.resolution(), v1_net.encoder.scaled(1.3)),
+        (v2c.resolution(), v2c_net.encoder),
+        (odd.resolution, odd.init(&device)),
+    ];
+    for (k, (side, encoder)) in cases.into_iter().enumerate() {
+        let planar = test_image(side, 40 + k as u64);
+        let inputs = encoder.cpu(side).unwrap().message_len();
+        let mut rng = StdRng::seed_from_u64(k as u64);
+        let message: Vec<f32> = (0..inputs)
+            .map(|_| {
+                let sign = if rand::Rng::random_bool(&mut rng, 0.5) {
+                    1.0
+                } else {
+                    -1.0
+                };
+                sign * rand::Rng::random_range(&mut rng, 1.0..2.0)
+            })
+            .collect();
+        let theirs = to_vec(encoder.forward(
+            Tensor::from_data(TensorData::new(planar.clone(), [1, 3, side, side]), &device),
+            Tensor::from_data(TensorData::new(message.clone(), [1, inputs]), &device),
+        ));
+        let image = interleaved(&planar, side);
+        let cpu = encoder.cpu(side).unwrap();
+        let ours = cpu.forward(&image, &message).unwrap();
+        let scalar = cpu.clone().with_arch(pulp::Arch::Scalar);
+        let plain = scalar.forward(&image, &message).unwrap();
+        let spread = theirs.iter().map(|v| v.abs()).fold(0.0, f32::max);
+        assert!(spread > 1e-3, "case {k}: a flat residual: {spread}");
+        for (path, ours) in [("simd", &ours), ("scalar", &plain)] {
+            assert_eq!(ours.len(), theirs.len(), "case {k}, {path}");
+            let worst = ours
+                .iter()
+                .zip(&theirs)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f32::max);
+            assert!(
+                worst < 1e-4 * spread,
+                "case {k}, {path}: {worst} of {spread}"
+            );
+        }
+        assert!(
+            cpu.forward(&image[1..], &message).is_err(),
+            "a wrong-sized image"
+        );
+        assert!(
+            cpu.forward(&image, &message[1..]).is_err(),
+            "a short message"
+        );
+    }
+}

@@ -552,22 +552,15 @@ impl Noiser {
 /// Gaussian blur per channel, normalised at the borders (no darkening by zero padding): the
 /// attack layers' blur and the encoder's low-pass.
 pub fn gaussian_blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
-    if sigma < MIN_BLUR_SIGMA {
+    let Some(taps) = blur_taps(sigma) else {
         return x;
-    }
+    };
     let [_, c, h, w] = x.dims();
     let device = x.device();
-    let radius = ((3.0 * sigma).ceil() as usize).clamp(1, MAX_BLUR_RADIUS);
-    let k = 2 * radius + 1;
-    let g: Vec<f32> = (0..k)
-        .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
-        .collect();
-    let sum: f32 = g.iter().sum();
+    let k = taps.len();
+    let radius = k / 2;
     // separable: a row pass then a column pass, depthwise (groups = channels)
-    let row = Tensor::<4>::from_data(
-        TensorData::new(g.iter().map(|v| v / sum).collect::<Vec<_>>(), [1, 1, 1, k]),
-        &device,
-    );
+    let row = Tensor::<4>::from_data(TensorData::new(taps, [1, 1, 1, k]), &device);
     let col = row.clone().reshape([1, 1, k, 1]);
     let pass = |t: Tensor<4>, kernel: Tensor<4>, channels: usize, pad: [usize; 2]| {
         conv2d(
@@ -586,6 +579,20 @@ pub fn gaussian_blur(x: Tensor<4>, sigma: f32) -> Tensor<4> {
     let ones = Tensor::<4>::ones([1, 1, h, w], &device);
     let norm = pass(pass(ones, row, 1, [0, radius]), col, 1, [radius, 0]);
     blurred / norm
+}
+
+/// The normalised taps of [`gaussian_blur`]'s one-dimensional kernel (2·radius + 1 of them,
+/// radius 3σ), or `None` below [`MIN_BLUR_SIGMA`], where the blur is none.
+pub(crate) fn blur_taps(sigma: f32) -> Option<Vec<f32>> {
+    if sigma < MIN_BLUR_SIGMA {
+        return None;
+    }
+    let radius = ((3.0 * sigma).ceil() as usize).clamp(1, MAX_BLUR_RADIUS);
+    let g: Vec<f32> = (0..2 * radius + 1)
+        .map(|i| (-((i as f32 - radius as f32).powi(2)) / (2.0 * sigma * sigma)).exp())
+        .collect();
+    let sum: f32 = g.iter().sum();
+    Some(g.iter().map(|v| v / sum).collect())
 }
 
 /// Below this sigma a blur changes nothing measurable.
