@@ -40,8 +40,9 @@ pub struct LearnedScheme {
     /// On the flex backend, the decoder on the CPU without burn (the same weights; 3–4× faster,
     /// on every core).
     cpu_decoder: Option<CpuDecoder>,
-    /// On the flex backend, the encoder likewise (a 128 px residual in ~1.5 ms instead of ~5).
-    cpu_encoder: Option<CpuEncoder>,
+    /// On the flex backend, the encoder likewise (a 128 px residual in ~1.5 ms instead of ~5),
+    /// made on first use: decoding never needs it, and making it costs about a millisecond.
+    cpu_encoder: Option<std::sync::OnceLock<Result<CpuEncoder, String>>>,
     device: Device,
 }
 
@@ -73,13 +74,7 @@ impl LearnedScheme {
                 network: "decoder",
                 reason,
             })?;
-        let cpu_encoder = on_flex
-            .then(|| net.encoder.cpu(config.resolution()))
-            .transpose()
-            .map_err(|reason| Error::Network {
-                network: "encoder",
-                reason,
-            })?;
+        let cpu_encoder = on_flex.then(std::sync::OnceLock::new);
         Ok(Self {
             config,
             net: net.valid(),
@@ -156,12 +151,15 @@ impl LearnedScheme {
             .map(|(i, b)| boosts.get(i).copied().unwrap_or(1.0) * if b { 1.0 } else { -1.0 })
             .collect();
         if let Some(cpu) = &self.cpu_encoder {
-            let residual =
-                cpu.forward(square.as_raw(), &message)
-                    .map_err(|reason| Error::Network {
-                        network: "encoder",
-                        reason,
-                    })?;
+            let cpu = cpu.get_or_init(|| self.net.encoder.cpu(r as usize));
+            let residual = cpu
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|cpu| cpu.forward(square.as_raw(), &message))
+                .map_err(|reason| Error::Network {
+                    network: "encoder",
+                    reason,
+                })?;
             return checked_values(residual, "encoder", 3 * (r * r) as usize);
         }
         let residual = self
