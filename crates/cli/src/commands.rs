@@ -141,7 +141,13 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                             "warning: {}: {} does not read back its tag when aligned{}",
                             job.output.display(),
                             face_at(i + 1, &face.face),
-                            if face.strength > 0.0 {
+                            if face.strength > 0.0 && face.inner_strength > 0.0 {
+                                // either may be the one that failed: name both strengths
+                                format!(
+                                    " or as its inner crop, even at strength {:.2} (inner crop {:.2})",
+                                    face.strength, face.inner_strength
+                                )
+                            } else if face.strength > 0.0 {
                                 format!(", even at strength {:.2}", face.strength)
                             } else {
                                 " (its landmarks cannot be aligned)".into()

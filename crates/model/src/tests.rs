@@ -495,6 +495,14 @@ fn regenerator_has_taesd_shapes_costs_and_an_8_bit_latent() {
     );
 }
 
+/// The largest absolute difference between two outputs, value by value.
+fn largest_difference(ours: &[f32], theirs: &[f32]) -> f32 {
+    ours.iter()
+        .zip(theirs)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f32::max)
+}
+
 /// Planar `[3][side][side]` values as interleaved `[side][side][3]` ones (an `Rgb32FImage`'s).
 fn interleaved(planar: &[f32], side: usize) -> Vec<f32> {
     let plane = side * side;
@@ -548,11 +556,7 @@ fn the_decoder_on_the_cpu_matches_the_burn_decoder() {
         assert!(spread > 1e-2, "a flat output: {spread}");
         for (path, ours) in [("batch", &batch), ("one", &one), ("scalar", &plain)] {
             assert_eq!(ours.len(), theirs.len(), "{path}");
-            let worst = ours
-                .iter()
-                .zip(&theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let worst = largest_difference(ours, &theirs);
             assert!(worst < 1e-4 * spread.max(1.0), "{side} px, {path}: {worst}");
         }
     }
@@ -619,11 +623,7 @@ fn the_encoder_on_the_cpu_matches_the_burn_encoder() {
         assert!(spread > 1e-3, "case {k}: a flat residual: {spread}");
         for (path, ours) in [("simd", &ours), ("scalar", &plain)] {
             assert_eq!(ours.len(), theirs.len(), "case {k}, {path}");
-            let worst = ours
-                .iter()
-                .zip(&theirs)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0, f32::max);
+            let worst = largest_difference(ours, &theirs);
             assert!(
                 worst < 1e-4 * spread,
                 "case {k}, {path}: {worst} of {spread}"
