@@ -524,15 +524,29 @@ impl Tagger {
         }
         let image = image()?;
         let image = image.as_ref();
-        let photo = self.decode_after_plain(image, plain)?;
+        // the faces are looked for while the crop search runs (on a 1080p photo the search's
+        // reads keep both cores busy, the detector's small pyramid levels do not): with `auto`
+        // they are needed only when the search finds no tag, the common case of an untagged
+        // photo; a detection error counts only then
+        let detector = detector.filter(|_| faces != FaceMode::Off);
+        let (photo, found) = match detector {
+            Some(detector) => {
+                let (photo, found) = rayon::join(
+                    || self.decode_after_plain(image, plain),
+                    || crate::faces::find_faces(detector, image, options),
+                );
+                (photo?, Some(found))
+            }
+            None => (self.decode_after_plain(image, plain)?, None),
+        };
         let look = match faces {
             FaceMode::Off => false,
             FaceMode::Auto => photo.tag.is_none(),
             FaceMode::All => true,
         };
         let mut reads = Vec::new();
-        if let Some(detector) = detector.filter(|_| look) {
-            let faces = crate::faces::find_faces(detector, image, options)?;
+        if let Some(found) = found.filter(|_| look) {
+            let faces = found?;
             let decodings = self.decode_faces_plain(image, faces.iter().map(|f| &f.landmarks))?;
             for (face, decoding) in faces.into_iter().zip(decodings) {
                 let Some(decoding) = decoding else {
