@@ -617,3 +617,41 @@ fn a_tag_that_may_show_is_reported_and_warned_about() {
     );
     assert!(e["strength"].as_f64().unwrap() >= 3.0, "{e}");
 }
+
+#[test]
+fn networks_that_do_not_load_fail_the_command_before_any_result() {
+    // embed and decode load the networks while they read the first photo: a broken record is
+    // still the command's error (exit 2, named), with no result line and no output file
+    let dir = tempdir().unwrap();
+    let weights = dir.path().join("broken");
+    std::fs::create_dir(&weights).unwrap();
+    let shipped = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/faketagger-v1");
+    std::fs::copy(shipped.join("tagger.json"), weights.join("tagger.json")).unwrap();
+    let record = std::fs::read(shipped.join("tagger.bpk")).unwrap();
+    std::fs::write(weights.join("tagger.bpk"), &record[..1000]).unwrap();
+    let input = write_photo(dir.path(), "photo.png", 3);
+    let output = dir.path().join("tagged.png");
+    let w = s(&weights);
+    for args in [
+        vec![
+            "embed",
+            s(&input),
+            "-o",
+            s(&output),
+            "--tag",
+            TAG,
+            "--json",
+            "--weights",
+            w,
+        ],
+        vec!["decode", s(&input), "--json", "--weights", w],
+        // a missing photo beside it: still the networks' error, not the photo's
+        vec!["decode", s(&input), "missing.png", "--json", "--weights", w],
+    ] {
+        let r = run(&args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("tagger.bpk"), "{args:?}: {}", r.stderr);
+        assert!(r.stdout.trim().is_empty(), "{args:?}: {}", r.stdout);
+        assert!(!output.exists(), "{args:?}");
+    }
+}

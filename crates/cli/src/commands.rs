@@ -76,17 +76,36 @@ fn process<T>(
 }
 
 pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
-    use faketagger::FaceTagging;
-    let tagger = settings.model.tagger()?;
-    // the classical baseline has no face residual: `auto` tags its whole photos only
-    let faces = settings
-        .faces
-        .for_scheme(tagger.scheme())
-        .context("--faces")?;
-    let detector = match faces {
-        FaceTagging::Off => None,
-        _ => Some(settings.model.detector()?),
+    let load = || -> Result<_> {
+        let tagger = settings.model.tagger()?;
+        // the classical baseline has no face residual: `auto` tags its whole photos only
+        let faces = settings
+            .faces
+            .for_scheme(tagger.scheme())
+            .context("--faces")?;
+        let detector = match faces {
+            faketagger::FaceTagging::Off => None,
+            _ => Some(settings.model.detector()?),
+        };
+        Ok((tagger, faces, detector))
     };
+    // the networks load while the registry opens and the first photo is read
+    std::thread::scope(|scope| embed_with(&settings, quiet, Background::start(scope, load)))
+}
+
+/// [`embed`] with its networks loading in the background.
+fn embed_with(
+    settings: &EmbedSettings,
+    quiet: bool,
+    networks: Background<
+        '_,
+        (
+            faketagger::Tagger,
+            faketagger::FaceTagging,
+            Option<faketagger::faces::Detector>,
+        ),
+    >,
+) -> Result<ExitCode> {
     let options = settings.model.detect;
     // the registry opens (and is created) before any photo is read
     let source = match &settings.tag {
@@ -115,10 +134,15 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
                 ),
                 Err(tag) => (provenance::TagSource::Given(*tag), None),
             };
-            let found =
-                faketagger::faces::faces_to_tag(faces, detector.as_ref(), &loaded.image, &options)?;
+            let (tagger, faces, detector) = networks.get()?;
+            let found = faketagger::faces::faces_to_tag(
+                *faces,
+                detector.as_ref(),
+                &loaded.image,
+                &options,
+            )?;
             let mut tagged = provenance::tag_photo(
-                &tagger,
+                tagger,
                 &loaded.image,
                 &job.input,
                 settings.strength,
@@ -131,6 +155,10 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
             let bytes = tagged.embedded.bytes.take().unwrap_or_default();
             Ok((bytes, tagged))
         });
+        // networks that do not load are the command's error, before any result
+        if networks.wait().is_err() {
+            return networks.finish().map(|_| ExitCode::from(EXIT_ERROR));
+        }
         match result {
             Ok(t) => {
                 let visible = t.embedded.may_show();
@@ -224,6 +252,7 @@ pub fn embed(settings: EmbedSettings, quiet: bool) -> Result<ExitCode> {
             }
         }
     }
+    networks.finish()?;
     Ok(ExitCode::from(if failed { EXIT_ERROR } else { EXIT_FOUND }))
 }
 
@@ -311,23 +340,35 @@ fn count(n: usize, noun: &str) -> String {
 }
 
 pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
-    let tagger = settings.model.tagger()?;
-    // the classical baseline has no face reads
-    let faces = match tagger.scheme() {
-        faketagger::SchemeKind::Learned => settings.faces,
-        _ => faketagger::FaceMode::Off,
-    };
-    let detector = match faces {
-        faketagger::FaceMode::Off => None,
-        _ => Some(settings.model.detector()?),
+    let load = || -> Result<_> {
+        let tagger = settings.model.tagger()?;
+        // the classical baseline has no face reads
+        let faces = match tagger.scheme() {
+            faketagger::SchemeKind::Learned => settings.faces,
+            _ => faketagger::FaceMode::Off,
+        };
+        let detector = match faces {
+            faketagger::FaceMode::Off => None,
+            _ => Some(settings.model.detector()?),
+        };
+        Ok((tagger, faces, detector))
     };
     let options = settings.model.detect;
-    let results = faketagger::io::map_files(
-        &settings.inputs,
-        settings.threads.get(),
-        settings.read,
-        |loaded| tagger.decode_with_faces(&loaded.image, detector.as_ref(), faces, &options),
-    );
+    // the networks load while the first photos are read (a 1080p JPEG takes about as long)
+    let results = std::thread::scope(|scope| {
+        let networks = Background::start(scope, load);
+        let results = faketagger::io::map_files(
+            &settings.inputs,
+            settings.threads.get(),
+            settings.read,
+            |loaded| {
+                let (tagger, faces, detector) = networks.get()?;
+                tagger.decode_with_faces(&loaded.image, detector.as_ref(), *faces, &options)
+            },
+        );
+        // a network that does not load is the command's error, before any result
+        networks.finish().map(|_| results)
+    })?;
     let (mut errors, mut untagged) = (false, false);
     for (path, result) in settings.inputs.iter().zip(results) {
         match result {
@@ -361,6 +402,52 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
     } else {
         EXIT_FOUND
     }))
+}
+
+/// What `make` returns, made on a thread of its own from the start (the networks, loaded while
+/// the first photo is read): [`Background::get`] waits for it.
+struct Background<'scope, T> {
+    handle: std::sync::Mutex<Option<std::thread::ScopedJoinHandle<'scope, Result<T>>>>,
+    made: std::sync::OnceLock<Result<T>>,
+}
+
+impl<'scope, T: Send + Sync + 'scope> Background<'scope, T> {
+    fn start<'env>(
+        scope: &'scope std::thread::Scope<'scope, 'env>,
+        make: impl FnOnce() -> Result<T> + Send + 'scope,
+    ) -> Self {
+        Self {
+            handle: std::sync::Mutex::new(Some(scope.spawn(make))),
+            made: std::sync::OnceLock::new(),
+        }
+    }
+
+    fn wait(&self) -> &Result<T> {
+        self.made.get_or_init(|| {
+            let handle = self.handle.lock().ok().and_then(|mut h| h.take());
+            match handle.map(std::thread::ScopedJoinHandle::join) {
+                Some(Ok(made)) => made,
+                Some(Err(_)) => Err(anyhow::anyhow!("loading the networks panicked")),
+                None => Err(anyhow::anyhow!("the networks' loading was lost")),
+            }
+        })
+    }
+
+    /// The value, once made; a failure becomes a library error for the photo at hand, and
+    /// [`Background::finish`] gives the real one.
+    fn get(&self) -> Result<&T, faketagger::Error> {
+        self.wait().as_ref().map_err(|_| {
+            faketagger::Error::Unsupported("the networks did not load (see the error)".into())
+        })
+    }
+
+    /// The value, or the error making it gave.
+    fn finish(self) -> Result<T> {
+        self.wait();
+        self.made
+            .into_inner()
+            .unwrap_or_else(|| Err(anyhow::anyhow!("the networks' loading was lost")))
+    }
 }
 
 /// "face 2 at 10,20–110,140": the face's number and box.
