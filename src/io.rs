@@ -6,6 +6,7 @@
 //! directory and are renamed into place, so a crash never leaves half a file; an existing file is
 //! refused unless the caller forces it, and an input is never replaced.
 
+use rayon::prelude::*;
 use std::fs;
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -703,36 +704,66 @@ pub fn map_files<T: Send>(
     })
 }
 
-/// `work(index, item)` for every item on up to `threads` scoped threads, results in item order.
+/// `work(index, item)` for every item, up to `threads` at once, results in item order.
+///
+/// The items run as tasks of a rayon pool of `threads` threads (the global pool when it has as
+/// many), so that the engine's own parallel loops inside `work` (a photo's rows, a face's
+/// hundred reads) run on the same threads. From threads of their own, each such loop waited
+/// for the pool, busy with the other items' loops, while the pool's threads spun: `eval` of
+/// 100 test faces, two at once, took 35.8 s that way and 34.1 s in one pool. One thread: the
+/// items one after another on the caller's thread, each with the whole global pool.
 pub(crate) fn par_map<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
     work: impl Fn(usize, &I) -> T + Sync,
 ) -> Vec<T> {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    let run = || {
+        items
+            .par_iter()
+            .enumerate()
+            .with_max_len(1)
+            .map(|(i, item)| work(i, item))
+            .collect()
+    };
+    if threads <= 1 || items.len() <= 1 {
+        return items
+            .iter()
+            .enumerate()
+            .map(|(i, item)| work(i, item))
+            .collect();
+    }
+    if threads == rayon::current_num_threads() {
+        return run();
+    }
+    match rayon::ThreadPoolBuilder::new().num_threads(threads).build() {
+        Ok(pool) => pool.install(run),
+        Err(_) => run(),
+    }
+}
 
-    let next = AtomicUsize::new(0);
-    let slots: Vec<Mutex<Option<T>>> = items.iter().map(|_| Mutex::new(None)).collect();
-    std::thread::scope(|scope| {
-        for _ in 0..threads.clamp(1, items.len().max(1)) {
-            scope.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(item) = items.get(i) else { break };
-                    let result = work(i, item);
-                    *slots[i]
-                        .lock()
-                        .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
-                }
-            });
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn par_map_keeps_the_items_order_whatever_the_threads() {
+        let items: Vec<u64> = (0..37).map(|i| i * 7 % 37).collect();
+        // each item's work runs a parallel loop of its own, as the engine's do
+        let work = |i: usize, &item: &u64| -> (usize, u64) {
+            (i, (0..=item).into_par_iter().map(|v| v * v).sum())
+        };
+        let expected: Vec<(usize, u64)> = items
+            .iter()
+            .enumerate()
+            .map(|(i, &item)| (i, (0..=item).map(|v| v * v).sum()))
+            .collect();
+        for threads in [0, 1, 2, 3, 64] {
+            assert_eq!(
+                par_map(&items, threads, work),
+                expected,
+                "{threads} threads"
+            );
         }
-    });
-    slots
-        .into_iter()
-        .filter_map(|slot| {
-            slot.into_inner()
-                .unwrap_or_else(|poisoned| poisoned.into_inner())
-        })
-        .collect()
+        assert!(par_map(&[] as &[u64], 4, work).is_empty());
+    }
 }
