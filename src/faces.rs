@@ -55,7 +55,7 @@ const _: () = assert!(MAX_FACES <= faketagger_registry::MAX_FACE_PRINTS);
 pub fn builtin_detector(device: &Device) -> Result<Detector, Error> {
     Ok(Detector::from_parts(
         DETECTOR_CONFIG,
-        DETECTOR_RECORD.to_vec(),
+        DETECTOR_RECORD,
         &Path::new("weights").join(BUILTIN_DETECTOR),
         device,
     )?)

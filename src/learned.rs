@@ -56,7 +56,7 @@ impl LearnedScheme {
     /// From a config file's and a record's bytes (`source` names them in errors).
     pub fn from_bytes(
         config_json: &[u8],
-        record: Vec<u8>,
+        record: impl Into<weights::RecordBytes>,
         source: &Path,
         device: &Device,
     ) -> Result<Self, Error> {

@@ -401,8 +401,7 @@ impl Tagger {
     /// The weights compiled into this build ([`BUILTIN_WEIGHTS`]) on `device`.
     pub fn builtin(device: &Device) -> Result<Self, Error> {
         let source = Path::new("weights").join(BUILTIN_WEIGHTS);
-        let scheme =
-            LearnedScheme::from_bytes(BUILTIN_CONFIG, BUILTIN_RECORD.to_vec(), &source, device)?;
+        let scheme = LearnedScheme::from_bytes(BUILTIN_CONFIG, BUILTIN_RECORD, &source, device)?;
         Self::learned(scheme, &source)
     }
 

@@ -344,7 +344,7 @@ impl Detector {
     /// with `include_bytes!`); `source` names them in errors.
     pub fn from_parts(
         config: &[u8],
-        record: Vec<u8>,
+        record: impl Into<weights::RecordBytes>,
         source: &Path,
         device: &Device,
     ) -> Result<Self, FaceError> {

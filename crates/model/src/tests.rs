@@ -639,3 +639,34 @@ fn the_encoder_on_the_cpu_matches_the_burn_encoder() {
         );
     }
 }
+
+#[test]
+fn a_record_read_where_it_lies_loads_the_same_networks_as_one_copied() {
+    let device = device();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../weights/faketagger-v1");
+    let config: TaggerNetConfig = weights::load_config(&dir.join("tagger.json")).unwrap();
+    let bytes = std::fs::read(dir.join("tagger.bpk")).unwrap();
+    // as `include_bytes!` gives it: bytes that live as long as the program
+    let lasting: &'static [u8] = Box::leak(bytes.clone().into_boxed_slice());
+    let source = dir.join("tagger.bpk");
+    let (_, copied) =
+        weights::tagger_net_from_parts(config.clone(), bytes, &source, &device).unwrap();
+    let (_, in_place) = weights::tagger_net_from_parts(config, lasting, &source, &device).unwrap();
+    let image = Tensor::from_data(
+        TensorData::new(test_image(128, 7), [1, 3, 128, 128]),
+        &device,
+    );
+    let (a, b) = (
+        to_vec(copied.decoder.forward(image.clone())),
+        to_vec(in_place.decoder.forward(image)),
+    );
+    assert_eq!(a, b);
+    assert!(
+        a.iter().any(|v| v.abs() > 0.1),
+        "a read that means something"
+    );
+    // a broken record read in place is refused as a copied one is
+    let broken: &'static [u8] = &lasting[..1000];
+    let config: TaggerNetConfig = weights::load_config(&dir.join("tagger.json")).unwrap();
+    assert!(weights::tagger_net_from_parts(config, broken, &source, &device).is_err());
+}
