@@ -412,12 +412,19 @@ struct Background<'scope, T> {
 }
 
 impl<'scope, T: Send + Sync + 'scope> Background<'scope, T> {
+    /// `make` runs in a one-thread rayon pool of its own: the photos' tasks may hold every
+    /// thread of the global pool while they wait for it, so anything parallel inside `make`
+    /// (burn's CPU backend runs some operations on rayon) must not queue there.
     fn start<'env>(
         scope: &'scope std::thread::Scope<'scope, 'env>,
         make: impl FnOnce() -> Result<T> + Send + 'scope,
     ) -> Self {
+        let own_pool = move || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+            Ok(pool) => pool.install(make),
+            Err(e) => Err(anyhow::anyhow!("no thread to load the networks on: {e}")),
+        };
         Self {
-            handle: std::sync::Mutex::new(Some(scope.spawn(make))),
+            handle: std::sync::Mutex::new(Some(scope.spawn(own_pool))),
             made: std::sync::OnceLock::new(),
         }
     }
