@@ -474,6 +474,22 @@ impl Tagger {
         faces: FaceMode,
         options: &crate::faces::DetectOptions,
     ) -> Result<crate::faces::PhotoRead, Error> {
+        self.decode_with_faces_on_demand(image, &|| Ok(detector), faces, options)
+    }
+
+    /// [`Tagger::decode_with_faces`] with the detector made only when the read needs it:
+    /// `detector` is called at most once, when faces are to be looked for (the whole photo
+    /// carries no tag, or `faces` is [`FaceMode::All`]), alongside the crop search. A command
+    /// reading tagged photos then never loads the detector, and an untagged photo loads it while
+    /// the search runs. An error it returns counts as a detection error: only where the faces
+    /// are read.
+    pub fn decode_with_faces_on_demand<'d>(
+        &self,
+        image: &DynamicImage,
+        detector: &(dyn Fn() -> Result<Option<&'d crate::faces::Detector>, Error> + Sync),
+        faces: FaceMode,
+        options: &crate::faces::DetectOptions,
+    ) -> Result<crate::faces::PhotoRead, Error> {
         let plain = self.decode_plain(image)?;
         self.read_after_plain(plain, || Ok(Cow::Borrowed(image)), detector, faces, options)
     }
@@ -499,7 +515,7 @@ impl Tagger {
         self.read_after_plain(
             plain,
             || samples.to_image().map(Cow::Owned),
-            detector,
+            &|| Ok(detector),
             faces,
             options,
         )
@@ -507,36 +523,44 @@ impl Tagger {
 
     /// [`Tagger::decode_with_faces`] once the photo was read as it is (`plain`): the image is
     /// made only when the read goes on.
-    fn read_after_plain<'i>(
+    fn read_after_plain<'i, 'd>(
         &self,
         plain: Decoding,
         image: impl FnOnce() -> Result<Cow<'i, DynamicImage>, Error>,
-        detector: Option<&crate::faces::Detector>,
+        detector: &(dyn Fn() -> Result<Option<&'d crate::faces::Detector>, Error> + Sync),
         faces: FaceMode,
         options: &crate::faces::DetectOptions,
     ) -> Result<crate::faces::PhotoRead, Error> {
-        if plain.tag().is_some() && (faces != FaceMode::All || detector.is_none()) {
-            return Ok(crate::faces::PhotoRead {
-                photo: plain.into(),
-                faces: Vec::new(),
-            });
+        let photo_only = |plain: Decoding| crate::faces::PhotoRead {
+            photo: plain.into(),
+            faces: Vec::new(),
+        };
+        if plain.tag().is_some() && faces != FaceMode::All {
+            return Ok(photo_only(plain));
         }
         let image = image()?;
         let image = image.as_ref();
-        // the faces are looked for while the crop search runs (on a 1080p photo the search's
-        // reads keep both cores busy, the detector's small pyramid levels do not): with `auto`
-        // they are needed only when the search finds no tag, the common case of an untagged
-        // photo; a detection error counts only then
-        let detector = detector.filter(|_| faces != FaceMode::Off);
-        let (photo, found) = match detector {
-            Some(detector) => {
-                let (photo, found) = rayon::join(
-                    || self.decode_after_plain(image, plain),
-                    || crate::faces::find_faces(detector, image, options),
-                );
-                (photo?, Some(found))
+        // the faces are looked for (and the detector made, when it is made on demand) while the
+        // crop search runs (on a 1080p photo the search's reads keep both cores busy, the
+        // detector's small pyramid levels do not): with `auto` they are needed only when the
+        // search finds no tag, the common case of an untagged photo; a detection error counts
+        // only then
+        let find = || match detector() {
+            Ok(Some(detector)) => Some(crate::faces::find_faces(detector, image, options)),
+            Ok(None) => None,
+            Err(e) => Some(Err(e)),
+        };
+        let (photo, found) = match faces {
+            FaceMode::Off => (self.decode_after_plain(image, plain)?, None),
+            // the photo's tag read: the faces only, without a search
+            _ if plain.tag().is_some() => match find() {
+                None => return Ok(photo_only(plain)),
+                found => (plain.into(), found),
+            },
+            _ => {
+                let (photo, found) = rayon::join(|| self.decode_after_plain(image, plain), find);
+                (photo?, found)
             }
-            None => (self.decode_after_plain(image, plain)?, None),
         };
         let look = match faces {
             FaceMode::Off => false,

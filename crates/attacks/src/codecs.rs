@@ -197,47 +197,140 @@ fn stitch_bands(bands: &[Vec<u8>], height: u16, interval: u16) -> Result<Vec<u8>
 }
 
 /// A baseline JPEG file's header (up to its scan's data), where its SOS segment starts and
-/// where SOF0's height lies in it, and its entropy-coded data (before EOI).
+/// where SOF0's height lies in it, its frame and restart interval, and its entropy-coded data
+/// (before EOI).
 struct JpegParts<'a> {
     header: &'a [u8],
     sos: usize,
     height_at: usize,
+    /// Width and height from SOF0, and each component's sampling factors (H << 4 | V).
+    size: [u16; 2],
+    sampling: Vec<u8>,
+    /// The restart interval (DRI), in MCUs; 0 without one.
+    interval: u16,
     scan: &'a [u8],
 }
 
 impl<'a> JpegParts<'a> {
     fn of(file: &'a [u8]) -> Result<Self, String> {
         let bad = || "the encoder wrote a JPEG this cannot split".to_string();
+        Self::parse(file).ok_or_else(bad)
+    }
+
+    /// The parts of a baseline (SOF0) file with one scan, its EOI last; `None` for any other.
+    fn parse(file: &'a [u8]) -> Option<Self> {
         if !file.starts_with(&[0xFF, 0xD8]) || !file.ends_with(&[0xFF, 0xD9]) {
-            return Err(bad());
+            return None;
         }
-        let (mut at, mut height_at) = (2, None);
+        let (mut at, mut frame, mut interval) = (2, None, 0);
         loop {
-            let (Some(&[0xFF, marker]), Some(len)) = (
-                file.get(at..at + 2)
-                    .and_then(|m| <&[u8; 2]>::try_from(m).ok()),
-                file.get(at + 2..at + 4)
-                    .map(|l| usize::from(u16::from_be_bytes([l[0], l[1]]))),
-            ) else {
-                return Err(bad());
+            let marker = match file.get(at..at + 2)? {
+                &[0xFF, marker] => marker,
+                _ => return None,
             };
-            if marker == 0xC0 {
-                height_at = Some(at + 5);
-            }
+            let len = usize::from(u16::from_be_bytes([*file.get(at + 2)?, *file.get(at + 3)?]));
             let end = at + 2 + len;
-            if marker == 0xDA {
-                let height_at = height_at.ok_or_else(bad)?;
-                let scan = file.get(end..file.len() - 2).ok_or_else(bad)?;
-                return Ok(Self {
-                    header: &file[..end],
-                    sos: at,
-                    height_at,
-                    scan,
-                });
+            let segment = file.get(at + 4..end)?;
+            match marker {
+                // SOF0: precision, height, width, components (id, sampling, table)
+                0xC0 => {
+                    let count = usize::from(*segment.get(5)?);
+                    let components = segment.get(6..6 + 3 * count)?;
+                    let size = [
+                        u16::from_be_bytes([segment[3], segment[4]]),
+                        u16::from_be_bytes([segment[1], segment[2]]),
+                    ];
+                    frame = Some((at + 5, size, components.chunks(3).map(|c| c[1]).collect()));
+                }
+                // other frames (progressive, arithmetic, lossless) are not split
+                0xC1..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => return None,
+                0xDD => interval = u16::from_be_bytes([*segment.first()?, *segment.get(1)?]),
+                0xDA => {
+                    let (height_at, size, sampling) = frame?;
+                    return Some(Self {
+                        header: &file[..end],
+                        sos: at,
+                        height_at,
+                        size,
+                        sampling,
+                        interval,
+                        scan: file.get(end..file.len() - 2)?,
+                    });
+                }
+                _ => {}
             }
             at = end;
         }
     }
+}
+
+/// A large baseline JPEG split into at most `parts` files of whole rows, where that decodes to
+/// the same pixels as the whole file: every component at full resolution (4:4:4 colour or grey,
+/// so no sample depends on another MCU row's), one scan, and restart intervals of whole MCU
+/// rows (each starts its DC predictions afresh) — what [`jpeg_file`] writes. Each part is the
+/// file's header with the part's height, then its intervals' data, restart markers numbered
+/// from 0. Returns the parts with their first row and rows, in order; `None` for other files
+/// (4:2:0, no or ragged restart intervals, progressive, a marker inside the scan, small images).
+pub fn jpeg_row_parts(file: &[u8], parts: usize) -> Option<Vec<(Vec<u8>, u32, u32)>> {
+    let p = JpegParts::parse(file)?;
+    let [width, height] = p.size.map(usize::from);
+    let interval = usize::from(p.interval);
+    let mcus_per_row = width.div_ceil(8);
+    if parts < 2
+        || width * height < JpegSettings::BANDED_FROM_PIXELS
+        || !p.sampling.iter().all(|&s| s == 0x11)
+        || !matches!(p.sampling.len(), 1 | 3)
+        || interval == 0
+        || interval % mcus_per_row != 0
+    {
+        return None;
+    }
+    // the intervals' data, between restart markers; any other marker: not one plain scan
+    let mut intervals = Vec::new();
+    let (mut start, mut i) = (0, 0);
+    while i + 1 < p.scan.len() {
+        if p.scan[i] != 0xFF {
+            i += 1;
+            continue;
+        }
+        match p.scan[i + 1] {
+            0x00 | 0xFF => i += 1,
+            0xD0..=0xD7 => {
+                intervals.push(&p.scan[start..i]);
+                i += 2;
+                start = i;
+            }
+            _ => return None,
+        }
+    }
+    intervals.push(&p.scan[start..]);
+    let rows_per_interval = interval / mcus_per_row * 8;
+    if intervals.len() != height.div_ceil(rows_per_interval) {
+        return None;
+    }
+    let per_part = intervals.len().div_ceil(parts);
+    let files = intervals
+        .chunks(per_part)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let first = k * per_part * rows_per_interval;
+            let rows = (chunk.len() * rows_per_interval).min(height - first);
+            let mut part = Vec::with_capacity(
+                p.header.len() + chunk.iter().map(|c| c.len() + 2).sum::<usize>() + 2,
+            );
+            part.extend_from_slice(p.header);
+            part[p.height_at..p.height_at + 2].copy_from_slice(&(rows as u16).to_be_bytes());
+            for (j, data) in chunk.iter().enumerate() {
+                if j > 0 {
+                    part.extend_from_slice(&[0xFF, 0xD0 + ((j - 1) % 8) as u8]);
+                }
+                part.extend_from_slice(data);
+            }
+            part.extend_from_slice(&[0xFF, 0xD9]);
+            (part, first as u32, rows as u32)
+        })
+        .collect();
+    Some(files)
 }
 
 /// JPEG round trip: encode (see [`jpeg_bytes`]), decode, hand back the input's layout.
@@ -444,6 +537,58 @@ mod tests {
             let public = jpeg_file(&image, 90, chroma, None, None).unwrap();
             assert!(decode(&public).1.as_bytes() == one.as_bytes(), "{case}");
         }
+    }
+
+    #[test]
+    fn a_jpeg_of_restart_intervals_splits_into_rows_that_decode_to_its_pixels() {
+        let decode = |bytes: &[u8]| {
+            DynamicImage::from_decoder(
+                image::codecs::jpeg::JpegDecoder::new(std::io::Cursor::new(bytes)).unwrap(),
+            )
+            .unwrap()
+        };
+        for (width, height, grey) in [(1013, 701, false), (800, 777, true)] {
+            let image = textured(width, height, grey);
+            // eight intervals (four threads), in parts of three, three and two
+            let file =
+                jpeg_file_in_bands(&image, 90, Chroma::Full, Some(&[7u8; 30]), None, 4).unwrap();
+            let whole = decode(&file);
+            let parts = jpeg_row_parts(&file, 3).unwrap();
+            assert_eq!(parts.len(), 3);
+            let mut stacked = Vec::new();
+            let mut next = 0;
+            for (part, first, rows) in &parts {
+                assert_eq!(*first, next);
+                next += rows;
+                let pixels = decode(part);
+                assert_eq!(pixels.dimensions(), (width, *rows));
+                stacked.extend_from_slice(pixels.as_bytes());
+            }
+            assert_eq!(next, height);
+            assert!(
+                stacked == whole.as_bytes(),
+                "{width}×{height}: pixels differ"
+            );
+            // one part per interval at most
+            assert_eq!(jpeg_row_parts(&file, 64).unwrap().len(), 8);
+            // a restart marker lost: the intervals no longer fill the image
+            let at = file.windows(2).position(|w| w == [0xFF, 0xD3]).unwrap();
+            let broken = [&file[..at], &file[at + 2..]].concat();
+            assert!(jpeg_row_parts(&broken, 3).is_none());
+            // a second scan's marker inside the data
+            let other = [&file[..at], &[0xFF, 0xC4], &file[at + 2..]].concat();
+            assert!(jpeg_row_parts(&other, 3).is_none());
+        }
+        let image = textured(1013, 701, false);
+        // 4:2:0: a row's chroma is upsampled from its neighbours'; no restart intervals; one part
+        for file in [
+            jpeg_file_in_bands(&image, 90, Chroma::Subsampled, None, None, 4).unwrap(),
+            jpeg_file_in_bands(&image, 90, Chroma::Full, None, None, 1).unwrap(),
+        ] {
+            assert!(jpeg_row_parts(&file, 3).is_none());
+        }
+        let file = jpeg_file_in_bands(&image, 90, Chroma::Full, None, None, 4).unwrap();
+        assert!(jpeg_row_parts(&file, 1).is_none());
     }
 
     #[test]

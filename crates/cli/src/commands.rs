@@ -347,14 +347,32 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
             faketagger::SchemeKind::Learned => settings.faces,
             _ => faketagger::FaceMode::Off,
         };
-        let detector = match faces {
-            faketagger::FaceMode::Off => None,
-            _ => Some(settings.model.detector()?),
-        };
-        Ok((tagger, faces, detector))
+        Ok((tagger, faces))
+    };
+    // the detector is made when a photo's faces are first looked for (a tagged photo's are not),
+    // apart: a rayon thread waiting for it must not take up another photo that waits for it too
+    let detector = std::sync::OnceLock::new();
+    let detector = || -> Result<Option<&faketagger::faces::Detector>, faketagger::Error> {
+        let made = detector.get_or_init(|| {
+            std::thread::scope(|scope| {
+                match scope
+                    .spawn(|| in_own_pool(|| settings.model.detector()))
+                    .join()
+                {
+                    Ok(made) => made,
+                    Err(_) => Err(anyhow::anyhow!("loading the face detector panicked")),
+                }
+            })
+        });
+        match made {
+            Ok(detector) => Ok(Some(detector)),
+            Err(e) => Err(faketagger::Error::Unsupported(format!(
+                "the face detector did not load: {e:#}"
+            ))),
+        }
     };
     let options = settings.model.detect;
-    // the networks load while the first photos are read (a 1080p JPEG takes about as long)
+    // the tagger loads while the first photos are read (a 1080p JPEG takes about as long)
     let results = std::thread::scope(|scope| {
         let networks = Background::start(scope, load);
         let results = faketagger::io::map_files(
@@ -362,8 +380,8 @@ pub fn decode(settings: DecodeSettings) -> Result<ExitCode> {
             settings.threads.get(),
             settings.read,
             |loaded| {
-                let (tagger, faces, detector) = networks.get()?;
-                tagger.decode_with_faces(&loaded.image, detector.as_ref(), *faces, &options)
+                let (tagger, faces) = networks.get()?;
+                tagger.decode_with_faces_on_demand(&loaded.image, &detector, *faces, &options)
             },
         );
         // a network that does not load is the command's error, before any result
@@ -419,12 +437,8 @@ impl<'scope, T: Send + Sync + 'scope> Background<'scope, T> {
         scope: &'scope std::thread::Scope<'scope, 'env>,
         make: impl FnOnce() -> Result<T> + Send + 'scope,
     ) -> Self {
-        let own_pool = move || match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
-            Ok(pool) => pool.install(make),
-            Err(e) => Err(anyhow::anyhow!("no thread to load the networks on: {e}")),
-        };
         Self {
-            handle: std::sync::Mutex::new(Some(scope.spawn(own_pool))),
+            handle: std::sync::Mutex::new(Some(scope.spawn(move || in_own_pool(make)))),
             made: std::sync::OnceLock::new(),
         }
     }
@@ -454,6 +468,15 @@ impl<'scope, T: Send + Sync + 'scope> Background<'scope, T> {
         self.made
             .into_inner()
             .unwrap_or_else(|| Err(anyhow::anyhow!("the networks' loading was lost")))
+    }
+}
+
+/// `make` (networks being loaded) run in a one-thread rayon pool of its own, so that nothing
+/// parallel inside it queues behind tasks that wait for it.
+fn in_own_pool<T: Send>(make: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    match rayon::ThreadPoolBuilder::new().num_threads(1).build() {
+        Ok(pool) => pool.install(make),
+        Err(e) => Err(anyhow::anyhow!("no thread to load the networks on: {e}")),
     }
 }
 
