@@ -600,6 +600,41 @@ mod tests {
             .find(|f| f.detection.tag.is_some())
             .expect("a face");
         assert!(face.inner, "found in the inner crop");
+        // the detector made on demand: not for the tagged photo, once for the moved face (the
+        // same read), and its failure is the moved face's error only
+        let calls = std::sync::atomic::AtomicUsize::new(0);
+        let counted = || {
+            calls.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Ok(Some(&detector))
+        };
+        let auto = crate::FaceMode::Auto;
+        let whole = tagger
+            .decode_with_faces_on_demand(&embedded.image, &counted, auto, &options)
+            .expect("decode");
+        assert_eq!(
+            (
+                whole.tag(),
+                calls.load(std::sync::atomic::Ordering::Relaxed)
+            ),
+            (Some(tag), 0)
+        );
+        let again = tagger
+            .decode_with_faces_on_demand(&moved, &counted, auto, &options)
+            .expect("decode");
+        assert_eq!(calls.load(std::sync::atomic::Ordering::Relaxed), 1);
+        assert_eq!(again.tag(), read.tag());
+        assert_eq!(again.faces.len(), read.faces.len());
+        let broken = || Err(crate::Error::Unsupported("no detector".into()));
+        assert!(
+            tagger
+                .decode_with_faces_on_demand(&embedded.image, &broken, auto, &options)
+                .is_ok()
+        );
+        assert!(
+            tagger
+                .decode_with_faces_on_demand(&moved, &broken, auto, &options)
+                .is_err()
+        );
         // the same read of the untagged mirror finds nothing
         let clean = tagger
             .decode_with_faces(&other, Some(&detector), crate::FaceMode::All, &options)
