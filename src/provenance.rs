@@ -207,6 +207,18 @@ pub fn trace(
     })
 }
 
+/// `make`'s result once `check` passed, the two run side by side (the check that a photo carries
+/// no tag yet, its embedding: at 1080p the check's read fits where the embedding leaves a core
+/// idle); the check's error comes first, and `make`'s work is then thrown away.
+fn checked_alongside<T: Send>(
+    check: impl FnOnce() -> Result<(), Error> + Send,
+    make: impl FnOnce() -> Result<T, Error> + Send,
+) -> Result<T, Error> {
+    let (checked, made) = rayon::join(check, make);
+    checked?;
+    made
+}
+
 /// Attempts at drawing an unused random tag: one collision in 64 bits is already a 1-in-10¹⁹
 /// event per registered tag.
 const TAG_DRAWS: usize = 4;
@@ -215,7 +227,8 @@ const TAG_DRAWS: usize = 4;
 /// signed by `issuer`, with the saved image's fingerprint and its faces' ([`face_prints`]). The
 /// record is stored before this returns, so every tagged image handed out has its record; an
 /// output that does not carry its tag is refused ([`Error::NotCarried`]) before anything is
-/// recorded.
+/// recorded. `check` (the photo carries no tag yet: [`check_untagged`]) runs alongside the
+/// first embedding, and nothing is recorded unless it passes; its error comes first.
 #[allow(clippy::too_many_arguments)]
 pub fn embed_registered(
     tagger: &Tagger,
@@ -227,13 +240,17 @@ pub fn embed_registered(
     issuer: &Issuer,
     owner: &str,
     note: &str,
+    check: impl FnOnce() -> Result<(), Error> + Send,
 ) -> Result<(Embedded, Record), Error> {
-    let mut taken = None;
+    let (mut taken, mut check) = (None, Some(check));
     for _ in 0..TAG_DRAWS {
         let tag = Tag::new(rand::random());
-        let embedded = tagger
-            .embed_at(image, tag, strength, sites, Some(saving))?
-            .require_carried(saving)?;
+        let embed = || tagger.embed_at(image, tag, strength, sites, Some(saving));
+        let embedded = match check.take() {
+            Some(check) => checked_alongside(check, embed)?,
+            None => embed()?,
+        }
+        .require_carried(saving)?;
         let draft = Draft::new(tag, owner, note, fingerprint(&embedded.image))
             .with_faces(face_prints(&embedded.image, sites.faces));
         let record = issuer.sign(draft, now_unix());
@@ -336,12 +353,15 @@ pub fn tag_photo(
             path: path.to_path_buf(),
         });
     }
-    if !retag {
-        check_untagged(tagger, image, sites.faces, path, known)?;
-    }
+    let check = || match retag {
+        true => Ok(()),
+        false => check_untagged(tagger, image, sites.faces, path, known),
+    };
     Ok(match source {
         TagSource::Given(tag) => {
-            let embedded = tagger.embed_at(image, tag, strength, sites, saving)?;
+            let embedded = checked_alongside(check, || {
+                tagger.embed_at(image, tag, strength, sites, saving)
+            })?;
             TaggedPhoto {
                 tag,
                 embedded: match saving {
@@ -368,7 +388,7 @@ pub fn tag_photo(
                 Error::Unsupported("a registered tag is checked in the file it is saved to".into())
             })?;
             let (embedded, record) = embed_registered(
-                tagger, image, strength, sites, saving, registry, issuer, owner, note,
+                tagger, image, strength, sites, saving, registry, issuer, owner, note, check,
             )?;
             TaggedPhoto {
                 tag: record.tag,

@@ -117,6 +117,33 @@ fn issue6_registered_photos_trace_to_their_signed_record_and_derived_ones_say_so
     );
     assert_ne!(json_lines(&again)[0]["tag"].as_str().unwrap(), tag);
 
+    // the tagged photo registered again by someone else: refused, naming the tag and its owner,
+    // with nothing written or recorded (the check runs alongside the embedding)
+    let registry =
+        faketagger_registry::Registry::open_sqlite(&home.path().join("registry.sqlite")).unwrap();
+    let records = registry.len().unwrap();
+    let stolen = dir.path().join("stolen.png");
+    let refused = ft(
+        home.path(),
+        &[
+            "embed",
+            s(&tagged),
+            "-o",
+            s(&stolen),
+            "--register",
+            "--owner",
+            "Mallory",
+        ],
+    );
+    assert_eq!(refused.code, 2, "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains(&tag) && refused.stderr.contains("Alice Example"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!stolen.exists());
+    assert_eq!(registry.len().unwrap(), records);
+
     // JPEG'd and halved copies are the registered photo; a face swapped over it is derived
     let jpeg = dir.path().join("shared.jpg");
     assert_eq!(
