@@ -1122,8 +1122,9 @@ impl Tagger {
             return Ok(Vec::new());
         };
         let side = learned.resolution();
+        // each face's crop and encoder run on a core of its own
         faces
-            .iter()
+            .par_iter()
             .enumerate()
             .map(|(at, face)| {
                 let inner = at >= inner_from;
