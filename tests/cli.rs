@@ -655,3 +655,29 @@ fn networks_that_do_not_load_fail_the_command_before_any_result() {
         assert!(!output.exists(), "{args:?}");
     }
 }
+
+#[test]
+fn libavif_is_opened_only_by_the_avif_attack_which_says_when_it_cannot() {
+    // the library is opened at the first AVIF round trip, not at start: without it every other
+    // command runs, and avif:Q fails clearly (exit 2, the library named), writing nothing
+    let dir = tempdir().unwrap();
+    let input = write_photo(dir.path(), "photo.png", 5);
+    let missing = dir.path().join("no-libavif.so");
+    let env = [("FAKETAGGER_LIBAVIF", missing.as_path())];
+    let jpeg = dir.path().join("jpeg.png");
+    let r = run_env(&env, &["attack", "jpeg:50", s(&input), "-o", s(&jpeg)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let avif = dir.path().join("avif.png");
+    let r = run_env(&env, &["attack", "avif:50", s(&input), "-o", s(&avif)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("libavif could not be loaded") && r.stderr.contains("no-libavif.so"),
+        "{}",
+        r.stderr
+    );
+    assert!(!avif.exists());
+    // the system's, found by the name the build recorded
+    let r = run(&["attack", "avif:50", s(&input), "-o", s(&avif)]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(avif.exists());
+}

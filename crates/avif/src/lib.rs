@@ -1,6 +1,9 @@
 //! AVIF round trip through the system's libavif (0.11 or newer): what an image CDN or a browser's
 //! "save as AVIF" does to a photo. The encoding and decoding happen in a small C shim compiled
 //! against libavif's own header (`csrc/avif_roundtrip.c`), so no struct layout is copied here.
+//! The shim opens libavif at the first round trip (dlopen), so that the programs using this crate
+//! do not load it, and its AV1 codecs, at every start; where it cannot be opened, the round trip
+//! says so.
 //!
 //! 8 bits a sample, 4:2:0 chroma (4:0:0 for grey), BT.601 full range, one thread.
 #![allow(unsafe_code)] // FFI to the shim; every block below states why it is sound
