@@ -279,9 +279,11 @@ pub(crate) struct CropOutputs {
 type CropOutput = (f32, Vec<f32>, Vec<f32>);
 
 impl CropOutputs {
-    /// The `network`'s outputs for each crop of `side`² in `planar`, run on maps of `per_map`
-    /// crops side by side ([`Segments`]; RNet's 22 px wide first layer filled 69% of a tile's
-    /// 32 columns alone, its last 19%), the maps in parallel, collected in the crops' order.
+    /// The `network`'s outputs for each crop of `side`² in `planar`, run on maps of at most
+    /// `per_map` crops side by side ([`Segments`]; RNet's 22 px wide first layer filled 69% of a
+    /// tile's 32 columns alone, its last 19%), the maps in parallel, collected in the crops'
+    /// order. A few crops are shared out evenly between the threads (ONet's five on a 128 px
+    /// face ran as one map on one core); a map's outputs do not depend on its neighbours.
     fn of(
         planar: &[f32],
         side: usize,
@@ -289,8 +291,12 @@ impl CropOutputs {
         network: impl Fn(&Maps, Segments, usize) -> Vec<CropOutput> + Sync,
     ) -> Self {
         let per_crop = 3 * side * side;
+        let crops = planar.len() / per_crop;
+        let per_map = per_map
+            .min(crops.div_ceil(rayon::current_num_threads()))
+            .max(1);
         let results: Vec<Vec<CropOutput>> = planar
-            .par_chunks(per_map.max(1) * per_crop)
+            .par_chunks(per_map * per_crop)
             .map(|group| {
                 let maps = Maps::from_planar(group, 3, side, side, 0..side);
                 network(&maps, Segments::whole(side), group.len() / per_crop)
