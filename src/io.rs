@@ -770,7 +770,7 @@ pub fn map_files<T: Send>(
 /// for the pool, busy with the other items' loops, while the pool's threads spun: `eval` of
 /// 100 test faces, two at once, took 35.8 s that way and 34.1 s in one pool. One thread: the
 /// items one after another on the caller's thread, each with the whole global pool.
-pub(crate) fn par_map<I: Sync, T: Send>(
+pub fn par_map<I: Sync, T: Send>(
     items: &[I],
     threads: usize,
     work: impl Fn(usize, &I) -> T + Sync,

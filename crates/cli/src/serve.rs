@@ -528,26 +528,11 @@ impl Inner {
         threads: usize,
         faces: FaceMode,
     ) -> Result<Vec<Value>, ApiError> {
-        use rayon::prelude::*;
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .build()
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "internal",
-                    format!("no worker threads: {e}"),
-                )
-            })?;
-        Ok(pool.install(|| {
-            images
-                .par_iter()
-                .enumerate()
-                .map(|(i, image)| match self.trace_one(image, i, faces) {
-                    Ok(trace) => trace,
-                    Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
-                })
-                .collect()
+        Ok(faketagger::io::par_map(images, threads, |i, image| {
+            match self.trace_one(image, i, faces) {
+                Ok(trace) => trace,
+                Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
+            }
         }))
     }
 }
