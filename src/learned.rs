@@ -438,22 +438,29 @@ impl LearnedScheme {
         let share =
             |fraction: f32| ((r as f32 * fraction.clamp(0.05, 1.0)).round() as u32).clamp(1, r);
         let size = |p: &Placement| (share(p.width), share(p.height));
-        // each size the placements take, resized once; then the canvases, all on every core
+        // each size the placements take, resized once (each placement's index into them); then
+        // the canvases, all on every core
         let mut sizes: Vec<(u32, u32)> = Vec::new();
-        for p in placements {
-            if !sizes.contains(&size(p)) {
-                sizes.push(size(p));
-            }
-        }
+        let of_size: Vec<usize> = placements
+            .iter()
+            .map(|p| match sizes.iter().position(|&s| s == size(p)) {
+                Some(at) => at,
+                None => {
+                    sizes.push(size(p));
+                    sizes.len() - 1
+                }
+            })
+            .collect();
         let scaled: Vec<Rgb32FImage> = sizes
             .par_iter()
             .map(|&(iw, ih)| imageops::resize(&rgb, iw, ih, FilterType::Triangle))
             .collect();
         let canvases: Vec<Rgb32FImage> = placements
             .par_iter()
-            .map(|p| {
+            .zip(&of_size)
+            .map(|(p, &at)| {
                 let (iw, ih) = size(p);
-                let small = &scaled[sizes.iter().position(|&s| s == (iw, ih)).unwrap_or(0)];
+                let small = &scaled[at];
                 let (ox, oy) = (
                     (p.x.clamp(0.0, 1.0) * (r - iw) as f32).round() as i64,
                     (p.y.clamp(0.0, 1.0) * (r - ih) as f32).round() as i64,
