@@ -528,12 +528,14 @@ impl Inner {
         threads: usize,
         faces: FaceMode,
     ) -> Result<Vec<Value>, ApiError> {
-        Ok(faketagger::io::par_map(images, threads, |i, image| {
-            match self.trace_one(image, i, faces) {
+        Ok(faketagger::io::par_map(
+            images,
+            threads,
+            |i, image| match self.trace_one(image, i, faces) {
                 Ok(trace) => trace,
                 Err(e) => json!({ "error": { "code": e.code, "message": e.message } }),
-            }
-        }))
+            },
+        ))
     }
 }
 
