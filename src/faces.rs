@@ -371,7 +371,8 @@ pub fn add_aligned_residual(
     // shrinks an image, not aliased
     let n = (to_crop.scale().ceil() as usize).clamp(1, MAX_FOOTPRINT_SAMPLES);
     let offsets: Vec<f32> = (0..n).map(|k| (k as f32 + 0.5) / n as f32 - 0.5).collect();
-    let bilinear = |c: usize, u: f32, v: f32| {
+    // the three planes' bilinear samples at (u, v)
+    let bilinear = |u: f32, v: f32| -> [f32; 3] {
         let (u, v) = (u.clamp(0.0, last), v.clamp(0.0, last));
         let (u0, v0) = (u.floor() as usize, v.floor() as usize);
         let (u1, v1) = (
@@ -379,40 +380,56 @@ pub fn add_aligned_residual(
             (v0 + 1).min(side as usize - 1),
         );
         let (fu, fv) = (u - u0 as f32, v - v0 as f32);
-        let at = |uu: usize, vv: usize| residual[c * plane + vv * side as usize + uu];
-        let top = at(u0, v0) * (1.0 - fu) + at(u1, v0) * fu;
-        let bottom = at(u0, v1) * (1.0 - fu) + at(u1, v1) * fu;
-        top * (1.0 - fv) + bottom * fv
+        std::array::from_fn(|c| {
+            let at = |uu: usize, vv: usize| residual[c * plane + vv * side as usize + uu];
+            let top = at(u0, v0) * (1.0 - fu) + at(u1, v0) * fu;
+            let bottom = at(u0, v1) * (1.0 - fu) + at(u1, v1) * fu;
+            top * (1.0 - fv) + bottom * fv
+        })
     };
-    for y in y0..y1 {
-        for x in x0..x1 {
-            let [u, v] = to_crop.apply([x as f32, y as f32]);
-            let edge = u.min(v).min(last - u).min(last - v);
-            if edge <= 0.0 {
-                continue;
-            }
-            let weight = (edge / FEATHER_PX).min(1.0);
-            let source = original.get_pixel(x - ox, y - oy).0;
-            let pixel = photo.get_pixel_mut(x - ox, y - oy);
-            for (c, (value, source)) in pixel.0.iter_mut().zip(source).take(3).enumerate() {
-                let r = if n == 1 {
-                    bilinear(c, u, v)
+    if y1 <= y0 || x1 <= x0 {
+        return;
+    }
+    // the region's rows on every core
+    use rayon::prelude::*;
+    let row_len = w as usize * 4;
+    let rows = (y0 - oy) as usize * row_len..(y1 - oy) as usize * row_len;
+    let samples: &mut [f32] = photo;
+    samples[rows]
+        .par_chunks_mut(row_len)
+        .enumerate()
+        .for_each(|(i, line)| {
+            let y = y0 + i as u32;
+            for x in x0..x1 {
+                let [u, v] = to_crop.apply([x as f32, y as f32]);
+                let edge = u.min(v).min(last - u).min(last - v);
+                if edge <= 0.0 {
+                    continue;
+                }
+                let weight = (edge / FEATHER_PX).min(1.0);
+                let source = original.get_pixel(x - ox, y - oy).0;
+                let pixel = &mut line[(x - ox) as usize * 4..][..4];
+                let residuals = if n == 1 {
+                    bilinear(u, v)
                 } else {
-                    let mut sum = 0.0;
+                    let mut sums = [0.0; 3];
                     for &dy in &offsets {
                         for &dx in &offsets {
                             let [su, sv] = to_crop.apply([x as f32 + dx, y as f32 + dy]);
-                            sum += bilinear(c, su, sv);
+                            for (sum, r) in sums.iter_mut().zip(bilinear(su, sv)) {
+                                *sum += r;
+                            }
                         }
                     }
-                    sum / (n * n) as f32
+                    sums.map(|sum| sum / (n * n) as f32)
                 };
-                let whole = *value - source;
-                let face = (source + strength * r + whole_kept * whole).clamp(0.0, 1.0);
-                *value = (1.0 - weight) * *value + weight * face;
+                for ((value, source), r) in pixel.iter_mut().zip(source).zip(residuals) {
+                    let whole = *value - source;
+                    let face = (source + strength * r + whole_kept * whole).clamp(0.0, 1.0);
+                    *value = (1.0 - weight) * *value + weight * face;
+                }
             }
-        }
-    }
+        });
 }
 
 #[cfg(test)]
