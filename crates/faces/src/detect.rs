@@ -752,14 +752,19 @@ impl Detector {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_tables_are_the_running_sums_whatever_the_bands() {
-        // over the parallel size, a height no band count divides, values over the whole range
-        let (w, h) = (263u32, 251u32);
-        let image = RgbImage::from_fn(w, h, |x, y| {
+    /// A photo whose values are scattered over the whole byte range.
+    fn scattered(w: u32, h: u32) -> RgbImage {
+        RgbImage::from_fn(w, h, |x, y| {
             let v = |k: u32| ((x * 7919 + y * 104_729 + k * 31) % 256) as u8;
             image::Rgb([v(0), v(1), v(2)])
-        });
+        })
+    }
+
+    #[test]
+    fn the_tables_are_the_running_sums_whatever_the_bands() {
+        // over the parallel size, a height no band count divides
+        let (w, h) = (263u32, 251u32);
+        let image = scattered(w, h);
         let (stride, rows) = (w as usize + 1, h as usize + 1);
         let mut naive = vec![0u32; 3 * stride * rows];
         for c in 0..3 {
@@ -784,12 +789,9 @@ mod tests {
 
     #[test]
     fn area_resampling_from_the_wrapping_tables_averages_exactly() {
-        // a photo over the parallel size, its values scattered over the whole byte range
+        // a photo over the parallel size
         let (w, h) = (331u32, 257u32);
-        let image = RgbImage::from_fn(w, h, |x, y| {
-            let v = |k: u32| ((x * 7919 + y * 104_729 + k * 31) % 256) as u8;
-            image::Rgb([v(0), v(1), v(2)])
-        });
+        let image = scattered(w, h);
         let planes = Planes::new(&image);
         for (region, out_w, out_h) in [
             ([0, 0, w as usize, h as usize], 47, 29),
