@@ -437,6 +437,58 @@ impl Detector {
         self.cascade(&Planes::new(image), options)
     }
 
+    /// PNet's candidates on the pyramid level at `scale`, suppressed within the level.
+    fn propose_level(
+        &self,
+        planes: &Planes,
+        scale: f64,
+        options: &DetectOptions,
+    ) -> Result<Vec<Candidate>, FaceError> {
+        let (w, h) = (planes.width, planes.height);
+        let out_h = (h as f64 * scale + 1.0) as usize;
+        let out_w = (w as f64 * scale + 1.0) as usize;
+        let mut level = Vec::new();
+        planes.area_resample([0, 0, w, h], out_w, out_h, &mut level);
+        let (face, regression, grid_w, cells) = match &self.cpu {
+            Some(cpu) => match cpu.pnet.forward(&level, out_h, out_w) {
+                Some(out) => (out.face, out.regression, out.width, out.height * out.width),
+                None => return Ok(Vec::new()),
+            },
+            None => {
+                let input = Tensor::<4>::from_data(
+                    TensorData::new(level, [1, 3, out_h, out_w]),
+                    &self.device,
+                );
+                let (regression, face) = self.nets.pnet.forward(input);
+                let [_, grid_h, grid_w] = face.dims();
+                let face = values(face.into_data(), "PNet")?;
+                let regression = values(regression.into_data(), "PNet")?;
+                (face, regression, grid_w, grid_h * grid_w)
+            }
+        };
+        let scale = scale as f32;
+        let mut found = Vec::new();
+        for (cell, &score) in face.iter().enumerate() {
+            if score < options.thresholds[0] {
+                continue;
+            }
+            let (x, y) = ((cell % grid_w) as f32, (cell / grid_w) as f32);
+            let corner = |offset: f32, v: f32| ((PNET_STRIDE * v + offset) / scale).floor();
+            found.push(Candidate {
+                bbox: [
+                    corner(1.0, x),
+                    corner(1.0, y),
+                    corner(PNET_CELL as f32, x),
+                    corner(PNET_CELL as f32, y),
+                ],
+                score,
+                regression: std::array::from_fn(|k| regression[k * cells + cell]),
+            });
+        }
+        let kept = suppress(&found, |c| (c.bbox, c.score), NMS_LEVEL, iou);
+        Ok(pick(&found, &kept))
+    }
+
     /// Stage 1: PNet over the pyramid; boxes regressed and squared.
     fn propose(
         &self,
@@ -444,52 +496,16 @@ impl Detector {
         options: &DetectOptions,
     ) -> Result<Vec<[f32; 4]>, FaceError> {
         let (w, h) = (planes.width, planes.height);
-        let mut all = Vec::new();
-        let mut level = Vec::new();
-        for scale in options.scales(w as u32, h as u32) {
-            let out_h = (h as f64 * scale + 1.0) as usize;
-            let out_w = (w as f64 * scale + 1.0) as usize;
-            level.clear();
-            planes.area_resample([0, 0, w, h], out_w, out_h, &mut level);
-            let (face, regression, grid_w, cells) = match &self.cpu {
-                Some(cpu) => match cpu.pnet.forward(&level, out_h, out_w) {
-                    Some(out) => (out.face, out.regression, out.width, out.height * out.width),
-                    None => continue,
-                },
-                None => {
-                    let input = Tensor::<4>::from_data(
-                        TensorData::new(std::mem::take(&mut level), [1, 3, out_h, out_w]),
-                        &self.device,
-                    );
-                    let (regression, face) = self.nets.pnet.forward(input);
-                    let [_, grid_h, grid_w] = face.dims();
-                    let face = values(face.into_data(), "PNet")?;
-                    let regression = values(regression.into_data(), "PNet")?;
-                    (face, regression, grid_w, grid_h * grid_w)
-                }
-            };
-            let scale = scale as f32;
-            let mut found = Vec::new();
-            for (cell, &score) in face.iter().enumerate() {
-                if score < options.thresholds[0] {
-                    continue;
-                }
-                let (x, y) = ((cell % grid_w) as f32, (cell / grid_w) as f32);
-                let corner = |offset: f32, v: f32| ((PNET_STRIDE * v + offset) / scale).floor();
-                found.push(Candidate {
-                    bbox: [
-                        corner(1.0, x),
-                        corner(1.0, y),
-                        corner(PNET_CELL as f32, x),
-                        corner(PNET_CELL as f32, y),
-                    ],
-                    score,
-                    regression: std::array::from_fn(|k| regression[k * cells + cell]),
-                });
-            }
-            let kept = suppress(&found, |c| (c.bbox, c.score), NMS_LEVEL, iou);
-            all.extend(pick(&found, &kept));
-        }
+        // on the CPU, the levels side by side on every core (each level's rows are parallel
+        // too, but the small levels, their resampling and their suppression are not), kept in
+        // their order; a device's networks take them one after another
+        let scales = options.scales(w as u32, h as u32);
+        let level = |&scale: &f64| self.propose_level(planes, scale, options);
+        let levels: Vec<Vec<Candidate>> = match self.cpu {
+            Some(_) => scales.par_iter().map(level).collect::<Result<_, _>>()?,
+            None => scales.iter().map(level).collect::<Result<_, _>>()?,
+        };
+        let all: Vec<Candidate> = levels.into_iter().flatten().collect();
         let kept = suppress(&all, |c| (c.bbox, c.score), NMS_PROPOSALS, iou);
         Ok(pick(&all, &kept)
             .into_iter()
