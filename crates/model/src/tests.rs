@@ -184,6 +184,10 @@ fn attack_layers_keep_shapes_and_flat_images_flat() {
             hue: 0.03,
         },
         NoiseOp::CoverMix { alpha: 0.3 },
+        NoiseOp::Social {
+            scale: 0.45,
+            quality: 70.0,
+        },
     ] {
         let out = noiser.apply_op(flat.clone(), &flat, op, &mut rng);
         assert_eq!(out.dims(), [2, 3, 64, 64], "{op}");
@@ -219,6 +223,69 @@ fn noise_is_reproducible_from_the_seed_and_blur_smooths() {
 }
 
 #[test]
+fn the_social_layer_compresses_the_smaller_copy_where_fine_detail_is_lost() {
+    let device = device();
+    let noiser = Noiser::new(NoiseConfig::new(), &device);
+    let side = 128;
+    const AMP: f32 = 0.004;
+    // a faint pattern (about a level of 8 bits) of 5.3-pixel waves, 24 cycles a side, on a
+    // textured image
+    let pattern: Vec<f32> = (0..3 * side * side)
+        .map(|i| AMP * (std::f32::consts::TAU * (i % side) as f32 / 5.3).sin())
+        .collect();
+    let base = test_image(side, 3);
+    let with: Vec<f32> = base.iter().zip(&pattern).map(|(b, p)| b + p).collect();
+    let tensor = |v: &[f32]| {
+        Tensor::<4>::from_data(TensorData::new(v.to_vec(), [1, 3, side, side]), &device)
+    };
+    let energy: f32 = pattern.iter().map(|p| p * p).sum();
+    // the share of the pattern an attack leaves: its output's change projected on the pattern
+    let kept = |op: NoiseOp| {
+        let mut rng = StdRng::seed_from_u64(0);
+        let a = to_vec(noiser.apply_op(tensor(&with), &tensor(&with), op, &mut rng));
+        let b = to_vec(noiser.apply_op(tensor(&base), &tensor(&base), op, &mut rng));
+        a.iter()
+            .zip(&b)
+            .zip(&pattern)
+            .map(|((a, b), p)| (a - b) * p)
+            .sum::<f32>()
+            / energy
+    };
+    let jpeg = kept(NoiseOp::Jpeg { quality: 75.0 });
+    let resize = kept(NoiseOp::Resize { scale: 0.5 });
+    let social = kept(NoiseOp::Social {
+        scale: 0.5,
+        quality: 75.0,
+    });
+    assert!(jpeg > 0.6 && resize > 0.3, "jpeg {jpeg}, resize {resize}");
+    assert!(
+        social < 0.5 * resize,
+        "social {social} against resize {resize}"
+    );
+    // odd scales land on whole macroblocks, so the JPEG step is never skipped
+    let odd = kept(NoiseOp::Social {
+        scale: 0.47,
+        quality: 75.0,
+    });
+    assert!(odd < 0.5 * resize, "social at 0.47: {odd}");
+    // and the encoder gets a gradient through it
+    let ad = device.clone().autodiff();
+    let x = image_tensor(32, 4, &ad).require_grad();
+    let mut rng = StdRng::seed_from_u64(0);
+    let y = Noiser::new(NoiseConfig::new(), &ad).apply_op(
+        x.clone(),
+        &x.clone().detach(),
+        NoiseOp::Social {
+            scale: 0.5,
+            quality: 50.0,
+        },
+        &mut rng,
+    );
+    let g = to_vec(x.grad(&y.sum().backward()).unwrap());
+    assert!(g.iter().all(|v| v.is_finite()) && g.iter().any(|v| *v != 0.0));
+}
+
+#[test]
 fn attack_kinds_are_drawn_by_weight() {
     let device = device();
     let only_jpeg = NoiseConfig::clean().with_identity(0.0).with_jpeg(1.0);
@@ -234,6 +301,17 @@ fn attack_kinds_are_drawn_by_weight() {
     assert!(NoiseConfig::new().with_resize_min(0.0).validate().is_err());
     let op = noiser.sample_params(NoiseKind::Blur, &mut rng);
     assert!(matches!(op, NoiseOp::Blur { sigma } if (0.0..=2.0).contains(&sigma)));
+    let op = noiser.sample_params(NoiseKind::Social, &mut rng);
+    assert!(
+        matches!(op, NoiseOp::Social { scale, quality } if (0.4..=0.8).contains(&scale) && (60.0..=95.0).contains(&quality)),
+        "{op}"
+    );
+    assert!(
+        NoiseConfig::new()
+            .with_social_scale_min(0.9)
+            .validate()
+            .is_err()
+    );
 }
 
 #[test]

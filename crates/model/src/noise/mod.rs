@@ -107,6 +107,26 @@ pub struct NoiseConfig {
     /// Largest rotation drawn, in degrees either way.
     #[config(default = 10.0)]
     pub rotate_max: f32,
+    /// Weight of what a platform does to an upload: the image made smaller, JPEG-compressed
+    /// at that size, and read back at its own size (the real `social:F` attack, then the
+    /// decoder's resize). JPEG's 8×8 blocks then cover 1/scale times more of the face than a
+    /// JPEG at full size does: a tag that only a full-size JPEG met keeps its energy where the
+    /// smaller copy's quantiser drops it (v2c: `resize:0.5` 95%, `jpeg:75` 100%,
+    /// `resize:0.5+jpeg:95` 0%).
+    #[config(default = 0.0)]
+    pub social: f32,
+    /// Smallest scale of the smaller copy (its sides are rounded to whole 16-pixel macroblocks).
+    #[config(default = 0.4)]
+    pub social_scale_min: f32,
+    /// Largest scale of the smaller copy.
+    #[config(default = 0.8)]
+    pub social_scale_max: f32,
+    /// Lowest JPEG quality of the smaller copy.
+    #[config(default = 60.0)]
+    pub social_quality_min: f32,
+    /// Highest JPEG quality of the smaller copy.
+    #[config(default = 95.0)]
+    pub social_quality_max: f32,
 }
 
 impl NoiseConfig {
@@ -124,7 +144,7 @@ impl NoiseConfig {
             .with_max_combined(1)
     }
 
-    fn weights(&self) -> [(NoiseKind, f32); 12] {
+    fn weights(&self) -> [(NoiseKind, f32); 13] {
         [
             (NoiseKind::Identity, self.identity),
             (NoiseKind::Jpeg, self.jpeg),
@@ -139,6 +159,7 @@ impl NoiseConfig {
             (NoiseKind::Grey, self.grey),
             (NoiseKind::Border, self.border),
             (NoiseKind::Rotate, self.rotate),
+            (NoiseKind::Social, self.social),
         ]
     }
 
@@ -178,6 +199,18 @@ impl NoiseConfig {
             ("cover_mix_max", (0.0..=1.0).contains(&self.cover_mix_max)),
             ("border_max", (0.0..=0.5).contains(&self.border_max)),
             ("rotate_max", (0.0..=45.0).contains(&self.rotate_max)),
+            (
+                "social scale",
+                0.1 <= self.social_scale_min
+                    && self.social_scale_min <= self.social_scale_max
+                    && self.social_scale_max <= 1.0,
+            ),
+            (
+                "social quality",
+                1.0 <= self.social_quality_min
+                    && self.social_quality_min <= self.social_quality_max
+                    && self.social_quality_max <= 100.0,
+            ),
             ("max_combined", self.max_combined >= 1),
         ];
         match checks.iter().find(|(_, ok)| !ok) {
@@ -214,6 +247,8 @@ pub enum NoiseKind {
     Border,
     /// Rotation with black corners.
     Rotate,
+    /// Smaller copy, JPEG at that size, read back at full size.
+    Social,
 }
 
 /// One attack with its parameters drawn.
@@ -291,6 +326,15 @@ pub enum NoiseOp {
         /// Angle.
         degrees: f32,
     },
+    /// Resized by `scale` (sides rounded to whole 16-pixel macroblocks, antialiased), JPEG 4:2:0
+    /// at `quality` at that size, then resized back (bilinear, as the decoder reads a small
+    /// photo).
+    Social {
+        /// Scale, 0..1.
+        scale: f32,
+        /// JPEG quality.
+        quality: f32,
+    },
 }
 
 impl fmt::Display for NoiseOp {
@@ -312,6 +356,7 @@ impl fmt::Display for NoiseOp {
                 sides[0], sides[1], sides[2], sides[3]
             ),
             NoiseOp::Rotate { degrees } => write!(f, "rotate:{degrees:.1}"),
+            NoiseOp::Social { scale, quality } => write!(f, "social:{scale:.2}@{quality:.0}"),
         }
     }
 }
@@ -427,6 +472,10 @@ impl Noiser {
             NoiseKind::Rotate => NoiseOp::Rotate {
                 degrees: uniform(rng, -c.rotate_max, c.rotate_max),
             },
+            NoiseKind::Social => NoiseOp::Social {
+                scale: uniform(rng, c.social_scale_min, c.social_scale_max),
+                quality: uniform(rng, c.social_quality_min, c.social_quality_max),
+            },
         }
     }
 
@@ -462,14 +511,7 @@ impl Noiser {
         let [b, c, h, w] = x.dims();
         match op {
             NoiseOp::Identity => x,
-            NoiseOp::Jpeg { quality } => {
-                let rounding = if self.config.jpeg_cubic {
-                    Rounding::Cubic
-                } else {
-                    Rounding::StraightThrough
-                };
-                self.jpeg.forward(x, quality, rounding)
-            }
+            NoiseOp::Jpeg { quality } => self.jpeg.forward(x, quality, self.rounding()),
             NoiseOp::Resize { scale } => {
                 let scale = scale.clamp(0.05, 1.0);
                 let (sh, sw) = (scaled(h, scale), scaled(w, scale));
@@ -526,6 +568,20 @@ impl Noiser {
                 self.downscale(padded, [h, w])
             }
             NoiseOp::Rotate { degrees } => rotate(x, degrees),
+            NoiseOp::Social { scale, quality } => {
+                let size = [macroblocks(h, scale), macroblocks(w, scale)];
+                let small = self.downscale(x, size);
+                let small = self.jpeg.forward(small, quality, self.rounding());
+                resize(small, [h, w])
+            }
+        }
+    }
+
+    fn rounding(&self) -> Rounding {
+        if self.config.jpeg_cubic {
+            Rounding::Cubic
+        } else {
+            Rounding::StraightThrough
         }
     }
 
@@ -608,6 +664,14 @@ fn window([h, w]: [usize; 2], area: f32, [x, y]: [f32; 2]) -> [usize; 4] {
     let top = ((h - ch) as f32 * y.clamp(0.0, 1.0)).round() as usize;
     let left = ((w - cw) as f32 * x.clamp(0.0, 1.0)).round() as usize;
     [top, left, ch, cw]
+}
+
+/// `n` scaled by `f`, rounded to whole 16-pixel JPEG macroblocks (at least one, at most `n`
+/// when `n` is itself whole macroblocks): the sizes [`DiffJpeg`] compresses.
+fn macroblocks(n: usize, f: f32) -> usize {
+    const MACROBLOCK: usize = 16;
+    let blocks = (n as f32 * f.clamp(0.0, 1.0) / MACROBLOCK as f32).round() as usize;
+    blocks.clamp(1, (n / MACROBLOCK).max(1)) * MACROBLOCK
 }
 
 fn scaled(n: usize, f: f32) -> usize {
