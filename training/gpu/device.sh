@@ -3,8 +3,9 @@
 # What travels with the working tree: the release binary built here with `--features wgpu`, xz'd
 # (.dev/faketagger.xz), a dataset folder tarred (.dev/data.tar, made by .dev/make_data.py), and the
 # Vulkan loader packages (.gl/*.deb, see the device tool's README in the tool library). Build that binary
-# without AVIF, which would link the system's libavif (absent there):
-#   cargo build --release --no-default-features --features cli,flex,wgpu
+# without AVIF, which would link the system's libavif (absent there), and for any x86-64 CPU
+# (RUSTFLAGS replaces `.cargo/config.toml`'s target-cpu=native: the GPU machine's CPU is another):
+#   RUSTFLAGS="-C target-cpu=x86-64-v2" cargo build --release --no-default-features --features cli,flex,wgpu
 #
 #   training/gpu/device.sh setup              unpack loader, binary and data into $ROOT
 #   training/gpu/device.sh speed CONFIG       steps/s on wgpu and on flex (all CPU cores)

@@ -2,7 +2,9 @@
 # Issue 20: the `tch` build (burn's LibTorch backend) on a lent NVIDIA machine, in one call.
 # What travels: the release binary built here with
 #   LIBTORCH=<PyPI torch 2.11.0>/torch LIBTORCH_BYPASS_VERSION_CHECK=1 \
+#     RUSTFLAGS="-C target-cpu=x86-64-v2" \
 #     cargo build --release --no-default-features --features cli,flex,tch
+# (RUSTFLAGS replaces `.cargo/config.toml`'s target-cpu=native: the GPU machine's CPU is another)
 # xz'd as .dev/faketagger-tch.xz, a small face folder .dev/data (meta.csv, train and val faces),
 # and weights/faketagger-v1 and weights/autoencoder. It loads the machine's own torch/lib.
 #   1. same tags: embed on flex → decode on tch; embed on tch → decode on flex
