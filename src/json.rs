@@ -55,7 +55,8 @@ pub fn face_reads(reads: &[FaceRead]) -> Value {
         .collect()
 }
 
-/// How each face was tagged: box, landmarks, `strength`, `inner_strength`, `verified`.
+/// How each face was tagged: box, landmarks, `strength`, `inner_strength`, `verified` (its
+/// aligned crop reads back), `inner_verified` (its inner crop reads back in place).
 pub fn faces_embedded(faces: &[FaceEmbedded]) -> Value {
     faces
         .iter()
@@ -64,6 +65,7 @@ pub fn faces_embedded(faces: &[FaceEmbedded]) -> Value {
             value["strength"] = json!(round4(f64::from(f.strength)));
             value["inner_strength"] = json!(round4(f64::from(f.inner_strength)));
             value["verified"] = json!(f.verified);
+            value["inner_verified"] = json!(f.inner_verified);
             value
         })
         .collect()

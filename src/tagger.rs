@@ -226,9 +226,13 @@ pub struct FaceEmbedded {
     /// The strength its inner crop's residual was added at ([`crate::faces::INNER_ZOOM`]: what
     /// a face swap moves into another photo); 0 where there is none.
     pub inner_strength: f32,
-    /// Whether its aligned crop and its inner crop, as saved, read back the tag within the
-    /// clean margin.
+    /// Whether its aligned crop, as saved, reads back the tag within the clean margin.
     pub verified: bool,
+    /// Whether its inner crop, as saved, reads back the tag in place within the clean margin
+    /// (false where it has no residual of its own: `inner_strength` 0). A face moved into
+    /// another photo is read with a search around its inner crop ([`crate::faces::inner_hypotheses`]),
+    /// which finds more than this one read in place does.
+    pub inner_verified: bool,
 }
 
 impl Embedded {
@@ -816,6 +820,7 @@ impl Tagger {
                 strength: if prepared.is_some() { strength } else { 0.0 },
                 inner_strength: 0.0,
                 verified: false,
+                inner_verified: false,
             })
             .collect();
         // the photo with its whole-photo embedding at `strength`, before any face's residual
@@ -1044,6 +1049,7 @@ impl Tagger {
                             strength: 0.0,
                             inner_strength: 0.0,
                             verified: false,
+                            inner_verified: false,
                             ..r
                         })
                         .collect();
@@ -1283,12 +1289,13 @@ fn within_search_radius(decoding: Decoding) -> Detection {
 }
 
 /// The faces of [`Tagger::embed_at`]'s sites (its first `faces` results) with their inner
-/// crops' results (the rest, in the same order) folded in: a face is verified when both read.
+/// crops' results (the rest, in the same order) folded in: each face's inner strength and
+/// whether its inner crop read back, beside its aligned crop's.
 fn with_inner(mut results: Vec<FaceEmbedded>, faces: usize) -> Vec<FaceEmbedded> {
     let inner = results.split_off(faces.min(results.len()));
     for (face, inner) in results.iter_mut().zip(inner) {
         face.inner_strength = inner.strength;
-        face.verified &= inner.verified || inner.strength == 0.0;
+        face.inner_verified = inner.verified && inner.strength > 0.0;
     }
     results
 }
@@ -1317,6 +1324,43 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_face_keeps_its_aligned_read_beside_its_inner_crop_s() {
+        let site = |strength, verified| FaceEmbedded {
+            face: crate::faces::Face {
+                bbox: [0.0, 0.0, 10.0, 10.0],
+                score: 1.0,
+                landmarks: [[0.0; 2]; 5],
+                steadied: [[0.0; 2]; 5],
+            },
+            strength,
+            inner_strength: 0.0,
+            verified,
+            inner_verified: false,
+        };
+        // two faces, then their inner crops: the first's inner crop failed at 2.25, the
+        // second face failed aligned and its inner crop read; a third without an inner residual
+        let folded = with_inner(
+            vec![
+                site(1.0, true),
+                site(1.5, false),
+                site(1.0, true),
+                site(2.25, false),
+                site(1.0, true),
+                site(0.0, false),
+            ],
+            3,
+        );
+        let got: Vec<(bool, f32, bool)> = folded
+            .iter()
+            .map(|f| (f.verified, f.inner_strength, f.inner_verified))
+            .collect();
+        assert_eq!(
+            got,
+            [(true, 2.25, false), (false, 1.0, true), (true, 0.0, false)]
+        );
+    }
+
+    #[test]
     fn the_best_attempt_carries_the_photo_then_the_most_faces_then_is_the_strongest() {
         let attempt = |number, whole_ok, verified: &[bool]| Attempt {
             number,
@@ -1335,6 +1379,7 @@ mod tests {
                     strength: 1.0,
                     inner_strength: 0.0,
                     verified,
+                    inner_verified: false,
                 })
                 .collect(),
         };

@@ -309,6 +309,7 @@ fn issue18_faces_are_tagged_and_printed_and_a_changed_face_reads_derived() {
     let faces = line["faces"].as_array().unwrap();
     assert_eq!(faces.len(), 1, "{line}");
     assert_eq!(faces[0]["verified"], true, "{line}");
+    assert_eq!(faces[0]["inner_verified"], true, "{line}");
     assert_eq!(line["record"]["faces"].as_array().unwrap().len(), 1);
     let bbox: Vec<u32> = faces[0]["box"]
         .as_array()

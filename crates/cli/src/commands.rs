@@ -163,22 +163,21 @@ fn embed_with(
             Ok(t) => {
                 let visible = t.embedded.may_show();
                 let raised = t.embedded.strength > settings.strength;
+                // the aligned crop is what DeepFake tools take; whether the inner crop read
+                // back in place is in --json (`inner_verified`): a moved face is read with a
+                // search around it, which finds more than that one read does
                 for (i, face) in t.embedded.faces.iter().enumerate() {
                     if !face.verified {
                         eprintln!(
                             "warning: {}: {} does not read back its tag when aligned{}",
                             job.output.display(),
                             face_at(i + 1, &face.face),
-                            if face.strength > 0.0 && face.inner_strength > 0.0 {
-                                // either may be the one that failed: name both strengths
-                                format!(
-                                    " or as its inner crop, even at strength {:.2} (inner crop {:.2})",
-                                    face.strength, face.inner_strength
-                                )
-                            } else if face.strength > 0.0 {
+                            if face.strength > 0.0 {
                                 format!(", even at strength {:.2}", face.strength)
                             } else {
-                                " (its landmarks cannot be aligned)".into()
+                                " (no residual of its own: its landmarks cannot be aligned, or \
+                                 its residual cost the photo its tag)"
+                                    .into()
                             }
                         );
                     }

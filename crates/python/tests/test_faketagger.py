@@ -323,8 +323,8 @@ def test_embed_gives_the_cli_s_pixels(photo, tmp_path):
     assert np.array_equal(np.asarray(Image.open(out)), image)
     assert (info.psnr, info.strength, info.channel_bits) == (
         line["psnr"], line["strength"], line["channel_bits"])
-    assert [(f.box, f.verified) for f in info.faces] == [
-        (tuple(f["box"]), f["verified"]) for f in line["faces"]]
+    assert [(f.box, f.verified, f.inner_verified) for f in info.faces] == [
+        (tuple(f["box"]), f["verified"], f["inner_verified"]) for f in line["faces"]]
 
 
 def test_decode_gives_the_cli_s_reads(tagged, photo, tmp_path):

@@ -141,13 +141,16 @@ class Detection:
 
 @dataclass(frozen=True)
 class FaceEmbedded:
-    """One face tagged with its own residual: where, at what strength, and whether its aligned
-    crop reads the tag back (`verified`)."""
+    """One face tagged with its own residual: where, at what strength, whether its aligned
+    crop reads the tag back (`verified`), and whether its inner crop (what a face swap moves into
+    another photo) reads it back in place (`inner_verified`; a moved face is read with a search
+    around it, which finds more than that one read does)."""
 
     box: Box
     landmarks: Landmarks
     strength: float
     verified: bool
+    inner_verified: bool
 
 
 @dataclass(frozen=True)
@@ -183,6 +186,7 @@ class EmbedInfo:
                     landmarks=tuple(tuple(p) for p in f["landmarks"]),
                     strength=f["strength"],
                     verified=f["verified"],
+                    inner_verified=f["inner_verified"],
                 )
                 for f in info["faces"]
             ),
