@@ -1323,9 +1323,9 @@ impl Attempt {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_face_keeps_its_aligned_read_beside_its_inner_crop_s() {
-        let site = |strength, verified| FaceEmbedded {
+    /// One site's result as `embed_at` first records it, before the inner crops are folded in.
+    fn site(strength: f32, verified: bool) -> FaceEmbedded {
+        FaceEmbedded {
             face: crate::faces::Face {
                 bbox: [0.0, 0.0, 10.0, 10.0],
                 score: 1.0,
@@ -1336,7 +1336,11 @@ mod tests {
             inner_strength: 0.0,
             verified,
             inner_verified: false,
-        };
+        }
+    }
+
+    #[test]
+    fn a_face_keeps_its_aligned_read_beside_its_inner_crop_s() {
         // two faces, then their inner crops: the first's inner crop failed at 2.25, the
         // second face failed aligned and its inner crop read; a third without an inner residual
         let folded = with_inner(
@@ -1369,18 +1373,7 @@ mod tests {
             whole_ok,
             faces: verified
                 .iter()
-                .map(|&verified| FaceEmbedded {
-                    face: crate::faces::Face {
-                        bbox: [0.0, 0.0, 10.0, 10.0],
-                        score: 1.0,
-                        landmarks: [[0.0; 2]; 5],
-                        steadied: [[0.0; 2]; 5],
-                    },
-                    strength: 1.0,
-                    inner_strength: 0.0,
-                    verified,
-                    inner_verified: false,
-                })
+                .map(|&verified| site(1.0, verified))
                 .collect(),
         };
         // (why, each attempt's (whole photo carries, faces carry), the attempt picked)

@@ -27,6 +27,9 @@ pub const CHROMA_TABLE: [f32; 64] = [
 /// JPEG block side.
 const BLOCK: usize = 8;
 
+/// Side of a 4:2:0 macroblock: the sizes [`DiffJpeg::forward`] compresses are whole ones.
+pub(crate) const MACROBLOCK: usize = 2 * BLOCK;
+
 /// A table scaled to `quality` (1–100) the way libjpeg's `jpeg_quality_scaling` does.
 pub fn scaled_table(base: &[f32; 64], quality: f32) -> [f32; 64] {
     let q = quality.clamp(1.0, 100.0);
@@ -100,7 +103,7 @@ impl DiffJpeg {
     ///   macroblocks); other sizes are returned unchanged.
     pub fn forward(&self, x: Tensor<4>, quality: f32, rounding: Rounding) -> Tensor<4> {
         let [b, _, h, w] = x.dims();
-        if h % (2 * BLOCK) != 0 || w % (2 * BLOCK) != 0 {
+        if h % MACROBLOCK != 0 || w % MACROBLOCK != 0 {
             return x;
         }
         let ycc = mix_channels(x.mul_scalar(255.0), &RGB_TO_YCBCR, &self.device).sub_scalar(128.0);

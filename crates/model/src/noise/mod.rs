@@ -669,7 +669,7 @@ fn window([h, w]: [usize; 2], area: f32, [x, y]: [f32; 2]) -> [usize; 4] {
 /// `n` scaled by `f`, rounded to whole 16-pixel JPEG macroblocks (at least one, at most `n`
 /// when `n` is itself whole macroblocks): the sizes [`DiffJpeg`] compresses.
 fn macroblocks(n: usize, f: f32) -> usize {
-    const MACROBLOCK: usize = 16;
+    use jpeg::MACROBLOCK;
     let blocks = (n as f32 * f.clamp(0.0, 1.0) / MACROBLOCK as f32).round() as usize;
     blocks.clamp(1, (n / MACROBLOCK).max(1)) * MACROBLOCK
 }
