@@ -1,11 +1,14 @@
 //! Encoder + decoder forward passes on one 128×128 image (what embedding and decoding cost
-//! without image conversions), flex backend; compare with `benches/pytorch_reference.py`.
+//! without image conversions), flex backend; compare with `benches/pytorch_reference.py`. And
+//! the decoder on the CPU path the engine runs on flex ([`faketagger_model::cpu`]), one image
+//! and a batch of 64 (a crop search's reads, one image per task), with its multiply-accumulates
+//! per second as throughput (`DecoderConfig::macs` per image).
 //!
 //! `cargo bench -p faketagger-model --bench forward`
 
 #![allow(clippy::unwrap_used)]
 
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use faketagger_model::burn::module::Module;
 use faketagger_model::burn::tensor::Tensor;
 use faketagger_model::{Backend, TaggerNetConfig};
@@ -26,7 +29,30 @@ fn forward(c: &mut Criterion) {
         b.iter(|| net.decoder.forward(image.clone()).into_data())
     });
     group.finish();
+
+    let cpu = net.decoder.cpu().unwrap();
+    let macs = TaggerNetConfig::standard().decoder.macs();
+    let images: Vec<Vec<f32>> = (0..BATCH)
+        .map(|i| {
+            (0..128 * 128 * 3)
+                .map(|j| ((i * 7919 + j * 31) % 255) as f32 / 255.0)
+                .collect()
+        })
+        .collect();
+    let images: Vec<&[f32]> = images.iter().map(Vec::as_slice).collect();
+    let mut group = c.benchmark_group("decoder (cpu path, 128 px)");
+    for batch in [1, BATCH] {
+        // each element a multiply-accumulate: criterion's elem/s is MAC/s
+        group.throughput(Throughput::Elements(macs * batch as u64));
+        group.bench_function(format!("batch {batch}"), |b| {
+            b.iter(|| cpu.forward(&images[..batch]).unwrap())
+        });
+    }
+    group.finish();
 }
+
+/// Images in the CPU path's batch: one task each, on every core.
+const BATCH: usize = 64;
 
 criterion_group!(benches, forward);
 criterion_main!(benches);
